@@ -1,0 +1,566 @@
+//! Comparing a run with a baseline: like for like where possible, otherwise fractions of each
+//! machine's own peak, said plainly.
+//!
+//! Per benchmark and data type, our figure is the best valid measurement (verified, timed, not
+//! suspect). The baseline figure is chosen in this order:
+//! 1. **like for like**: a published reference of the same benchmark and data type, measured on
+//!    the same class of device (an accelerator result against an accelerator reference);
+//! 2. **fraction of peak**: when the devices differ (our CPU against their GPUs), our figure as a
+//!    fraction of our measured FMA peak against their reference as a fraction of their datasheet
+//!    peak — an efficiency comparison, not a speed comparison;
+//! 3. **peak vs peak**: our measured peak against their datasheet peak for the whole node;
+//! 4. otherwise the baseline's figure is shown for context only and not scored.
+//!
+//! Verdicts on a ratio r (ours / theirs): faster (r ≥ 1.1), on par (≥ 0.9), slower (≥ 0.5),
+//! much slower (< 0.5). A measurement above its device's measured peak (by more than 5%) is
+//! flagged as suspect and never counted.
+
+use crate::bench::{BenchKind, DType, Shape, Throughput, Unit, num, sig};
+use crate::profiles::{Profile, Reference};
+use crate::results::{Measurement, Results};
+use serde::{Deserialize, Serialize};
+
+/// How a row's ratio was formed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Basis {
+    /// Same benchmark, data type and device class.
+    LikeForLike,
+    /// Efficiency: fraction of each machine's own peak.
+    FractionOfPeak,
+    /// Our measured peak against the baseline's datasheet node peak.
+    PeakVsPeak,
+    /// The baseline figure is context only.
+    ContextOnly,
+    /// The baseline has no figure for this.
+    NoReference,
+}
+
+impl Basis {
+    /// Plain words for tables.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::LikeForLike => "like for like",
+            Self::FractionOfPeak => "fraction of own peak",
+            Self::PeakVsPeak => "measured peak vs datasheet node peak",
+            Self::ContextOnly => "context only, not comparable",
+            Self::NoReference => "no baseline figure",
+        }
+    }
+}
+
+/// The verdict on one row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    /// Ratio ≥ 1.1.
+    Faster,
+    /// 0.9 ≤ ratio < 1.1.
+    OnPar,
+    /// 0.5 ≤ ratio < 0.9.
+    Slower,
+    /// Ratio < 0.5.
+    MuchSlower,
+    /// No ratio could be formed.
+    NotComparable,
+    /// Nothing valid was measured.
+    Invalid,
+}
+
+impl Verdict {
+    /// The verdict for a ratio.
+    pub fn from_ratio(r: f64) -> Self {
+        match r {
+            r if r >= 1.1 => Self::Faster,
+            r if r >= 0.9 => Self::OnPar,
+            r if r >= 0.5 => Self::Slower,
+            _ => Self::MuchSlower,
+        }
+    }
+
+    /// Plain words.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Faster => "faster",
+            Self::OnPar => "on par",
+            Self::Slower => "slower",
+            Self::MuchSlower => "much slower",
+            Self::NotComparable => "not comparable",
+            Self::Invalid => "invalid",
+        }
+    }
+}
+
+/// The baseline side of a row.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BaselineFigure {
+    /// The figure.
+    pub value: f64,
+    /// Its unit.
+    pub unit: String,
+    /// What it is, in words.
+    pub what: String,
+    /// Its citation.
+    pub source: String,
+    /// Flagged uncertain in the profile.
+    pub uncertain: bool,
+    /// As a fraction of the baseline's own peak, where that is known.
+    pub fraction_of_peak: Option<f64>,
+}
+
+/// One benchmark and data type, compared.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Row {
+    /// The benchmark.
+    pub bench: BenchKind,
+    /// Its data type.
+    pub dtype: DType,
+    /// Our best valid figure.
+    pub ours: Option<Throughput>,
+    /// The shape it was measured at.
+    pub ours_at: Option<String>,
+    /// Our figure as a fraction of our measured peak in this dtype.
+    pub our_fraction_of_peak: Option<f64>,
+    /// The baseline's figure.
+    pub baseline: Option<BaselineFigure>,
+    /// The ratio on `basis`.
+    pub ratio: Option<f64>,
+    /// How the ratio was formed.
+    pub basis: Basis,
+    /// The verdict.
+    pub verdict: Verdict,
+}
+
+/// The overall readiness verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Readiness {
+    /// On par or better everywhere it was compared like for like.
+    Ready,
+    /// Within reach: slower somewhere, or something to fix.
+    ReadyWithChanges,
+    /// Much slower, no accelerator, or nothing valid measured.
+    NotReady,
+}
+
+impl Readiness {
+    /// Plain words.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Ready => "ready",
+            Self::ReadyWithChanges => "ready with changes",
+            Self::NotReady => "not ready",
+        }
+    }
+}
+
+/// A run compared with a baseline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Comparison {
+    /// The baseline's id.
+    pub baseline_id: String,
+    /// The baseline's name.
+    pub baseline_name: String,
+    /// The baseline in one line.
+    pub baseline_summary: String,
+    /// The overall verdict.
+    pub readiness: Readiness,
+    /// Why, most decisive first.
+    pub reasons: Vec<String>,
+    /// The answer in two sentences, for the first screen.
+    pub headline: String,
+    /// One row per benchmark and data type.
+    pub rows: Vec<Row>,
+    /// Measurements flagged as suspect (above their device's measured peak).
+    pub suspects: Vec<String>,
+    /// Measurements that failed verification or errored.
+    pub invalid: Vec<String>,
+}
+
+fn dtype_key(d: DType) -> &'static str {
+    d.name()
+}
+
+/// Our measured peak for `m`'s dtype, on the same thread count where possible.
+fn peak_for<'a>(results: &'a Results, m: &Measurement) -> Option<&'a Measurement> {
+    results.measured_peak(m.dtype)
+}
+
+/// Whether `m` exceeds its device's measured peak by more than 5%.
+pub fn is_suspect(results: &Results, m: &Measurement) -> bool {
+    if m.bench == BenchKind::Peak || m.throughput.map(|t| t.unit) != Some(Unit::TflopPerS) {
+        return false;
+    }
+    match (peak_for(results, m).and_then(Measurement::value), m.value()) {
+        (Some(peak), Some(v)) => v > peak * 1.05,
+        _ => false,
+    }
+}
+
+fn best<'a>(results: &'a Results, bench: BenchKind, dtype: DType) -> Option<&'a Measurement> {
+    let candidates = results
+        .valid(bench, dtype)
+        .filter(|m| !is_suspect(results, m));
+    if bench == BenchKind::Peak {
+        // The ceiling is the all-threads figure.
+        return results
+            .measured_peak(dtype)
+            .filter(|m| !is_suspect(results, m));
+    }
+    candidates.max_by(|a, b| {
+        a.value()
+            .unwrap_or(0.0)
+            .total_cmp(&b.value().unwrap_or(0.0))
+    })
+}
+
+/// The baseline's peak per device for a reference (halved per GCD when `per = "device"`).
+fn reference_peak(profile: &Profile, r: &Reference) -> Option<f64> {
+    let acc = profile.accelerator.as_ref()?;
+    let peak = profile.peak(&r.dtype)?.value;
+    Some(if r.per == "device" {
+        peak / acc.devices_per_accelerator as f64
+    } else {
+        peak
+    })
+}
+
+fn reference_figure(profile: &Profile, r: &Reference) -> BaselineFigure {
+    let fraction = reference_peak(profile, r).map(|p| r.value / p);
+    BaselineFigure {
+        value: r.value,
+        unit: r.unit.clone(),
+        what: format!(
+            "{} {} {} ({}), per {}",
+            r.bench, r.dtype, r.params, r.method, r.per
+        ),
+        source: profile.cite(&r.source).to_string(),
+        uncertain: r.uncertain || profile.peak(&r.dtype).is_some_and(|p| p.uncertain),
+        fraction_of_peak: fraction,
+    }
+}
+
+fn compare_row(results: &Results, profile: &Profile, bench: BenchKind, dtype: DType) -> Row {
+    let ours = best(results, bench, dtype);
+    let mut row = Row {
+        bench,
+        dtype,
+        ours: ours.and_then(|m| m.throughput),
+        ours_at: ours.map(|m| m.shape.display()),
+        our_fraction_of_peak: None,
+        baseline: None,
+        ratio: None,
+        basis: Basis::NoReference,
+        verdict: Verdict::NotComparable,
+    };
+    let Some(ours) = ours else {
+        row.verdict = Verdict::Invalid;
+        return row;
+    };
+    let value = ours.value().unwrap_or(0.0);
+    let on_cpu = ours.backend == "cpu";
+    if bench != BenchKind::Peak && bench != BenchKind::Membw {
+        row.our_fraction_of_peak = peak_for(results, ours)
+            .and_then(Measurement::value)
+            .map(|p| value / p);
+    }
+    match bench {
+        BenchKind::Peak => {
+            if let (Some(acc), Some(p)) = (&profile.accelerator, profile.peak(dtype_key(dtype))) {
+                let node_peak = p.value * acc.count as f64;
+                row.baseline = Some(BaselineFigure {
+                    value: node_peak,
+                    unit: "TFLOP/s".into(),
+                    what: format!(
+                        "datasheet {} peak of the node: {} × {} TFLOP/s ({})",
+                        dtype,
+                        acc.count,
+                        num(p.value),
+                        acc.model
+                    ),
+                    source: profile.cite(&p.source).to_string(),
+                    uncertain: p.uncertain,
+                    fraction_of_peak: Some(1.0),
+                });
+                row.ratio = Some(value / node_peak);
+                row.basis = Basis::PeakVsPeak;
+            }
+        }
+        BenchKind::Membw => {
+            if let Some(acc) = &profile.accelerator
+                && let Some(bw) = &acc.memory_bw_gbs
+            {
+                row.baseline = Some(BaselineFigure {
+                    value: bw.value,
+                    unit: "GB/s".into(),
+                    what: format!("datasheet memory bandwidth of one {}", acc.model),
+                    source: profile.cite(&bw.source).to_string(),
+                    uncertain: bw.uncertain,
+                    fraction_of_peak: None,
+                });
+                row.basis = Basis::ContextOnly;
+            }
+        }
+        BenchKind::Matmul | BenchKind::Attention => {
+            let refs: Vec<&Reference> = profile
+                .references
+                .iter()
+                .filter(|r| r.bench == bench.name())
+                .collect();
+            let same_dtype = refs.iter().find(|r| r.dtype == dtype_key(dtype)).copied();
+            if let (false, Some(r)) = (on_cpu, same_dtype) {
+                row.baseline = Some(reference_figure(profile, r));
+                row.ratio = Some(value / r.value);
+                row.basis = Basis::LikeForLike;
+            } else if let Some(r) = same_dtype.or_else(|| {
+                refs.iter()
+                    .find(|r| reference_peak(profile, r).is_some())
+                    .copied()
+            }) {
+                let fig = reference_figure(profile, r);
+                if let (Some(ours_f), Some(theirs_f)) =
+                    (row.our_fraction_of_peak, fig.fraction_of_peak)
+                {
+                    row.ratio = Some(ours_f / theirs_f);
+                    row.basis = Basis::FractionOfPeak;
+                } else {
+                    row.basis = Basis::ContextOnly;
+                }
+                row.baseline = Some(fig);
+            }
+        }
+    }
+    row.verdict = row
+        .ratio
+        .map_or(Verdict::NotComparable, Verdict::from_ratio);
+    row
+}
+
+/// Compares `results` with `profile`.
+pub fn compare(results: &Results, profile: &Profile) -> Comparison {
+    let rows: Vec<Row> = results
+        .groups()
+        .into_iter()
+        .map(|(bench, dtype)| compare_row(results, profile, bench, dtype))
+        .collect();
+    let suspects: Vec<String> = results
+        .measurements
+        .iter()
+        .filter(|m| is_suspect(results, m))
+        .map(|m| {
+            format!(
+                "{} {} {}: {} is above this device's measured {} peak",
+                m.bench,
+                m.dtype,
+                m.shape.display(),
+                m.throughput.map(|t| t.to_string()).unwrap_or_default(),
+                m.dtype
+            )
+        })
+        .collect();
+    let invalid: Vec<String> = results
+        .measurements
+        .iter()
+        .filter(|m| !m.is_valid())
+        .map(|m| {
+            let why = m.error.clone().unwrap_or_else(|| {
+                format!(
+                    "failed verification: max error {:.2e} > tolerance {:.0e}{}",
+                    m.verification.max_rel_error,
+                    m.verification.tolerance,
+                    m.verification
+                        .first_failure
+                        .as_ref()
+                        .map(|f| format!(" (first at {f})"))
+                        .unwrap_or_default()
+                )
+            });
+            format!("{} {} {}: {why}", m.bench, m.dtype, m.shape.display())
+        })
+        .collect();
+    let (readiness, reasons) = readiness(results, profile, &rows, &invalid);
+    let headline = headline(results, profile, &rows);
+    Comparison {
+        baseline_id: profile.id.clone(),
+        baseline_name: profile.name.clone(),
+        baseline_summary: profile.summary.clone(),
+        readiness,
+        reasons,
+        headline,
+        rows,
+        suspects,
+        invalid,
+    }
+}
+
+fn readiness(
+    results: &Results,
+    profile: &Profile,
+    rows: &[Row],
+    invalid: &[String],
+) -> (Readiness, Vec<String>) {
+    let mut reasons = Vec::new();
+    let valid = results.measurements.iter().filter(|m| m.is_valid()).count();
+    if valid == 0 {
+        reasons.push("nothing was measured validly".to_string());
+        return (Readiness::NotReady, reasons);
+    }
+    let accelerators = results.node.accelerators.devices.len();
+    let baseline_accels = profile.accelerator_count();
+    if accelerators == 0 && baseline_accels > 0 {
+        let probed = if results.node.accelerators.probed {
+            "none was found"
+        } else {
+            "none was probed: this build runs on the CPU only"
+        };
+        reasons.push(format!(
+            "no accelerator on this node ({probed}); {} has {} × {}",
+            profile.name,
+            baseline_accels,
+            profile
+                .accelerator
+                .as_ref()
+                .map_or("", |a| a.model.as_str())
+        ));
+        if let Some(r) = rows
+            .iter()
+            .find(|r| r.bench == BenchKind::Peak && r.ratio.is_some())
+        {
+            reasons.push(format!(
+                "its measured {} peak is {} of the baseline's datasheet node peak",
+                r.dtype,
+                percent(r.ratio.unwrap_or(0.0))
+            ));
+        }
+    }
+    if !invalid.is_empty() {
+        reasons.push(format!("{} measurement(s) failed", invalid.len()));
+    }
+    if !results.complete {
+        reasons.push(format!(
+            "the run is incomplete: {} of {} planned measurements finished",
+            results.measurements.len(),
+            results.planned.max(results.measurements.len())
+        ));
+    }
+    let like: Vec<&Row> = rows
+        .iter()
+        .filter(|r| r.basis == Basis::LikeForLike)
+        .collect();
+    for r in &like {
+        if matches!(r.verdict, Verdict::Slower | Verdict::MuchSlower) {
+            reasons.push(format!(
+                "{} {} is {} than the baseline ({} of it)",
+                r.bench,
+                r.dtype,
+                r.verdict.describe(),
+                percent(r.ratio.unwrap_or(0.0))
+            ));
+        }
+    }
+    let worst = like
+        .iter()
+        .filter_map(|r| r.ratio)
+        .fold(f64::INFINITY, f64::min);
+    let readiness = if accelerators == 0 && baseline_accels > 0 || worst < 0.5 {
+        Readiness::NotReady
+    } else if worst < 0.9 || !invalid.is_empty() || !results.complete {
+        Readiness::ReadyWithChanges
+    } else {
+        Readiness::Ready
+    };
+    if reasons.is_empty() {
+        reasons.push("every like-for-like comparison is on par or better".into());
+    }
+    (readiness, reasons)
+}
+
+/// `0.04%`, `89%`, `1.2×` style percentages.
+pub fn percent(x: f64) -> String {
+    let p = x * 100.0;
+    if p >= 10.0 {
+        format!("{p:.0}%")
+    } else {
+        format!("{}%", sig(p, 2))
+    }
+}
+
+fn headline(results: &Results, profile: &Profile, rows: &[Row]) -> String {
+    let device = results
+        .measurements
+        .iter()
+        .find(|m| m.is_valid())
+        .map(|m| format!("its {} ({})", m.backend.to_uppercase(), m.device))
+        .unwrap_or_else(|| "this node".into());
+    let mut parts = Vec::new();
+    let matmul = rows
+        .iter()
+        .filter(|r| r.bench == BenchKind::Matmul && r.ours.is_some())
+        .max_by(|a, b| {
+            let v = |r: &Row| r.ours.map_or(0.0, |t| t.value);
+            v(a).total_cmp(&v(b))
+        });
+    if let Some(r) = matmul {
+        let mut s = format!(
+            "{} delivers {} of {} matmul",
+            capitalise(&device),
+            r.ours.map(|t| t.to_string()).unwrap_or_default(),
+            r.dtype
+        );
+        if let (Some(acc), Some(p)) = (&profile.accelerator, profile.peak(dtype_key(r.dtype))) {
+            let node_peak = p.value * acc.count as f64;
+            s.push_str(&format!(
+                ": {} of {}'s {} peak ({} × {} TFLOP/s, datasheet)",
+                percent(r.ours.map_or(0.0, |t| t.value) / node_peak),
+                profile.name,
+                r.dtype,
+                acc.count,
+                num(p.value)
+            ));
+        }
+        parts.push(s + ".");
+        if let (Some(f), Some(b)) = (r.our_fraction_of_peak, &r.baseline)
+            && let Some(bf) = b.fraction_of_peak
+            && r.basis == Basis::FractionOfPeak
+        {
+            parts.push(format!(
+                "Its kernel reaches {} of its own measured peak, against {} for the baseline's \
+                 published {} result.",
+                percent(f),
+                percent(bf),
+                b.what.split(" (").next().unwrap_or("")
+            ));
+        }
+    } else if let Some(r) = rows.iter().find(|r| r.ours.is_some()) {
+        parts.push(format!(
+            "{} measured {} {} at {}.",
+            capitalise(&device),
+            r.bench,
+            r.dtype,
+            r.ours.map(|t| t.to_string()).unwrap_or_default()
+        ));
+    } else {
+        parts.push("Nothing was measured validly.".into());
+    }
+    parts.join(" ")
+}
+
+fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
+        .unwrap_or_default()
+}
+
+/// For plots: the shape's main size (matmul n, attention s, copy bytes).
+pub fn size_of(shape: &Shape) -> f64 {
+    match *shape {
+        Shape::Matmul { m, n, k } => ((m * n * k) as f64).cbrt().round(),
+        Shape::Attention { s, .. } => s as f64,
+        Shape::Membw { bytes } => bytes as f64,
+        Shape::Peak { threads } => threads as f64,
+    }
+}
+
+#[cfg(test)]
+mod tests;

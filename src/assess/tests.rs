@@ -1,0 +1,214 @@
+use super::*;
+use crate::bench::verify::Verification;
+use crate::bench::{Throughput, Work};
+use crate::measure::TimingSource;
+use crate::measure::stats::summarize;
+use crate::node::Inventory;
+use crate::profiles::lookup;
+
+fn measurement(bench: BenchKind, dtype: DType, shape: Shape, tflops: f64, ok: bool) -> Measurement {
+    let unit = Unit::for_bench(bench);
+    Measurement {
+        bench,
+        backend: "cpu".into(),
+        device: "Test CPU".into(),
+        method: "cpu/test".into(),
+        variant: "fixed".into(),
+        dtype,
+        shape,
+        threads: Some(2),
+        started_at: "2026-11-23T00:00:00Z".into(),
+        timing: TimingSource::WallClock,
+        iterations_per_sample: 1,
+        samples_s: vec![1.0; 3],
+        stats: ok.then(|| summarize(&[1.0; 3]).unwrap()),
+        work: Work::default(),
+        throughput: ok.then_some(Throughput {
+            value: tflops,
+            unit,
+        }),
+        verification: Verification {
+            passed: ok,
+            max_rel_error: if ok { 1e-7 } else { 0.5 },
+            tolerance: 1e-4,
+            checked: 1,
+            total: 1,
+            reference: "test".into(),
+            first_failure: (!ok).then(|| "C[0][0]: got 1, expected 2".into()),
+        },
+        error: None,
+    }
+}
+
+fn results(ms: Vec<Measurement>) -> Results {
+    let mut r = Results::new(
+        Inventory::probe(),
+        vec!["hpcready".into()],
+        Some("quick".into()),
+    );
+    r.planned = ms.len();
+    r.measurements = ms;
+    r.complete = true;
+    r
+}
+
+fn cpu_run() -> Results {
+    results(vec![
+        measurement(
+            BenchKind::Peak,
+            DType::F32,
+            Shape::Peak { threads: 1 },
+            0.1,
+            true,
+        ),
+        measurement(
+            BenchKind::Peak,
+            DType::F32,
+            Shape::Peak { threads: 2 },
+            0.2,
+            true,
+        ),
+        measurement(
+            BenchKind::Matmul,
+            DType::F32,
+            Shape::square(256),
+            0.15,
+            true,
+        ),
+        measurement(
+            BenchKind::Matmul,
+            DType::F32,
+            Shape::square(1024),
+            0.18,
+            true,
+        ),
+        measurement(
+            BenchKind::Membw,
+            DType::Bytes,
+            Shape::Membw { bytes: 1 << 28 },
+            20.0,
+            true,
+        ),
+    ])
+}
+
+#[test]
+fn cpu_matmul_is_compared_by_fraction_of_peak() {
+    let p5 = lookup("aws-p5.48xlarge").unwrap();
+    let c = compare(&cpu_run(), &p5);
+    let row = c
+        .rows
+        .iter()
+        .find(|r| r.bench == BenchKind::Matmul)
+        .unwrap();
+    assert_eq!(row.basis, Basis::FractionOfPeak);
+    assert_eq!(row.ours_at.as_deref(), Some("m=1024 n=1024 k=1024"));
+    assert!((row.our_fraction_of_peak.unwrap() - 0.9).abs() < 1e-12);
+    let theirs = row.baseline.as_ref().unwrap().fraction_of_peak.unwrap();
+    assert!((theirs - 794.5 / 989.0).abs() < 1e-12);
+    assert!((row.ratio.unwrap() - 0.9 / theirs).abs() < 1e-12);
+    assert_eq!(row.verdict, Verdict::Faster);
+}
+
+#[test]
+fn peak_is_compared_with_the_node_datasheet_peak() {
+    let p5 = lookup("aws-p5.48xlarge").unwrap();
+    let c = compare(&cpu_run(), &p5);
+    let row = c.rows.iter().find(|r| r.bench == BenchKind::Peak).unwrap();
+    assert_eq!(row.basis, Basis::PeakVsPeak);
+    assert_eq!(row.baseline.as_ref().unwrap().value, 8.0 * 67.0);
+    assert!((row.ratio.unwrap() - 0.2 / 536.0).abs() < 1e-15);
+    assert_eq!(row.verdict, Verdict::MuchSlower);
+}
+
+#[test]
+fn membw_is_context_only_and_verdict_names_the_missing_accelerator() {
+    let p5 = lookup("aws-p5.48xlarge").unwrap();
+    let c = compare(&cpu_run(), &p5);
+    let row = c.rows.iter().find(|r| r.bench == BenchKind::Membw).unwrap();
+    assert_eq!((row.basis, row.ratio), (Basis::ContextOnly, None));
+    assert_eq!(c.readiness, Readiness::NotReady);
+    assert!(
+        c.reasons[0].starts_with("no accelerator on this node"),
+        "{:?}",
+        c.reasons
+    );
+    assert!(
+        c.headline.contains("0.180 TFLOP/s of f32 matmul"),
+        "{}",
+        c.headline
+    );
+    assert!(
+        c.headline.contains("90% of its own measured peak"),
+        "{}",
+        c.headline
+    );
+}
+
+#[test]
+fn suspect_and_invalid_measurements_are_never_scored() {
+    let mut run = cpu_run();
+    run.measurements.push(measurement(
+        BenchKind::Matmul,
+        DType::F32,
+        Shape::square(512),
+        5.0,
+        true,
+    ));
+    run.measurements.push(measurement(
+        BenchKind::Matmul,
+        DType::F32,
+        Shape::square(2048),
+        0.0,
+        false,
+    ));
+    let c = compare(&run, &lookup("aws-p5.48xlarge").unwrap());
+    let row = c
+        .rows
+        .iter()
+        .find(|r| r.bench == BenchKind::Matmul)
+        .unwrap();
+    assert_eq!(row.ours.unwrap().value, 0.18);
+    assert_eq!(c.suspects.len(), 1);
+    assert!(c.suspects[0].contains("m=512"));
+    assert_eq!(c.invalid.len(), 1);
+    assert!(c.invalid[0].contains("first at C[0][0]"), "{:?}", c.invalid);
+    assert!(
+        c.reasons
+            .iter()
+            .any(|r| r.contains("1 measurement(s) failed"))
+    );
+}
+
+#[test]
+fn leonardo_without_peaks_gives_no_ratio() {
+    let c = compare(&cpu_run(), &lookup("leonardo-booster").unwrap());
+    let peak = c.rows.iter().find(|r| r.bench == BenchKind::Peak).unwrap();
+    assert_eq!(
+        (peak.basis, peak.verdict),
+        (Basis::NoReference, Verdict::NotComparable)
+    );
+}
+
+#[test]
+fn incomplete_runs_say_so() {
+    let mut run = cpu_run();
+    run.complete = false;
+    run.planned = 14;
+    let c = compare(&run, &lookup("lumi-g").unwrap());
+    assert!(
+        c.reasons.iter().any(|r| r.contains("5 of 14 planned")),
+        "{:?}",
+        c.reasons
+    );
+}
+
+#[test]
+fn verdict_thresholds() {
+    assert_eq!(Verdict::from_ratio(1.1), Verdict::Faster);
+    assert_eq!(Verdict::from_ratio(0.9), Verdict::OnPar);
+    assert_eq!(Verdict::from_ratio(0.89), Verdict::Slower);
+    assert_eq!(Verdict::from_ratio(0.49), Verdict::MuchSlower);
+    assert_eq!(percent(0.000373), "0.037%");
+    assert_eq!(percent(0.893), "89%");
+}

@@ -1,0 +1,155 @@
+//! Matmul on the CPU through the `gemm` crate (the faer family), all cores via rayon.
+//!
+//! `gemm` computes `dst := alpha·dst + beta·lhs·rhs` — alpha and beta swapped relative to BLAS —
+//! so a plain product is `alpha = 0, beta = 1, read_dst = false`.
+
+use super::{Element, random_vec};
+use crate::backend::Kernel;
+use crate::bench::Work;
+use crate::bench::verify::{Verification, check_matmul};
+use std::time::Duration;
+
+/// Row-major C (m×n) = A (m×k) · B (k×n).
+pub struct MatmulKernel<T> {
+    m: usize,
+    n: usize,
+    k: usize,
+    a: Vec<T>,
+    b: Vec<T>,
+    c: Vec<T>,
+    threads: usize,
+}
+
+impl<T: Element> MatmulKernel<T> {
+    /// Allocates deterministic random inputs.
+    pub fn new(m: usize, n: usize, k: usize, threads: usize) -> Self {
+        Self {
+            m,
+            n,
+            k,
+            a: random_vec(m * k, 1),
+            b: random_vec(k * n, 2),
+            c: vec![T::default(); m * n],
+            threads,
+        }
+    }
+}
+
+/// `c = a·b`, row-major, on `threads` threads.
+///
+/// # Panics
+/// When a buffer is smaller than its dimensions say.
+pub fn gemm_into<T: Element>(
+    c: &mut [T],
+    a: &[T],
+    b: &[T],
+    (m, n, k): (usize, usize, usize),
+    threads: usize,
+) {
+    assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n);
+    let parallelism = if threads > 1 {
+        gemm::Parallelism::Rayon(threads)
+    } else {
+        gemm::Parallelism::None
+    };
+    // SAFETY: the buffers hold at least m·k, k·n and m·n elements (asserted above); the strides
+    // describe dense row-major matrices within them; T is f32 or f64, which gemm supports.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            c.as_mut_ptr(),
+            1,
+            n as isize,
+            false,
+            a.as_ptr(),
+            1,
+            k as isize,
+            b.as_ptr(),
+            1,
+            n as isize,
+            T::default(),
+            T::from_f64(1.0),
+            false,
+            false,
+            false,
+            parallelism,
+        );
+    }
+}
+
+impl<T: Element> Kernel for MatmulKernel<T> {
+    fn method(&self) -> String {
+        "cpu/gemm".into()
+    }
+
+    fn variant(&self) -> String {
+        format!(
+            "gemm 0.19 ({}, runtime ISA dispatch), {} threads",
+            T::DTYPE,
+            self.threads
+        )
+    }
+
+    fn work(&self) -> Work {
+        crate::bench::Shape::Matmul {
+            m: self.m as u64,
+            n: self.n as u64,
+            k: self.k as u64,
+        }
+        .work(T::DTYPE)
+        .unwrap_or_default()
+    }
+
+    fn run(&mut self, iterations: u64) -> anyhow::Result<Option<Duration>> {
+        for _ in 0..iterations {
+            gemm_into(
+                &mut self.c,
+                &self.a,
+                &self.b,
+                (self.m, self.n, self.k),
+                self.threads,
+            );
+        }
+        Ok(None)
+    }
+
+    fn verify(&mut self) -> Verification {
+        check_matmul(
+            &self.a,
+            &self.b,
+            &self.c,
+            (self.m, self.n, self.k),
+            T::TOLERANCE,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn odd_sizes_verify_in_both_precisions() {
+        for &(m, n, k) in &[(1, 1, 1), (33, 67, 130), (64, 64, 64), (7, 129, 3)] {
+            let mut k32 = MatmulKernel::<f32>::new(m, n, k, 2);
+            k32.run(1).unwrap();
+            let v = k32.verify();
+            assert!(v.passed && v.is_full(), "f32 {m}x{n}x{k}: {v:?}");
+            let mut k64 = MatmulKernel::<f64>::new(m, n, k, 1);
+            k64.run(1).unwrap();
+            let v = k64.verify();
+            assert!(
+                v.passed && v.max_rel_error < 1e-14,
+                "f64 {m}x{n}x{k}: {v:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn unrun_kernel_fails_verification() {
+        let mut k = MatmulKernel::<f32>::new(16, 16, 16, 1);
+        assert!(!k.verify().passed);
+    }
+}

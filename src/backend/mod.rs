@@ -1,0 +1,86 @@
+//! Backends: where kernels run. A [`Backend`] prepares a [`Kernel`] for a [`Case`]; the
+//! sampling loop in [`crate::measure`] then runs, verifies and times it.
+//!
+//! Only the CPU backend exists in this build. A GPU backend (wgpu) and an MPI backend slot in as
+//! further implementations of the same traits; `--backend gpu` says plainly that it is not built.
+
+pub mod cpu;
+
+use crate::bench::verify::Verification;
+use crate::bench::{BenchKind, Case, DType, Work};
+use crate::error::input_error;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// A device a backend runs on, as recorded with every measurement.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeviceInfo {
+    /// Human-readable name, e.g. `AMD EPYC 7B13 (2 threads)`.
+    pub name: String,
+    /// `cpu`, `gpu`, …
+    pub kind: String,
+    /// Threads (CPU) used by the kernels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threads: Option<usize>,
+}
+
+/// Why a case cannot be prepared.
+#[derive(Debug, thiserror::Error)]
+pub enum PrepareError {
+    /// This backend has no kernel for the case (e.g. f16 on a CPU build); the case is skipped.
+    #[error("not supported: {0}")]
+    Unsupported(String),
+    /// The case does not fit (memory, limits); bad input, refused before allocating.
+    #[error("refused: {0}")]
+    TooLarge(String),
+}
+
+/// One prepared benchmark: inputs allocated, ready to run.
+pub trait Kernel: Send {
+    /// `cpu/gemm`, `cpu/attention-blocked`, … — the backend plus the kernel or library.
+    fn method(&self) -> String;
+    /// Details of the variant that runs: ISA path, threads, block sizes.
+    fn variant(&self) -> String;
+    /// The work of one run.
+    fn work(&self) -> Work;
+    /// Runs the operation `iterations` times back to back. Returns the device's own timing of
+    /// those iterations when the backend has one (GPU timestamp queries), else `None` and the
+    /// caller times with the wall clock.
+    fn run(&mut self, iterations: u64) -> anyhow::Result<Option<Duration>>;
+    /// Checks the output of the last run against a float64 reference.
+    fn verify(&mut self) -> Verification;
+}
+
+/// A place kernels run.
+pub trait Backend {
+    /// `cpu`, `gpu`, `mpi`.
+    fn name(&self) -> &'static str;
+    /// The device the kernels run on.
+    fn device(&self) -> DeviceInfo;
+    /// The data types this backend computes `bench` in.
+    fn dtypes(&self, bench: BenchKind) -> Vec<DType>;
+    /// Allocates inputs and builds the kernel for `case`.
+    fn prepare(&self, case: &Case) -> Result<Box<dyn Kernel>, PrepareError>;
+}
+
+/// Backends named on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BackendChoice {
+    /// The best backend present: a GPU when one is supported, else the CPU.
+    Auto,
+    /// The CPU: GEMM through the `gemm` crate, blocked attention, FMA chains.
+    Cpu,
+    /// GPUs through wgpu.
+    Gpu,
+}
+
+/// Resolves a choice to a backend that exists in this build.
+pub fn select(choice: BackendChoice) -> anyhow::Result<Box<dyn Backend>> {
+    match choice {
+        BackendChoice::Auto | BackendChoice::Cpu => Ok(Box::new(cpu::CpuBackend::new())),
+        BackendChoice::Gpu => Err(input_error(
+            "--backend gpu",
+            "this build has no GPU backend yet (wgpu kernels are planned); use --backend cpu",
+        )),
+    }
+}

@@ -1,0 +1,432 @@
+//! What is measured: benchmark kinds, data types, problem shapes and the work each one does.
+//!
+//! Work counted (DESIGN.md):
+//! - matmul C = A·B with A m×k and B k×n: `2·m·n·k` flops; bytes are the minimum traffic,
+//!   every matrix read or written once.
+//! - attention forward: `4·b·h·s²·d` flops, halved when causal (FlashAttention's accounting, Dao
+//!   2023, arXiv:2307.08691); the softmax's exponentials are not counted.
+//! - membw: a copy of `bytes` bytes counts `2·bytes` (read + written), as STREAM's copy does.
+//! - peak: the FMA chains' own count, two flops per lane per FMA.
+
+pub mod suites;
+pub mod verify;
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// A benchmark, as named on the command line and in results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BenchKind {
+    /// The compute ceiling, measured with independent FMA chains.
+    Peak,
+    /// Memory copy bandwidth.
+    Membw,
+    /// Dense matrix multiply.
+    Matmul,
+    /// Scaled dot-product attention forward.
+    Attention,
+}
+
+impl BenchKind {
+    /// Every benchmark, in the order a suite runs them (ceilings first).
+    pub const ALL: [BenchKind; 4] = [Self::Peak, Self::Membw, Self::Matmul, Self::Attention];
+
+    /// The name used on the command line and in results.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Peak => "peak",
+            Self::Membw => "membw",
+            Self::Matmul => "matmul",
+            Self::Attention => "attention",
+        }
+    }
+
+    /// Parses a command-line name.
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|b| b.name() == text)
+    }
+}
+
+impl fmt::Display for BenchKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Element type of a benchmark's data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DType {
+    /// IEEE binary16.
+    F16,
+    /// bfloat16.
+    Bf16,
+    /// IEEE binary32.
+    F32,
+    /// IEEE binary64.
+    F64,
+    /// Raw bytes (memory copies).
+    Bytes,
+}
+
+impl DType {
+    /// Every data type a benchmark may name.
+    pub const ALL: [DType; 5] = [Self::F16, Self::Bf16, Self::F32, Self::F64, Self::Bytes];
+
+    /// Size of one element in bytes.
+    pub fn size(self) -> u64 {
+        match self {
+            Self::F16 | Self::Bf16 => 2,
+            Self::F32 => 4,
+            Self::F64 => 8,
+            Self::Bytes => 1,
+        }
+    }
+
+    /// The name used on the command line, in results and in profiles.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::F16 => "f16",
+            Self::Bf16 => "bf16",
+            Self::F32 => "f32",
+            Self::F64 => "f64",
+            Self::Bytes => "bytes",
+        }
+    }
+
+    /// Parses a command-line name.
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|d| d.name() == text)
+    }
+}
+
+impl fmt::Display for DType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The parameters of one measurement. Serialised as a flat object (`{"m":..,"n":..,"k":..}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Shape {
+    /// Attention: batch, heads, sequence length, head dimension, causal mask.
+    Attention {
+        /// Batch size.
+        b: u64,
+        /// Heads.
+        h: u64,
+        /// Sequence length (queries = keys).
+        s: u64,
+        /// Head dimension.
+        d: u64,
+        /// Causal mask (each query sees keys up to its own position).
+        causal: bool,
+    },
+    /// Matrix multiply C (m×n) = A (m×k) · B (k×n).
+    Matmul {
+        /// Rows of A and C.
+        m: u64,
+        /// Columns of B and C.
+        n: u64,
+        /// Inner dimension.
+        k: u64,
+    },
+    /// FMA peak on a number of threads.
+    Peak {
+        /// Threads running chains at once.
+        threads: u64,
+    },
+    /// Memory copy of a buffer of `bytes` bytes.
+    Membw {
+        /// Size of the copied buffer.
+        bytes: u64,
+    },
+}
+
+impl Shape {
+    /// A square matmul.
+    pub fn square(n: u64) -> Self {
+        Self::Matmul { m: n, n, k: n }
+    }
+
+    /// The `key=value` form used in CSV and tables: `m=1024 n=1024 k=1024`.
+    pub fn display(&self) -> String {
+        match *self {
+            Self::Matmul { m, n, k } => format!("m={m} n={n} k={k}"),
+            Self::Attention { b, h, s, d, causal } => {
+                format!("b={b} h={h} s={s} d={d} causal={causal}")
+            }
+            Self::Membw { bytes } => format!("bytes={bytes}"),
+            Self::Peak { threads } => format!("threads={threads}"),
+        }
+    }
+
+    /// Work of one run of a matmul, attention or copy of this shape in `dtype`.
+    /// `None` for peak, whose work is set by the kernel's chain length.
+    pub fn work(&self, dtype: DType) -> Option<Work> {
+        let es = dtype.size() as f64;
+        match *self {
+            Self::Matmul { m, n, k } => Some(Work {
+                flops: matmul_flops(m, n, k),
+                bytes: (m * k + k * n + m * n) as f64 * es,
+            }),
+            Self::Attention { b, h, s, d, causal } => Some(Work {
+                flops: attention_flops(b, h, s, d, causal),
+                bytes: 4.0 * (b * h * s * d) as f64 * es,
+            }),
+            Self::Membw { bytes } => Some(Work {
+                flops: 0.0,
+                bytes: copy_bytes(bytes),
+            }),
+            Self::Peak { .. } => None,
+        }
+    }
+
+    /// Memory the benchmark allocates for this shape, to refuse sizes before allocating.
+    pub fn footprint(&self, dtype: DType) -> u64 {
+        let es = dtype.size();
+        match *self {
+            Self::Matmul { m, n, k } => m
+                .saturating_mul(k)
+                .saturating_add(k.saturating_mul(n))
+                .saturating_add(m.saturating_mul(n))
+                .saturating_mul(es),
+            Self::Attention { b, h, s, d, .. } => 4u64
+                .saturating_mul(b)
+                .saturating_mul(h)
+                .saturating_mul(s)
+                .saturating_mul(d)
+                .saturating_mul(es),
+            Self::Membw { bytes } => bytes.saturating_mul(2),
+            Self::Peak { .. } => 0,
+        }
+    }
+}
+
+/// FLOPs of C = A·B, A m×k: `2·m·n·k`.
+pub fn matmul_flops(m: u64, n: u64, k: u64) -> f64 {
+    2.0 * m as f64 * n as f64 * k as f64
+}
+
+/// FLOPs of an attention forward: `4·b·h·s²·d`, halved when causal (FlashAttention's accounting).
+pub fn attention_flops(b: u64, h: u64, s: u64, d: u64, causal: bool) -> f64 {
+    let full = 4.0 * b as f64 * h as f64 * (s as f64).powi(2) * d as f64;
+    if causal { full / 2.0 } else { full }
+}
+
+/// Bytes moved by a copy of `bytes` bytes: read once and written once.
+pub fn copy_bytes(bytes: u64) -> f64 {
+    2.0 * bytes as f64
+}
+
+/// The work one run of a kernel does.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct Work {
+    /// Floating-point operations (an FMA counts two).
+    pub flops: f64,
+    /// Bytes read plus bytes written (minimum traffic).
+    pub bytes: f64,
+}
+
+/// The unit a throughput is expressed in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Unit {
+    /// 10¹² floating-point operations per second.
+    #[serde(rename = "TFLOP/s")]
+    TflopPerS,
+    /// 10⁹ bytes per second (base 10).
+    #[serde(rename = "GB/s")]
+    GbPerS,
+}
+
+impl Unit {
+    /// The unit's symbol as written in reports and CSV.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Self::TflopPerS => "TFLOP/s",
+            Self::GbPerS => "GB/s",
+        }
+    }
+
+    /// The unit a benchmark's headline figure is given in.
+    pub fn for_bench(bench: BenchKind) -> Self {
+        match bench {
+            BenchKind::Membw => Self::GbPerS,
+            _ => Self::TflopPerS,
+        }
+    }
+}
+
+impl fmt::Display for Unit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.symbol())
+    }
+}
+
+/// A rate with its unit.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Throughput {
+    /// The rate in `unit`.
+    pub value: f64,
+    /// TFLOP/s or GB/s.
+    pub unit: Unit,
+}
+
+impl Throughput {
+    /// The rate of doing `work` in `seconds`, in the unit the benchmark is reported in.
+    pub fn of(bench: BenchKind, work: Work, seconds: f64) -> Self {
+        let unit = Unit::for_bench(bench);
+        let value = match unit {
+            Unit::TflopPerS => work.flops / seconds / 1e12,
+            Unit::GbPerS => work.bytes / seconds / 1e9,
+        };
+        Self { value, unit }
+    }
+}
+
+impl fmt::Display for Throughput {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", sig(self.value, 3), self.unit)
+    }
+}
+
+/// Formats `x` with `digits` significant digits, without scientific notation for ordinary values.
+pub fn sig(x: f64, digits: usize) -> String {
+    if x == 0.0 || !x.is_finite() {
+        return format!("{x}");
+    }
+    let mag = x.abs().log10().floor() as i32;
+    let decimals = (digits as i32 - 1 - mag).clamp(0, 12) as usize;
+    format!("{x:.decimals$}")
+}
+
+/// Formats a figure from a table (a datasheet peak, a price) with up to 4 significant digits and
+/// no trailing zeros: `67`, `494.5`, `0.0343`.
+pub fn num(x: f64) -> String {
+    let s = sig(x, 4);
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    }
+}
+
+/// One measurement to make: a benchmark, a data type and a shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Case {
+    /// The benchmark.
+    pub bench: BenchKind,
+    /// Element type.
+    pub dtype: DType,
+    /// Problem shape.
+    pub shape: Shape,
+}
+
+impl fmt::Display for Case {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {} {}", self.bench, self.dtype, self.shape.display())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matmul_flops_are_two_mnk() {
+        assert_eq!(matmul_flops(1024, 1024, 1024), 2.0 * 1024f64.powi(3));
+        assert_eq!(matmul_flops(2, 3, 5), 60.0);
+        let w = Shape::square(256).work(DType::F32).unwrap();
+        assert_eq!(w.flops, 2.0 * 256f64.powi(3));
+        assert_eq!(w.bytes, 3.0 * 256.0 * 256.0 * 4.0);
+    }
+
+    #[test]
+    fn attention_flops_follow_flashattention_accounting() {
+        // 4·b·h·s²·d; b=1 h=8 s=1024 d=64 → 2^31 flops.
+        assert_eq!(attention_flops(1, 8, 1024, 64, false), 2f64.powi(31));
+        assert_eq!(attention_flops(1, 8, 1024, 64, true), 2f64.powi(30));
+        assert_eq!(
+            attention_flops(2, 3, 5, 7, false),
+            4.0 * 2.0 * 3.0 * 25.0 * 7.0
+        );
+    }
+
+    #[test]
+    fn copy_counts_read_and_write() {
+        assert_eq!(copy_bytes(268_435_456), 536_870_912.0);
+        let t = Throughput::of(
+            BenchKind::Membw,
+            Shape::Membw {
+                bytes: 1_000_000_000,
+            }
+            .work(DType::Bytes)
+            .unwrap(),
+            1.0,
+        );
+        assert_eq!(t.value, 2.0);
+        assert_eq!(t.unit, Unit::GbPerS);
+    }
+
+    #[test]
+    fn throughput_in_tflops() {
+        let t = Throughput::of(
+            BenchKind::Matmul,
+            Work {
+                flops: 3e12,
+                bytes: 0.0,
+            },
+            2.0,
+        );
+        assert_eq!(t.value, 1.5);
+        assert_eq!(t.to_string(), "1.50 TFLOP/s");
+    }
+
+    #[test]
+    fn shapes_display_and_round_trip() {
+        let shapes = [
+            Shape::square(1024),
+            Shape::Attention {
+                b: 1,
+                h: 8,
+                s: 1024,
+                d: 64,
+                causal: true,
+            },
+            Shape::Membw { bytes: 268_435_456 },
+            Shape::Peak { threads: 2 },
+        ];
+        let texts = [
+            "m=1024 n=1024 k=1024",
+            "b=1 h=8 s=1024 d=64 causal=true",
+            "bytes=268435456",
+            "threads=2",
+        ];
+        for (shape, text) in shapes.iter().zip(texts) {
+            assert_eq!(shape.display(), text);
+            let json = serde_json::to_string(shape).unwrap();
+            assert_eq!(&serde_json::from_str::<Shape>(&json).unwrap(), shape);
+        }
+    }
+
+    #[test]
+    fn footprint_saturates_instead_of_overflowing() {
+        assert_eq!(Shape::square(u64::MAX).footprint(DType::F64), u64::MAX);
+        assert_eq!(
+            Shape::square(1024).footprint(DType::F32),
+            3 * 4 * 1024 * 1024
+        );
+    }
+
+    #[test]
+    fn sig_digits() {
+        assert_eq!(sig(0.18234, 3), "0.182");
+        assert_eq!(sig(182.34, 3), "182");
+        assert_eq!(sig(1.5, 3), "1.50");
+        assert_eq!(num(67.0), "67");
+        assert_eq!(num(494.5), "494.5");
+        assert_eq!(num(3350.0), "3350");
+    }
+}

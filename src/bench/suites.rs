@@ -1,0 +1,339 @@
+//! Suites: which cases `quick`, `standard` and `full` run, narrowed by `--bench`, `--dtype` and
+//! `--sizes`, and checked against the node's memory before anything is allocated.
+
+use super::{BenchKind, Case, DType, Shape};
+use crate::error::input_error;
+use crate::node::human_bytes;
+
+/// A named set of cases.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Suite {
+    /// About a minute on a 2-core CPU: ceilings, small matmuls and attention.
+    Quick,
+    /// Minutes: larger sizes and f64.
+    Standard,
+    /// Everything the device can hold.
+    Full,
+}
+
+impl Suite {
+    /// Its name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Quick => "quick",
+            Self::Standard => "standard",
+            Self::Full => "full",
+        }
+    }
+}
+
+/// What the user asked to run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Selection {
+    /// The suite.
+    pub suite: Suite,
+    /// `--bench`: only these benchmarks.
+    pub benches: Option<Vec<BenchKind>>,
+    /// `--dtype`: only these element types.
+    pub dtypes: Option<Vec<DType>>,
+    /// `--sizes`: matmul's square sizes and attention's sequence lengths.
+    pub sizes: Option<Vec<u64>>,
+}
+
+impl Selection {
+    /// A suite with no narrowing.
+    pub fn suite(suite: Suite) -> Self {
+        Self {
+            suite,
+            benches: None,
+            dtypes: None,
+            sizes: None,
+        }
+    }
+}
+
+/// The data types a backend computes each benchmark in; the first is the suite's default for
+/// matmul in the quick suite.
+pub type DtypesFor<'a> = dyn Fn(BenchKind) -> Vec<DType> + 'a;
+
+/// The plan: cases in run order, plus notes on what was left out and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    /// Cases to run, ceilings first.
+    pub cases: Vec<Case>,
+    /// What the filters left out, in plain words.
+    pub notes: Vec<String>,
+}
+
+fn default_dtypes(suite: Suite, bench: BenchKind) -> Vec<DType> {
+    match (suite, bench) {
+        (_, BenchKind::Membw) => vec![DType::Bytes],
+        (_, BenchKind::Peak) => vec![DType::F32, DType::F64],
+        (Suite::Quick, _) => vec![DType::F32],
+        (_, BenchKind::Matmul) => vec![DType::F32, DType::F64],
+        (_, BenchKind::Attention) => vec![DType::F32],
+    }
+}
+
+fn matmul_sizes(suite: Suite) -> Vec<u64> {
+    match suite {
+        Suite::Quick => vec![256, 512, 1024],
+        Suite::Standard => vec![256, 512, 1024, 2048],
+        Suite::Full => vec![256, 512, 1024, 2048, 4096, 8192],
+    }
+}
+
+fn attention_grid(suite: Suite) -> (Vec<u64>, Vec<u64>) {
+    // (sequence lengths, head dims); batch 1 and 8 heads throughout.
+    match suite {
+        Suite::Quick => (vec![256, 512, 1024], vec![64]),
+        Suite::Standard => (vec![512, 1024, 2048, 4096], vec![64, 128]),
+        Suite::Full => (vec![512, 1024, 2048, 4096, 8192], vec![64, 128]),
+    }
+}
+
+/// The copy size: 256 MiB, or 8× the last-level cache when that is larger (rounded up to a power
+/// of two), so the copy measures memory, not cache.
+pub fn membw_bytes(suite: Suite, llc_bytes: u64) -> u64 {
+    let floor: u64 = if suite == Suite::Full {
+        1 << 30
+    } else {
+        256 << 20
+    };
+    floor.max((llc_bytes * 8).next_power_of_two())
+}
+
+/// Builds the plan for `selection` on a device that runs `threads` threads and computes each
+/// benchmark in `supported(bench)`; refuses sizes of 0 and cases larger than `available_memory`.
+pub fn plan(
+    selection: &Selection,
+    supported: &DtypesFor<'_>,
+    threads: usize,
+    llc_bytes: u64,
+    available_memory: u64,
+) -> anyhow::Result<Plan> {
+    if let Some(sizes) = &selection.sizes {
+        if sizes.is_empty() {
+            return Err(input_error("--sizes", "the list is empty"));
+        }
+        if sizes.contains(&0) {
+            return Err(input_error(
+                "--sizes",
+                "0 is not a valid size; sizes are ≥ 1",
+            ));
+        }
+    }
+    let mut cases = Vec::new();
+    let mut notes = Vec::new();
+    let benches = selection.benches.clone().unwrap_or(BenchKind::ALL.to_vec());
+    for bench in BenchKind::ALL.into_iter().filter(|b| benches.contains(b)) {
+        let can = supported(bench);
+        let dtypes: Vec<DType> = match &selection.dtypes {
+            Some(asked) if bench != BenchKind::Membw => {
+                let keep: Vec<DType> = asked.iter().copied().filter(|d| can.contains(d)).collect();
+                if keep.is_empty() {
+                    let names: Vec<&str> = can.iter().map(|d| d.name()).collect();
+                    let msg = format!("{bench} runs in {} on this backend", names.join(", "));
+                    if selection.benches.is_some() {
+                        return Err(input_error("--dtype", msg));
+                    }
+                    notes.push(format!("{msg}; skipped"));
+                }
+                keep
+            }
+            _ => default_dtypes(selection.suite, bench)
+                .into_iter()
+                .filter(|d| can.contains(d))
+                .collect(),
+        };
+        for dtype in dtypes {
+            let shapes: Vec<Shape> = match bench {
+                BenchKind::Peak => {
+                    let mut t = vec![1];
+                    if threads > 1 {
+                        t.push(threads as u64);
+                    }
+                    t.into_iter()
+                        .map(|threads| Shape::Peak { threads })
+                        .collect()
+                }
+                BenchKind::Membw => vec![Shape::Membw {
+                    bytes: membw_bytes(selection.suite, llc_bytes),
+                }],
+                BenchKind::Matmul => selection
+                    .sizes
+                    .clone()
+                    .unwrap_or_else(|| matmul_sizes(selection.suite))
+                    .into_iter()
+                    .map(Shape::square)
+                    .collect(),
+                BenchKind::Attention => {
+                    let (seqs, dims) = attention_grid(selection.suite);
+                    let seqs = selection.sizes.clone().unwrap_or(seqs);
+                    let mut v = Vec::new();
+                    for &d in &dims {
+                        for &s in &seqs {
+                            for causal in [false, true] {
+                                v.push(Shape::Attention {
+                                    b: 1,
+                                    h: 8,
+                                    s,
+                                    d,
+                                    causal,
+                                });
+                            }
+                        }
+                    }
+                    v
+                }
+            };
+            cases.extend(shapes.into_iter().map(|shape| Case {
+                bench,
+                dtype,
+                shape,
+            }));
+        }
+    }
+    if cases.is_empty() {
+        return Err(input_error(
+            "--bench/--dtype",
+            "nothing to run: the selection leaves no benchmark",
+        ));
+    }
+    if available_memory > 0 {
+        // Leave a tenth for the verification and the rest of the process.
+        let budget = available_memory / 10 * 9;
+        if let Some(case) = cases.iter().find(|c| c.shape.footprint(c.dtype) > budget) {
+            let input = if selection.sizes.is_some() {
+                "--sizes"
+            } else {
+                "--suite"
+            };
+            return Err(input_error(
+                input,
+                format!(
+                    "{case} needs {} of memory, more than the {} this node has available; \
+                     choose smaller sizes",
+                    human_bytes(case.shape.footprint(case.dtype)),
+                    human_bytes(available_memory)
+                ),
+            ));
+        }
+    }
+    Ok(Plan { cases, notes })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::exit_code;
+
+    fn cpu(bench: BenchKind) -> Vec<DType> {
+        match bench {
+            BenchKind::Membw => vec![DType::Bytes],
+            BenchKind::Attention => vec![DType::F32],
+            _ => vec![DType::F32, DType::F64],
+        }
+    }
+
+    const GIB: u64 = 1 << 30;
+
+    #[test]
+    fn quick_suite_contents() {
+        let p = plan(&Selection::suite(Suite::Quick), &cpu, 2, 32 << 20, 16 * GIB).unwrap();
+        let names: Vec<String> = p.cases.iter().map(|c| c.to_string()).collect();
+        assert_eq!(
+            names[..4],
+            [
+                "peak f32 threads=1",
+                "peak f32 threads=2",
+                "peak f64 threads=1",
+                "peak f64 threads=2"
+            ]
+        );
+        assert_eq!(names[4], "membw bytes bytes=268435456");
+        assert_eq!(
+            names[5..8],
+            [
+                "matmul f32 m=256 n=256 k=256",
+                "matmul f32 m=512 n=512 k=512",
+                "matmul f32 m=1024 n=1024 k=1024"
+            ]
+        );
+        assert_eq!(names.len(), 8 + 6);
+        assert!(names.contains(&"attention f32 b=1 h=8 s=1024 d=64 causal=true".to_string()));
+    }
+
+    #[test]
+    fn standard_adds_2048_and_f64() {
+        let p = plan(&Selection::suite(Suite::Standard), &cpu, 4, 0, 16 * GIB).unwrap();
+        assert!(
+            p.cases
+                .iter()
+                .any(|c| c.to_string() == "matmul f32 m=2048 n=2048 k=2048")
+        );
+        assert!(
+            p.cases
+                .iter()
+                .any(|c| c.to_string() == "matmul f64 m=2048 n=2048 k=2048")
+        );
+    }
+
+    #[test]
+    fn sizes_and_dtype_filters() {
+        let sel = Selection {
+            suite: Suite::Quick,
+            benches: Some(vec![BenchKind::Matmul, BenchKind::Attention]),
+            dtypes: Some(vec![DType::F32, DType::F64]),
+            sizes: Some(vec![64, 96]),
+        };
+        let p = plan(&sel, &cpu, 2, 0, 16 * GIB).unwrap();
+        let names: Vec<String> = p.cases.iter().map(|c| c.to_string()).collect();
+        assert_eq!(names.len(), 4 + 4);
+        assert!(names.contains(&"matmul f64 m=96 n=96 k=96".to_string()));
+        assert!(names.contains(&"attention f32 b=1 h=8 s=64 d=64 causal=false".to_string()));
+    }
+
+    #[test]
+    fn bad_sizes_are_input_errors() {
+        let mut sel = Selection::suite(Suite::Quick);
+        sel.sizes = Some(vec![256, 0]);
+        let err = plan(&sel, &cpu, 2, 0, 16 * GIB).unwrap_err();
+        assert_eq!(exit_code(&err), 2);
+        assert!(err.to_string().contains("0 is not a valid size"));
+        sel.sizes = Some(vec![1_000_000]);
+        let err = plan(&sel, &cpu, 2, 0, 16 * GIB).unwrap_err();
+        assert_eq!(exit_code(&err), 2);
+        assert!(err.to_string().contains("matmul f32 m=1000000"), "{err}");
+        assert!(err.to_string().contains("TiB"), "{err}");
+    }
+
+    #[test]
+    fn impossible_dtype_for_an_asked_bench_is_an_error() {
+        let sel = Selection {
+            suite: Suite::Quick,
+            benches: Some(vec![BenchKind::Attention]),
+            dtypes: Some(vec![DType::F64]),
+            sizes: None,
+        };
+        let err = plan(&sel, &cpu, 2, 0, 16 * GIB).unwrap_err();
+        assert!(err.to_string().contains("attention runs in f32"), "{err}");
+        // Unasked, it is a note instead.
+        let sel = Selection {
+            benches: None,
+            ..sel
+        };
+        let p = plan(&sel, &cpu, 2, 0, 16 * GIB).unwrap();
+        assert!(p.notes[0].contains("attention runs in f32"));
+    }
+
+    #[test]
+    fn membw_outgrows_large_caches() {
+        assert_eq!(membw_bytes(Suite::Quick, 32 << 20), 256 << 20);
+        assert_eq!(membw_bytes(Suite::Quick, 96 << 20), 1 << 30);
+        assert_eq!(membw_bytes(Suite::Full, 0), 1 << 30);
+    }
+}

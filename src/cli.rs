@@ -1,0 +1,171 @@
+//! The command line (clap). Names are the contract in DESIGN.md; scripts rely on them.
+
+use crate::backend::BackendChoice;
+use crate::bench::suites::Suite;
+use crate::bench::{BenchKind, DType};
+use crate::report::Format;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// Tells an AI team whether this node is ready for the training they run on a hyperscaler.
+///
+/// With no subcommand, runs `hpcready assess`: inventory, the quick suite, a comparison with
+/// the default cloud baseline, and a plotted report under reports/.
+#[derive(Debug, Parser)]
+#[command(name = "hpcready", version, about, long_about)]
+pub struct Cli {
+    /// What to do (default: assess).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Measure this node, compare it with a baseline and write a report (the main job).
+    Assess(AssessArgs),
+    /// Show the node inventory: host, OS, CPU, caches, memory, accelerators.
+    Probe(ProbeArgs),
+    /// Run benchmarks and write a results file.
+    Run(RunArgs),
+    /// Write a report from a results file.
+    Report(ReportArgs),
+    /// List or show the shipped baseline profiles.
+    Baselines(BaselinesArgs),
+}
+
+/// How long to sample each case (hidden: for tests and quick checks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Sampling {
+    /// The suite's own plan.
+    Suite,
+    /// A few short samples per case: for tests, not for figures anyone should quote.
+    Smoke,
+}
+
+/// `hpcready assess`.
+#[derive(Debug, Args, Clone)]
+pub struct AssessArgs {
+    /// Baseline to compare against: a profile id (see `hpcready baselines list`) or a profile file.
+    #[arg(long, value_name = "ID|FILE", default_value = crate::profiles::DEFAULT_BASELINE)]
+    pub baseline: String,
+    /// Which suite to run.
+    #[arg(long, value_enum, default_value_t = Suite::Quick)]
+    pub suite: Suite,
+    /// Where to run: auto picks the best backend present.
+    #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
+    pub backend: BackendChoice,
+    /// Report directory (default: reports/<host>-<UTC timestamp>/).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = Sampling::Suite, hide = true)]
+    pub sampling: Sampling,
+}
+
+impl Default for AssessArgs {
+    fn default() -> Self {
+        Self {
+            baseline: crate::profiles::DEFAULT_BASELINE.into(),
+            suite: Suite::Quick,
+            backend: BackendChoice::Auto,
+            out: None,
+            sampling: Sampling::Suite,
+        }
+    }
+}
+
+/// `hpcready probe`.
+#[derive(Debug, Args)]
+pub struct ProbeArgs {
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse_bench(s: &str) -> Result<BenchKind, String> {
+    BenchKind::parse(s).ok_or_else(|| {
+        let known: Vec<&str> = BenchKind::ALL.iter().map(|b| b.name()).collect();
+        format!("unknown benchmark `{s}`; known: {}", known.join(", "))
+    })
+}
+
+fn parse_dtype(s: &str) -> Result<DType, String> {
+    DType::parse(s)
+        .filter(|d| *d != DType::Bytes)
+        .ok_or_else(|| format!("unknown data type `{s}`; known: f16, bf16, f32, f64"))
+}
+
+fn parse_size(s: &str) -> Result<u64, String> {
+    s.trim()
+        .parse::<u64>()
+        .map_err(|_| format!("`{s}` is not a whole number"))
+}
+
+/// `hpcready run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Which suite to run.
+    #[arg(long, value_enum, default_value_t = Suite::Quick)]
+    pub suite: Suite,
+    /// Where to run.
+    #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
+    pub backend: BackendChoice,
+    /// Only these benchmarks (comma-separated): peak, membw, matmul, attention.
+    #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = parse_bench)]
+    pub bench: Option<Vec<BenchKind>>,
+    /// Only these data types (comma-separated): f32, f64 on the CPU.
+    #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = parse_dtype)]
+    pub dtype: Option<Vec<DType>>,
+    /// Matmul's square sizes and attention's sequence lengths (comma-separated).
+    #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = parse_size)]
+    pub sizes: Option<Vec<u64>>,
+    /// Results file (default: reports/<host>-<UTC timestamp>/results.json).
+    #[arg(long, value_name = "FILE.json")]
+    pub out: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = Sampling::Suite, hide = true)]
+    pub sampling: Sampling,
+}
+
+/// `hpcready report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// A results file written by `hpcready run` or `assess`.
+    #[arg(value_name = "RESULTS.json")]
+    pub results: PathBuf,
+    /// Baseline to compare against: a profile id or a profile file.
+    #[arg(long, value_name = "ID|FILE", default_value = crate::profiles::DEFAULT_BASELINE)]
+    pub baseline: String,
+    /// Report directory (default: reports/<host>-<run's UTC start time>/).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Formats to write (comma-separated).
+    #[arg(long, value_name = "LIST", value_enum, value_delimiter = ',', default_values_t = Format::ALL)]
+    pub format: Vec<Format>,
+}
+
+/// `hpcready baselines`.
+#[derive(Debug, Args)]
+pub struct BaselinesArgs {
+    /// list or show.
+    #[command(subcommand)]
+    pub command: BaselinesCommand,
+}
+
+/// `hpcready baselines …`.
+#[derive(Debug, Subcommand)]
+pub enum BaselinesCommand {
+    /// List the shipped profiles.
+    List {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one profile with every figure and its source.
+    Show {
+        /// Profile id, or a profile file.
+        id: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}

@@ -1,0 +1,44 @@
+//! `hpcready assess` (and bare `hpcready`): inventory, suite, comparison, report.
+
+use super::report::{build_report, summary};
+use super::run::{MeasureRequest, fail_on_invalid, measure};
+use super::{default_report_dir, emit};
+use crate::bench::suites::Selection;
+use crate::cli::AssessArgs;
+use crate::node::Inventory;
+use crate::profiles;
+use crate::report::Format;
+
+/// `hpcready assess`.
+pub fn assess(args: &AssessArgs) -> anyhow::Result<()> {
+    // Check every input before measuring anything.
+    let profile = profiles::lookup(&args.baseline)?;
+    let node = Inventory::probe();
+    let dir = args
+        .out
+        .clone()
+        .unwrap_or_else(|| default_report_dir(&node.host, crate::timefmt::now_unix()));
+    crate::results::io::ensure_writable_dir(&dir, "--out")?;
+    eprintln!(
+        "hpcready {}: assessing {} ({}, {} threads) against {}",
+        env!("CARGO_PKG_VERSION"),
+        node.host,
+        node.cpu.model,
+        node.cpu.usable_threads,
+        profile.name
+    );
+    let req = MeasureRequest {
+        selection: Selection::suite(args.suite),
+        backend: args.backend,
+        sampling: args.sampling,
+        out: dir.join("results.json"),
+    };
+    let results = measure(&req, node)?;
+    let (comparison, _) = build_report(&results, &profile, &Format::ALL, &dir)?;
+    emit(&summary(&comparison));
+    emit(&format!(
+        "\nReport: {}\n",
+        dir.join("report.html").display()
+    ));
+    fail_on_invalid(&results)
+}

@@ -1,0 +1,100 @@
+//! One function per subcommand: glue between the command line and the library, no domain logic.
+
+pub mod assess;
+pub mod baselines;
+pub mod probe;
+pub mod report;
+pub mod run;
+
+use crate::cli::{Cli, Command};
+use std::io::Write;
+
+/// Runs the parsed command line.
+pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        None => assess::assess(&crate::cli::AssessArgs::default()),
+        Some(Command::Assess(a)) => assess::assess(&a),
+        Some(Command::Probe(a)) => probe::probe(&a),
+        Some(Command::Run(a)) => run::run(&a),
+        Some(Command::Report(a)) => report::report(&a),
+        Some(Command::Baselines(a)) => baselines::baselines(&a),
+    }
+}
+
+/// Prints to stdout; a closed pipe (`| head`) ends output quietly instead of panicking.
+pub fn emit(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
+}
+
+/// A name safe in a directory name: letters, digits, `.`, `_`, `-`.
+pub fn safe_name(text: &str) -> String {
+    let s: String = text
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if s.is_empty() { "node".into() } else { s }
+}
+
+/// `reports/<host>-<UTC timestamp>`.
+pub fn default_report_dir(host: &str, unix: f64) -> std::path::PathBuf {
+    std::path::Path::new("reports").join(format!(
+        "{}-{}",
+        safe_name(host),
+        crate::timefmt::compact(unix)
+    ))
+}
+
+/// Lays out rows as aligned text columns.
+pub fn text_table(head: &[&str], rows: &[Vec<String>]) -> String {
+    let mut width: Vec<usize> = head.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (i, c) in row.iter().enumerate() {
+            width[i] = width[i].max(c.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut s = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            let pad = width[i] - c.chars().count();
+            s.push_str(c);
+            if i + 1 < cells.len() {
+                s.push_str(&" ".repeat(pad + 2));
+            }
+        }
+        s.trim_end().to_string() + "\n"
+    };
+    let mut out = line(head.to_vec());
+    out.push_str(&line(
+        width
+            .iter()
+            .map(|w| "-".repeat(*w))
+            .collect::<Vec<_>>()
+            .iter()
+            .map(|s| s.as_str())
+            .collect(),
+    ));
+    for row in rows {
+        out.push_str(&line(row.iter().map(|s| s.as_str()).collect()));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn safe_names_and_tables() {
+        assert_eq!(safe_name("node-1.cluster"), "node-1.cluster");
+        assert_eq!(safe_name("<script>/x"), "_script__x");
+        let t = text_table(&["a", "bb"], &[vec!["xyz".into(), "1".into()]]);
+        assert_eq!(t, "a    bb\n---  --\nxyz  1\n");
+    }
+}

@@ -1,0 +1,86 @@
+//! `hpcready report`: results file → report directory.
+
+use super::{default_report_dir, emit, text_table};
+use crate::assess::{Comparison, compare};
+use crate::bench::{num, sig};
+use crate::cli::ReportArgs;
+use crate::profiles::{self, Profile};
+use crate::report::{Format, ReportContext, plots, write_report};
+use crate::results::{Results, io};
+use std::path::{Path, PathBuf};
+
+/// Compares, plots and writes a report; returns the comparison and the files written.
+pub fn build_report(
+    results: &Results,
+    profile: &Profile,
+    formats: &[Format],
+    dir: &Path,
+) -> anyhow::Result<(Comparison, Vec<PathBuf>)> {
+    let comparison = compare(results, profile);
+    let ctx = ReportContext {
+        results,
+        comparison: &comparison,
+        profile,
+        plots: plots::plots(results)?,
+    };
+    let files = write_report(&ctx, formats, dir)?;
+    Ok((comparison, files))
+}
+
+/// The summary table printed after a report: benchmark, ours, baseline's, ratio, verdict.
+pub fn summary(c: &Comparison) -> String {
+    let rows: Vec<Vec<String>> = c
+        .rows
+        .iter()
+        .map(|r| {
+            vec![
+                format!("{} {}", r.bench, r.dtype),
+                r.ours.map(|t| t.to_string()).unwrap_or_else(|| "—".into()),
+                r.baseline
+                    .as_ref()
+                    .map(|b| format!("{} {}", num(b.value), b.unit))
+                    .unwrap_or_else(|| "—".into()),
+                r.ratio
+                    .map(|x| format!("{}×", sig(x, 3)))
+                    .unwrap_or_else(|| "—".into()),
+                format!("{} ({})", r.verdict.describe(), r.basis.describe()),
+            ]
+        })
+        .collect();
+    let mut s = format!(
+        "Compared with {} — {}\n\n",
+        c.baseline_name, c.baseline_summary
+    );
+    s.push_str(&text_table(
+        &["benchmark", "this node", "baseline", "ratio", "verdict"],
+        &rows,
+    ));
+    s.push_str(&format!(
+        "\nVerdict: {}\n",
+        c.readiness.describe().to_uppercase()
+    ));
+    s.push_str(&format!("{}\n", c.headline));
+    for r in &c.reasons {
+        s.push_str(&format!("  - {r}\n"));
+    }
+    s
+}
+
+/// `hpcready report`.
+pub fn report(args: &ReportArgs) -> anyhow::Result<()> {
+    let profile = profiles::lookup(&args.baseline)?;
+    let results = io::load(&args.results)?;
+    let start =
+        crate::timefmt::parse_rfc3339(&results.started_at).unwrap_or_else(crate::timefmt::now_unix);
+    let dir = args
+        .out
+        .clone()
+        .unwrap_or_else(|| default_report_dir(&results.node.host, start));
+    let (comparison, files) = build_report(&results, &profile, &args.format, &dir)?;
+    emit(&summary(&comparison));
+    emit("\n");
+    for f in files {
+        emit(&format!("wrote {}\n", f.display()));
+    }
+    Ok(())
+}

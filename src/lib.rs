@@ -1,0 +1,21 @@
+//! `hpcready`: tells an AI team whether a supercomputer node is ready for the training they run
+//! today on a hyperscaler.
+//!
+//! Data flows one way: [`node`] and [`bench`] (through a [`backend`]) → [`measure`] →
+//! [`results`] → [`assess`] (with [`profiles`]) → [`report`]. The [`commands`] module is the
+//! glue the binary calls; nothing below it knows about the command line.
+
+pub mod assess;
+pub mod backend;
+pub mod bench;
+pub mod cli;
+pub mod commands;
+pub mod error;
+pub mod measure;
+pub mod node;
+pub mod profiles;
+pub mod report;
+pub mod results;
+pub mod timefmt;
+
+pub use error::InputError;

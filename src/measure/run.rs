@@ -1,0 +1,176 @@
+//! Running a plan: prepare each case on a backend, verify and sample it, and persist the
+//! measurement before the next case starts.
+
+use super::{SamplingPlan, TimingSource, sample, stats::summarize};
+use crate::backend::{Backend, PrepareError};
+use crate::bench::verify::Verification;
+use crate::bench::{Case, Throughput};
+use crate::results::Measurement;
+use crate::results::io::ResultsWriter;
+use crate::timefmt::{now_unix, rfc3339};
+
+/// Measures one case. Errors of the kernel (a crash, a failed check) become an invalid
+/// measurement; only an unsupported case returns `Err`, so the caller can skip it.
+pub fn measure_case(
+    backend: &dyn Backend,
+    case: &Case,
+    plan: &SamplingPlan,
+) -> Result<Measurement, PrepareError> {
+    let device = backend.device();
+    let started_at = rfc3339(now_unix());
+    let mut kernel = backend.prepare(case)?;
+    let mut m = Measurement {
+        bench: case.bench,
+        backend: backend.name().into(),
+        device: device.name.clone(),
+        method: kernel.method(),
+        variant: kernel.variant(),
+        dtype: case.dtype,
+        shape: case.shape,
+        threads: device.threads,
+        started_at,
+        timing: TimingSource::WallClock,
+        iterations_per_sample: 0,
+        samples_s: Vec::new(),
+        stats: None,
+        work: kernel.work(),
+        throughput: None,
+        verification: Verification {
+            passed: false,
+            max_rel_error: f64::NAN,
+            tolerance: 0.0,
+            checked: 0,
+            total: 0,
+            reference: String::new(),
+            first_failure: None,
+        },
+        error: None,
+    };
+    match sample(kernel.as_mut(), plan) {
+        Ok(s) => {
+            m.verification = s.verification;
+            m.timing = s.timing;
+            m.iterations_per_sample = s.iterations_per_sample;
+            m.stats = summarize(&s.samples);
+            m.throughput = m
+                .stats
+                .as_ref()
+                .map(|st| Throughput::of(case.bench, m.work, st.median));
+            m.samples_s = s.samples;
+            if !m.verification.passed {
+                m.error = Some(format!(
+                    "failed verification against {}: max error {:.3e} > tolerance {:.0e}{}",
+                    m.verification.reference,
+                    m.verification.max_rel_error,
+                    m.verification.tolerance,
+                    m.verification
+                        .first_failure
+                        .as_ref()
+                        .map(|f| format!(" (first at {f})"))
+                        .unwrap_or_default()
+                ));
+            }
+        }
+        Err(e) => m.error = Some(format!("the kernel failed: {e:#}")),
+    }
+    Ok(m)
+}
+
+/// Progress callbacks while a plan runs.
+pub trait Progress {
+    /// A case is starting.
+    fn start(&mut self, index: usize, total: usize, case: &Case);
+    /// A case finished (or was skipped, with `None`).
+    fn finish(&mut self, measurement: Option<&Measurement>);
+}
+
+/// No progress display.
+#[derive(Debug, Default)]
+pub struct Silent;
+
+impl Progress for Silent {
+    fn start(&mut self, _: usize, _: usize, _: &Case) {}
+    fn finish(&mut self, _: Option<&Measurement>) {}
+}
+
+/// Runs `cases` in order, writing each measurement to `writer` as it finishes. Returns notes on
+/// cases skipped as unsupported.
+pub fn run_cases(
+    backend: &dyn Backend,
+    cases: &[Case],
+    plan: &SamplingPlan,
+    writer: &mut ResultsWriter,
+    progress: &mut dyn Progress,
+) -> anyhow::Result<Vec<String>> {
+    let mut skipped = Vec::new();
+    for (i, case) in cases.iter().enumerate() {
+        progress.start(i, cases.len(), case);
+        match measure_case(backend, case, plan) {
+            Ok(m) => {
+                writer.push(m)?;
+                let last = writer.results().measurements.last();
+                progress.finish(last);
+            }
+            Err(PrepareError::Unsupported(why)) => {
+                skipped.push(why);
+                progress.finish(None);
+            }
+            Err(e @ PrepareError::TooLarge(_)) => {
+                return Err(crate::error::input_error(case.to_string(), e.to_string()));
+            }
+        }
+    }
+    Ok(skipped)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::cpu::CpuBackend;
+    use crate::bench::{BenchKind, DType, Shape};
+    use crate::node::Inventory;
+    use crate::results::Results;
+
+    #[test]
+    fn runs_and_persists_each_case() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.json");
+        let results = Results::new(Inventory::probe(), vec![], None);
+        let mut writer = ResultsWriter::create(path.clone(), results).unwrap();
+        let cases = [
+            Case {
+                bench: BenchKind::Matmul,
+                dtype: DType::F32,
+                shape: Shape::square(33),
+            },
+            Case {
+                bench: BenchKind::Matmul,
+                dtype: DType::F16,
+                shape: Shape::square(33),
+            },
+            Case {
+                bench: BenchKind::Peak,
+                dtype: DType::F64,
+                shape: Shape::Peak { threads: 1 },
+            },
+        ];
+        let skipped = run_cases(
+            &CpuBackend::with_threads(2),
+            &cases,
+            &SamplingPlan::smoke(),
+            &mut writer,
+            &mut Silent,
+        )
+        .unwrap();
+        assert_eq!(skipped.len(), 1, "f16 matmul is not a CPU kernel");
+        let on_disk = crate::results::io::load(&path).unwrap();
+        assert_eq!(on_disk.measurements.len(), 2);
+        assert!(!on_disk.complete);
+        let m = &on_disk.measurements[0];
+        assert!(m.is_valid(), "{m:?}");
+        assert_eq!(m.method, "cpu/gemm");
+        assert!(m.throughput.unwrap().value > 0.0);
+        let done = writer.finish(true).unwrap();
+        assert!(done.complete && done.finished_at.is_some());
+    }
+}

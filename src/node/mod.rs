@@ -1,0 +1,359 @@
+//! What the node is: host, OS, CPU, caches, memory and accelerators, read with `sysinfo` plus
+//! `/sys` and `/proc` where `sysinfo` has no answer (caches, ISA flags).
+
+pub mod load;
+
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// The node's inventory, recorded in every results file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Inventory {
+    /// Host name.
+    pub host: String,
+    /// Operating system name and version.
+    pub os: String,
+    /// Kernel version.
+    pub kernel: String,
+    /// CPU architecture (`x86_64`, `aarch64`).
+    pub arch: String,
+    /// The CPU.
+    pub cpu: CpuInfo,
+    /// Main memory.
+    pub memory: MemoryInfo,
+    /// Accelerators.
+    pub accelerators: Accelerators,
+}
+
+/// The CPU as the OS reports it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CpuInfo {
+    /// Model name.
+    pub model: String,
+    /// Vendor id.
+    pub vendor: String,
+    /// Physical cores, where known.
+    pub physical_cores: Option<usize>,
+    /// Hardware threads the OS sees.
+    pub logical_threads: usize,
+    /// Threads this process may run on (affinity, cgroup quota).
+    pub usable_threads: usize,
+    /// The SIMD and matrix extensions that matter for these kernels.
+    pub simd: Vec<String>,
+    /// Cache levels of the first core.
+    pub caches: Vec<Cache>,
+    /// The clock the OS reports, in MHz. Often the base or TSC rate, not the running clock.
+    pub reported_mhz: Option<u64>,
+}
+
+/// One cache level.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Cache {
+    /// 1, 2, 3.
+    pub level: u32,
+    /// `Data`, `Instruction` or `Unified`.
+    pub kind: String,
+    /// Size of one instance in bytes.
+    pub size_bytes: u64,
+    /// Instances of this cache on the node.
+    pub instances: usize,
+}
+
+/// Main memory.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MemoryInfo {
+    /// Installed memory visible to the OS.
+    pub total_bytes: u64,
+    /// Memory available to new allocations when probed.
+    pub available_bytes: u64,
+}
+
+/// Accelerators found on the node.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Accelerators {
+    /// Whether this build looked for accelerators at all.
+    pub probed: bool,
+    /// What was looked for, or why nothing was.
+    pub note: String,
+    /// The devices found.
+    pub devices: Vec<AcceleratorInfo>,
+}
+
+/// One accelerator.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AcceleratorInfo {
+    /// Device name.
+    pub name: String,
+    /// Vendor.
+    pub vendor: String,
+    /// API it was found through.
+    pub api: String,
+}
+
+impl Inventory {
+    /// Probes this node. Never fails: what cannot be read is left empty.
+    pub fn probe() -> Self {
+        use sysinfo::System;
+        let mut sys = System::new().ok();
+        if let Some(sys) = sys.as_mut() {
+            sys.refresh_cpu_all();
+            sys.refresh_memory();
+        }
+        let cpus = sys.as_ref().map(|s| s.cpus()).unwrap_or_default();
+        let model = cpus
+            .first()
+            .map(|c| c.brand().trim().to_string())
+            .filter(|b| !b.is_empty())
+            .unwrap_or_else(cpu_model);
+        Self {
+            host: System::host_name().unwrap_or_else(|_| "unknown-host".into()),
+            os: System::long_os_version()
+                .or_else(|_| System::name())
+                .unwrap_or_else(|_| std::env::consts::OS.into()),
+            kernel: System::kernel_version().unwrap_or_default(),
+            arch: std::env::consts::ARCH.into(),
+            cpu: CpuInfo {
+                model,
+                vendor: cpus
+                    .first()
+                    .map(|c| c.vendor_id().to_string())
+                    .unwrap_or_default(),
+                physical_cores: System::physical_core_count().ok(),
+                logical_threads: cpus.len().max(1),
+                usable_threads: usable_threads(),
+                simd: simd_features(),
+                caches: caches(Path::new("/sys/devices/system/cpu")),
+                reported_mhz: cpus.first().map(|c| c.frequency()).filter(|&f| f > 0),
+            },
+            memory: MemoryInfo {
+                total_bytes: sys.as_ref().map_or(0, |s| s.total_memory()),
+                available_bytes: sys.as_ref().map_or(0, |s| s.available_memory()),
+            },
+            accelerators: Accelerators {
+                probed: false,
+                note: "not probed: this build has no GPU backend yet, so accelerators are not \
+                       listed (wgpu adapter discovery is planned)"
+                    .into(),
+                devices: Vec::new(),
+            },
+        }
+    }
+
+    /// Total last-level cache on the node, in bytes (0 when unknown).
+    pub fn last_level_cache_bytes(&self) -> u64 {
+        self.cpu
+            .caches
+            .iter()
+            .filter(|c| c.kind != "Instruction")
+            .max_by_key(|c| c.level)
+            .map(|c| c.size_bytes * c.instances as u64)
+            .unwrap_or(0)
+    }
+}
+
+/// Threads this process may run on.
+pub fn usable_threads() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+}
+
+/// The CPU's model name (`/proc/cpuinfo`'s `model name`, else the architecture).
+pub fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find(|l| l.starts_with("model name") || l.starts_with("Model"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_string())
+        })
+        .filter(|m| !m.is_empty())
+        .unwrap_or_else(|| format!("{} CPU", std::env::consts::ARCH))
+}
+
+/// Memory available to new allocations now, in bytes (0 when unknown).
+pub fn available_memory() -> u64 {
+    let Ok(mut sys) = sysinfo::System::new() else {
+        return 0;
+    };
+    sys.refresh_memory();
+    let avail = sys.available_memory();
+    // Respect a cgroup limit (a Slurm job's memory) when one is set.
+    match sys.cgroup_limits() {
+        Some(limits) if limits.free_memory > 0 => avail.min(limits.free_memory),
+        _ => avail,
+    }
+}
+
+/// `1.5 GiB`, `256 MiB`.
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{} {}", crate::bench::sig(value, 3), UNITS[unit])
+    }
+}
+
+/// SIMD and matrix extensions relevant to these kernels, detected at run time.
+pub fn simd_features() -> Vec<String> {
+    let mut found = Vec::new();
+    #[cfg(target_arch = "x86_64")]
+    {
+        macro_rules! probe {
+            ($($f:tt),*) => {
+                $(if std::is_x86_feature_detected!($f) { found.push($f.to_string()); })*
+            };
+        }
+        probe!(
+            "sse4.2",
+            "avx",
+            "avx2",
+            "fma",
+            "f16c",
+            "avx512f",
+            "avx512bw",
+            "avx512vl",
+            "avx512vnni",
+            "avx512bf16",
+            "avx512fp16"
+        );
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        macro_rules! probe {
+            ($($f:tt),*) => {
+                $(if std::arch::is_aarch64_feature_detected!($f) { found.push($f.to_string()); })*
+            };
+        }
+        probe!("neon", "fp16", "bf16", "i8mm", "sve", "sve2");
+    }
+    found
+}
+
+/// Cache levels from `/sys/devices/system/cpu/cpu*/cache/index*`, counting distinct instances by
+/// their `shared_cpu_list`.
+pub fn caches(root: &Path) -> Vec<Cache> {
+    use std::collections::BTreeMap;
+    let read = |p: &Path| {
+        std::fs::read_to_string(p)
+            .ok()
+            .map(|s| s.trim().to_string())
+    };
+    let mut seen: BTreeMap<(u32, String, u64), std::collections::BTreeSet<String>> =
+        BTreeMap::new();
+    let Ok(cpus) = std::fs::read_dir(root) else {
+        return Vec::new();
+    };
+    for cpu in cpus.flatten() {
+        let name = cpu.file_name().to_string_lossy().into_owned();
+        if !name.starts_with("cpu") || !name[3..].chars().all(|c| c.is_ascii_digit()) {
+            continue;
+        }
+        let Ok(indices) = std::fs::read_dir(cpu.path().join("cache")) else {
+            continue;
+        };
+        for index in indices.flatten() {
+            let dir = index.path();
+            let (Some(level), Some(kind), Some(size)) = (
+                read(&dir.join("level")).and_then(|l| l.parse().ok()),
+                read(&dir.join("type")),
+                read(&dir.join("size")).and_then(|s| parse_cache_size(&s)),
+            ) else {
+                continue;
+            };
+            let shared = read(&dir.join("shared_cpu_list")).unwrap_or_else(|| name.clone());
+            seen.entry((level, kind, size)).or_default().insert(shared);
+        }
+    }
+    seen.into_iter()
+        .map(|((level, kind, size_bytes), sets)| Cache {
+            level,
+            kind,
+            size_bytes,
+            instances: sets.len(),
+        })
+        .collect()
+}
+
+/// `32K` → 32768, `1M` → 1048576, `512` → 512.
+pub fn parse_cache_size(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let (digits, mult) = match text.chars().last()? {
+        'K' | 'k' => (&text[..text.len() - 1], 1024),
+        'M' | 'm' => (&text[..text.len() - 1], 1024 * 1024),
+        'G' | 'g' => (&text[..text.len() - 1], 1024 * 1024 * 1024),
+        _ => (text, 1),
+    };
+    digits.trim().parse::<u64>().ok().map(|n| n * mult)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_sysfs_cache_sizes() {
+        assert_eq!(parse_cache_size("32K"), Some(32768));
+        assert_eq!(parse_cache_size("32768K"), Some(32 << 20));
+        assert_eq!(parse_cache_size("2M"), Some(2 << 20));
+        assert_eq!(parse_cache_size("512"), Some(512));
+        assert_eq!(parse_cache_size("lots"), None);
+    }
+
+    #[test]
+    fn reads_a_fake_sysfs_tree() {
+        let dir = tempfile::tempdir().unwrap();
+        for cpu in 0..4 {
+            for (idx, level, kind, size, shared) in [
+                (0, "1", "Data", "32K", cpu.to_string()),
+                (1, "2", "Unified", "512K", cpu.to_string()),
+                (
+                    2,
+                    "3",
+                    "Unified",
+                    "32768K",
+                    if cpu < 2 { "0-1" } else { "2-3" }.to_string(),
+                ),
+            ] {
+                let d = dir.path().join(format!("cpu{cpu}/cache/index{idx}"));
+                std::fs::create_dir_all(&d).unwrap();
+                std::fs::write(d.join("level"), level).unwrap();
+                std::fs::write(d.join("type"), kind).unwrap();
+                std::fs::write(d.join("size"), size).unwrap();
+                std::fs::write(d.join("shared_cpu_list"), shared).unwrap();
+            }
+        }
+        std::fs::create_dir_all(dir.path().join("cpufreq")).unwrap();
+        let caches = caches(dir.path());
+        assert_eq!(caches.len(), 3);
+        assert_eq!((caches[0].level, caches[0].instances), (1, 4));
+        assert_eq!(
+            (caches[2].level, caches[2].size_bytes, caches[2].instances),
+            (3, 32 << 20, 2)
+        );
+    }
+
+    #[test]
+    fn human_sizes() {
+        assert_eq!(human_bytes(512), "512 B");
+        assert_eq!(human_bytes(268_435_456), "256 MiB");
+        assert_eq!(human_bytes(25_276_063_744), "23.5 GiB");
+    }
+
+    #[test]
+    fn probe_sees_this_machine() {
+        let inv = Inventory::probe();
+        assert!(!inv.host.is_empty());
+        assert!(inv.cpu.usable_threads >= 1);
+        assert!(inv.memory.total_bytes > 0);
+        assert!(!inv.accelerators.probed);
+    }
+}

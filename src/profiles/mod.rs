@@ -1,0 +1,459 @@
+//! Baseline profiles: the machines a node is compared against.
+//!
+//! TOML files under `profiles/`, embedded in the binary (compute nodes have no internet), plus
+//! any profile file the user points at. Every number carries a `source` key that must resolve in
+//! the profile's `[sources]` table; a figure the source itself calls uncertain, secondary or
+//! derived carries `uncertain = true`. Unknown figures are absent, never guessed.
+
+use crate::error::input_error;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+include!(concat!(env!("OUT_DIR"), "/embedded_profiles.rs"));
+
+/// The baseline `assess` compares against when none is named.
+pub const DEFAULT_BASELINE: &str = "aws-p5.48xlarge";
+
+/// Peak data types a profile may list.
+pub const PEAK_DTYPES: [&str; 7] = ["f64", "f64-matrix", "f32", "tf32", "bf16", "f16", "fp8"];
+
+/// A machine to compare against.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    /// Identifier used with `--baseline`.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// `cloud`, `hpc` or `accelerator`.
+    pub kind: ProfileKind,
+    /// One line: accelerators, links.
+    pub summary: String,
+    /// Caveats, shown with the profile.
+    #[serde(default)]
+    pub notes: Vec<String>,
+    /// The node's accelerators.
+    #[serde(default)]
+    pub accelerator: Option<AcceleratorSpec>,
+    /// The host CPU and memory.
+    #[serde(default)]
+    pub cpu: Option<CpuSpec>,
+    /// Intra- and inter-node links.
+    #[serde(default)]
+    pub links: Vec<Link>,
+    /// Price, dated.
+    #[serde(default)]
+    pub price: Option<Price>,
+    /// Published measured results.
+    #[serde(default)]
+    pub references: Vec<Reference>,
+    /// Source key → citation.
+    pub sources: BTreeMap<String, String>,
+}
+
+/// What a profile describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProfileKind {
+    /// A cloud instance type.
+    Cloud,
+    /// A supercomputer partition's node.
+    Hpc,
+    /// One accelerator on its own.
+    Accelerator,
+}
+
+/// A sourced number.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Figure {
+    /// The value.
+    pub value: f64,
+    /// Key into the profile's sources.
+    pub source: String,
+    /// Uncertain, secondary or derived.
+    #[serde(default)]
+    pub uncertain: bool,
+    /// A caveat.
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// The node's accelerators.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AcceleratorSpec {
+    /// Model name.
+    pub model: String,
+    /// Packages per node.
+    pub count: u32,
+    /// Devices the OS sees per package (2 for an MI250X's GCDs).
+    #[serde(default = "one")]
+    pub devices_per_accelerator: u32,
+    /// Source of the model and count.
+    pub source: String,
+    /// Whether the model and count are uncertain.
+    #[serde(default)]
+    pub uncertain: bool,
+    /// Memory per package, GB.
+    #[serde(default)]
+    pub memory_gb: Option<Figure>,
+    /// Memory bandwidth per package, GB/s.
+    #[serde(default)]
+    pub memory_bw_gbs: Option<Figure>,
+    /// Dense peaks per package, TFLOP/s.
+    #[serde(default)]
+    pub peaks: Vec<Peak>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// A dense peak per accelerator package, in TFLOP/s.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Peak {
+    /// One of [`PEAK_DTYPES`].
+    pub dtype: String,
+    /// TFLOP/s per package, dense.
+    pub value: f64,
+    /// Key into the profile's sources.
+    pub source: String,
+    /// Uncertain, secondary or derived.
+    #[serde(default)]
+    pub uncertain: bool,
+    /// A caveat.
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// The host side of the node.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CpuSpec {
+    /// CPU model, cores and memory, as the source states them.
+    pub description: String,
+    /// Key into the profile's sources.
+    pub source: String,
+    /// Uncertain, secondary or derived.
+    #[serde(default)]
+    pub uncertain: bool,
+}
+
+/// A link inside or between nodes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Link {
+    /// `intra-node` or `inter-node`.
+    pub scope: String,
+    /// What it is.
+    pub technology: String,
+    /// Its rate in `unit`.
+    pub value: f64,
+    /// `GB/s` or `Gb/s`.
+    pub unit: String,
+    /// `unidirectional`, `bidirectional`, `aggregate`, `unstated`.
+    pub direction: String,
+    /// `GPU`, `GPU pair`, `node`.
+    pub per: String,
+    /// Key into the profile's sources.
+    pub source: String,
+    /// Uncertain, secondary or derived.
+    #[serde(default)]
+    pub uncertain: bool,
+    /// A caveat.
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// A dated price.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Price {
+    /// USD per node-hour.
+    #[serde(default)]
+    pub usd_per_hour: Option<f64>,
+    /// USD per accelerator-hour.
+    #[serde(default)]
+    pub usd_per_accelerator_hour: Option<f64>,
+    /// Region.
+    #[serde(default)]
+    pub region: Option<String>,
+    /// When the price was retrieved (YYYY-MM-DD or YYYY-MM).
+    pub date: String,
+    /// `on-demand`, …
+    pub kind: String,
+    /// Key into the profile's sources.
+    pub source: String,
+    /// Uncertain, secondary or derived.
+    #[serde(default)]
+    pub uncertain: bool,
+    /// A caveat.
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// A published measured result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Reference {
+    /// Benchmark name, as in results (`matmul`, `attention`, `allreduce`).
+    pub bench: String,
+    /// Data type.
+    pub dtype: String,
+    /// Parameters, `key=value` or prose.
+    pub params: String,
+    /// The result.
+    pub value: f64,
+    /// `TFLOP/s` or `GB/s`.
+    pub unit: String,
+    /// `accelerator`, `device` (e.g. one GCD), `node`, `busbw`.
+    pub per: String,
+    /// Tool, version and setup.
+    pub method: String,
+    /// Key into the profile's sources.
+    pub source: String,
+    /// Uncertain, secondary or derived.
+    #[serde(default)]
+    pub uncertain: bool,
+    /// A caveat.
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+impl Profile {
+    /// Parses TOML; `origin` names the file in errors.
+    pub fn from_toml(text: &str, origin: &str) -> anyhow::Result<Self> {
+        let profile: Profile = toml::from_str(text)
+            .map_err(|e| input_error(origin, format!("not a valid profile: {}", e.message())))?;
+        let problems = profile.problems();
+        if !problems.is_empty() {
+            return Err(input_error(origin, problems.join("; ")));
+        }
+        Ok(profile)
+    }
+
+    /// Every (what, source key) pair of the profile's numbers.
+    fn cited(&self) -> Vec<(String, &str)> {
+        let mut v: Vec<(String, &str)> = Vec::new();
+        if let Some(a) = &self.accelerator {
+            v.push(("accelerator".into(), &a.source));
+            if let Some(f) = &a.memory_gb {
+                v.push(("accelerator.memory_gb".into(), &f.source));
+            }
+            if let Some(f) = &a.memory_bw_gbs {
+                v.push(("accelerator.memory_bw_gbs".into(), &f.source));
+            }
+            for p in &a.peaks {
+                v.push((format!("peak {}", p.dtype), &p.source));
+            }
+        }
+        if let Some(c) = &self.cpu {
+            v.push(("cpu".into(), &c.source));
+        }
+        for l in &self.links {
+            v.push((format!("link {}", l.technology), &l.source));
+        }
+        if let Some(p) = &self.price {
+            v.push(("price".into(), &p.source));
+        }
+        for r in &self.references {
+            v.push((format!("reference {} {}", r.bench, r.params), &r.source));
+        }
+        v
+    }
+
+    /// What is wrong with the profile: unresolved sources, unknown dtypes, impossible values.
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.id.trim().is_empty() {
+            out.push("`id` is empty".to_string());
+        }
+        for (what, key) in self.cited() {
+            if !self.sources.contains_key(key) {
+                out.push(format!(
+                    "{what} cites source `{key}`, which is not in [sources]"
+                ));
+            }
+        }
+        if let Some(a) = &self.accelerator {
+            for p in &a.peaks {
+                if !PEAK_DTYPES.contains(&p.dtype.as_str()) {
+                    out.push(format!(
+                        "peak dtype `{}` is not one of {}",
+                        p.dtype,
+                        PEAK_DTYPES.join(", ")
+                    ));
+                }
+                if !(p.value > 0.0 && p.value.is_finite()) {
+                    out.push(format!("peak {} is not a positive number", p.dtype));
+                }
+            }
+            if a.count == 0 {
+                out.push("accelerator count is 0".into());
+            }
+        }
+        if let Some(p) = &self.price
+            && p.usd_per_hour.is_none()
+            && p.usd_per_accelerator_hour.is_none()
+        {
+            out.push("price has neither usd_per_hour nor usd_per_accelerator_hour".into());
+        }
+        out
+    }
+
+    /// The dense peak per accelerator package in `dtype`, TFLOP/s.
+    pub fn peak(&self, dtype: &str) -> Option<&Peak> {
+        self.accelerator
+            .as_ref()?
+            .peaks
+            .iter()
+            .find(|p| p.dtype == dtype)
+    }
+
+    /// Accelerator packages per node (0 when none).
+    pub fn accelerator_count(&self) -> u32 {
+        self.accelerator.as_ref().map_or(0, |a| a.count)
+    }
+
+    /// The citation for a source key.
+    pub fn cite<'a>(&'a self, key: &'a str) -> &'a str {
+        self.sources.get(key).map(String::as_str).unwrap_or(key)
+    }
+}
+
+/// Every embedded profile, parsed. Panics only if a shipped profile is broken, which the test
+/// suite rules out.
+pub fn embedded() -> Vec<Profile> {
+    EMBEDDED
+        .iter()
+        .map(|(file, text)| {
+            Profile::from_toml(text, file)
+                .unwrap_or_else(|e| panic!("shipped profile {file} is invalid: {e:#}"))
+        })
+        .collect()
+}
+
+/// The embedded profiles' ids.
+pub fn ids() -> Vec<String> {
+    embedded().into_iter().map(|p| p.id).collect()
+}
+
+/// A profile by embedded id, or from a TOML file at that path.
+pub fn lookup(id_or_path: &str) -> anyhow::Result<Profile> {
+    if let Some(p) = embedded().into_iter().find(|p| p.id == id_or_path) {
+        return Ok(p);
+    }
+    let path = Path::new(id_or_path);
+    if path.is_file() {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| input_error(id_or_path, format!("cannot read the profile file: {e}")))?;
+        return Profile::from_toml(&text, id_or_path);
+    }
+    Err(input_error(
+        format!("--baseline {id_or_path}"),
+        format!(
+            "no such baseline id or profile file; known ids: {}",
+            ids().join(", ")
+        ),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn required_profiles_ship_and_are_valid() {
+        let ids = ids();
+        for id in [
+            "aws-p5.48xlarge",
+            "aws-p4d.24xlarge",
+            "azure-nd-h100-v5",
+            "gcp-a3-highgpu-8g",
+            "lumi-g",
+            "leonardo-booster",
+            "marenostrum5-acc",
+            "jupiter-booster",
+        ] {
+            assert!(ids.contains(&id.to_string()), "missing {id}");
+        }
+        for p in embedded() {
+            assert!(p.problems().is_empty(), "{}: {:?}", p.id, p.problems());
+            let file = EMBEDDED
+                .iter()
+                .find(|(_, t)| t.contains(&format!("id = \"{}\"", p.id)));
+            assert_eq!(
+                file.unwrap().0,
+                format!("{}.toml", p.id),
+                "file named after its id"
+            );
+        }
+    }
+
+    #[test]
+    fn flagged_numbers_stay_flagged() {
+        let lumi = lookup("lumi-g").unwrap();
+        assert!(lumi.peak("f64").unwrap().uncertain);
+        assert!(lumi.peak("f64-matrix").unwrap().uncertain);
+        assert!(!lumi.peak("bf16").unwrap().uncertain);
+        assert_eq!(
+            lumi.accelerator.as_ref().unwrap().devices_per_accelerator,
+            2
+        );
+        let mn5 = lookup("marenostrum5-acc").unwrap();
+        assert!(mn5.accelerator.as_ref().unwrap().uncertain);
+        assert!(mn5.links.iter().all(|l| l.uncertain));
+        assert!(mn5.cpu.as_ref().unwrap().uncertain);
+        // The custom Leonardo A100 has no published peaks: none are guessed.
+        assert!(
+            lookup("leonardo-booster")
+                .unwrap()
+                .accelerator
+                .unwrap()
+                .peaks
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn p5_figures_match_the_reference_sheet() {
+        let p5 = lookup(DEFAULT_BASELINE).unwrap();
+        assert_eq!(p5.accelerator_count(), 8);
+        assert_eq!(p5.peak("f32").unwrap().value, 67.0);
+        assert_eq!(p5.peak("bf16").unwrap().value, 989.0);
+        let price = p5.price.as_ref().unwrap();
+        assert_eq!(
+            (price.usd_per_hour, price.date.as_str()),
+            (Some(55.04), "2026-11-09")
+        );
+        assert!(p5.cite("S27").contains("H100"));
+    }
+
+    #[test]
+    fn unresolved_sources_and_unknown_ids_are_refused() {
+        let text = EMBEDDED[0]
+            .1
+            .replace("[sources]", "[sources]\nZZ = \"x\"\n[ignored]");
+        assert!(Profile::from_toml(&text, "x.toml").is_err());
+        let bad = r#"
+id = "x"
+name = "X"
+kind = "cloud"
+summary = "s"
+[accelerator]
+model = "m"
+count = 1
+source = "S9"
+[sources]
+S1 = "a"
+"#;
+        let err = Profile::from_toml(bad, "x.toml").unwrap_err();
+        assert!(err.to_string().contains("source `S9`"), "{err}");
+        let err = lookup("no-such-machine").unwrap_err();
+        assert!(err.to_string().contains("aws-p5.48xlarge"), "{err}");
+        assert_eq!(crate::error::exit_code(&err), 2);
+    }
+}

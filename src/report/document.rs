@@ -1,0 +1,481 @@
+//! The report's content as a format-neutral list of blocks.
+
+use super::ReportContext;
+use crate::assess::{Basis, percent};
+use crate::bench::{BenchKind, num, sig};
+use crate::node::human_bytes;
+use crate::results::Measurement;
+
+/// A table cell: text, and whether it is a status to highlight.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cell {
+    /// The text.
+    pub text: String,
+    /// A CSS class for HTML (`good`, `warn`, `bad`), if any.
+    pub class: Option<&'static str>,
+}
+
+impl From<String> for Cell {
+    fn from(text: String) -> Self {
+        Self { text, class: None }
+    }
+}
+
+impl From<&str> for Cell {
+    fn from(text: &str) -> Self {
+        Self {
+            text: text.into(),
+            class: None,
+        }
+    }
+}
+
+/// A piece of the report.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Block {
+    /// A heading at level 1–3.
+    Heading(u8, String),
+    /// A paragraph.
+    Para(String),
+    /// A highlighted warning.
+    Warning(String),
+    /// The verdict box: readiness, headline, reasons.
+    Verdict {
+        /// `ready`, `ready with changes`, `not ready`.
+        readiness: String,
+        /// The answer in two sentences.
+        headline: String,
+        /// Why.
+        reasons: Vec<String>,
+    },
+    /// A bulleted list.
+    List(Vec<String>),
+    /// A table.
+    Table {
+        /// Column headers.
+        head: Vec<String>,
+        /// Rows of cells.
+        rows: Vec<Vec<Cell>>,
+    },
+    /// A plot, by index into the context's plots.
+    Plot(usize),
+    /// Preformatted text.
+    Code(String),
+}
+
+fn verdict_class(v: crate::assess::Verdict) -> Option<&'static str> {
+    use crate::assess::Verdict::*;
+    match v {
+        Faster | OnPar => Some("good"),
+        Slower => Some("warn"),
+        MuchSlower | Invalid => Some("bad"),
+        NotComparable => None,
+    }
+}
+
+fn ci(m: &Measurement) -> String {
+    m.stats
+        .as_ref()
+        .map(|s| {
+            format!(
+                "{}–{}",
+                fmt_time(s.median_ci95[0]),
+                fmt_time(s.median_ci95[1])
+            )
+        })
+        .unwrap_or_else(|| "—".into())
+}
+
+/// Seconds as `1.23 ms`, `45.6 µs`.
+pub fn fmt_time(s: f64) -> String {
+    if s >= 1.0 {
+        format!("{} s", sig(s, 3))
+    } else if s >= 1e-3 {
+        format!("{} ms", sig(s * 1e3, 3))
+    } else if s >= 1e-6 {
+        format!("{} µs", sig(s * 1e6, 3))
+    } else {
+        format!("{} ns", sig(s * 1e9, 3))
+    }
+}
+
+/// The report, as blocks.
+pub fn document(ctx: &ReportContext) -> Vec<Block> {
+    let r = ctx.results;
+    let c = ctx.comparison;
+    let mut b = Vec::new();
+    b.push(Block::Heading(
+        1,
+        format!("hpcready report: {}", r.node.host),
+    ));
+    b.push(Block::Verdict {
+        readiness: c.readiness.describe().into(),
+        headline: c.headline.clone(),
+        reasons: c.reasons.clone(),
+    });
+    b.push(Block::Para(format!(
+        "Compared with {} ({}). Run started {}, suite {}, {} measurements; hpcready {} ({}).",
+        c.baseline_name,
+        c.baseline_summary,
+        r.started_at,
+        r.suite.as_deref().unwrap_or("custom"),
+        r.measurements.len(),
+        r.tool.version,
+        r.tool.git_revision
+    )));
+    if !r.complete {
+        b.push(Block::Warning(format!(
+            "Incomplete run: {} of {} planned measurements finished (the run was stopped or is \
+             still going). Figures below cover only what finished.",
+            r.measurements.len(),
+            r.planned.max(r.measurements.len())
+        )));
+    }
+    if let Some(load) = &r.load {
+        for w in &load.warnings {
+            b.push(Block::Warning(format!("Noisy machine: {w}.")));
+        }
+    }
+
+    b.push(Block::Heading(2, "Summary".into()));
+    let rows = c
+        .rows
+        .iter()
+        .map(|row| {
+            let ours = match (row.ours, row.our_fraction_of_peak) {
+                (Some(t), Some(f)) => format!("{t} ({} of measured peak)", percent(f)),
+                (Some(t), None) => t.to_string(),
+                (None, _) => "no valid result".into(),
+            };
+            let theirs = row
+                .baseline
+                .as_ref()
+                .map(|f| {
+                    let mut s = format!("{} {}", num(f.value), f.unit);
+                    if let Some(fr) = f
+                        .fraction_of_peak
+                        .filter(|_| row.basis == Basis::FractionOfPeak)
+                    {
+                        s.push_str(&format!(" ({} of peak)", percent(fr)));
+                    }
+                    if f.uncertain {
+                        s.push_str(" ⚠");
+                    }
+                    s
+                })
+                .unwrap_or_else(|| "—".into());
+            vec![
+                Cell::from(format!("{} {}", row.bench, row.dtype)),
+                ours.into(),
+                theirs.into(),
+                row.ratio
+                    .map(|x| format!("{}×", sig(x, 3)))
+                    .unwrap_or_else(|| "—".into())
+                    .into(),
+                row.basis.describe().into(),
+                Cell {
+                    text: row.verdict.describe().into(),
+                    class: verdict_class(row.verdict),
+                },
+            ]
+        })
+        .collect();
+    b.push(Block::Table {
+        head: [
+            "benchmark",
+            "this node",
+            "baseline",
+            "ratio",
+            "basis",
+            "verdict",
+        ]
+        .map(String::from)
+        .to_vec(),
+        rows,
+    });
+    if c.rows.iter().any(|r| r.basis == Basis::FractionOfPeak) {
+        b.push(Block::Para(format!(
+            "No like-for-like reference: this node ran on its CPU, and {}'s published figures are \
+             for its accelerators. Matmul and attention are therefore compared as fractions of \
+             each machine's own peak — ours measured with FMA chains on this node, theirs from \
+             the datasheet — an efficiency comparison, not a speed comparison.",
+            c.baseline_name
+        )));
+    }
+    if c.rows.iter().any(|r| r.basis == Basis::ContextOnly) {
+        b.push(Block::Para(
+            "Rows marked \"context only\" show the baseline's nearest figure (e.g. accelerator \
+             HBM bandwidth beside host DRAM copy bandwidth) for scale; they are not scored."
+                .into(),
+        ));
+    }
+    let basis_rows: Vec<String> = c
+        .rows
+        .iter()
+        .filter_map(|row| {
+            let f = row.baseline.as_ref()?;
+            Some(format!(
+                "{} {}: {} {} — {}. Source: {}{}",
+                row.bench,
+                row.dtype,
+                num(f.value),
+                f.unit,
+                f.what,
+                f.source,
+                if f.uncertain {
+                    " (flagged uncertain)"
+                } else {
+                    ""
+                }
+            ))
+        })
+        .collect();
+    if !basis_rows.is_empty() {
+        b.push(Block::Heading(3, "Baseline figures used".into()));
+        b.push(Block::List(basis_rows));
+    }
+    if !c.suspects.is_empty() {
+        b.push(Block::Warning(format!(
+            "Suspect (above the measured peak, not counted): {}",
+            c.suspects.join("; ")
+        )));
+    }
+    if !c.invalid.is_empty() {
+        b.push(Block::Warning(format!(
+            "Invalid (not scored): {}",
+            c.invalid.join("; ")
+        )));
+    }
+
+    if !ctx.plots.is_empty() {
+        b.push(Block::Heading(2, "Plots".into()));
+        for i in 0..ctx.plots.len() {
+            b.push(Block::Plot(i));
+        }
+    }
+
+    b.push(Block::Heading(2, "Measurements".into()));
+    for bench in BenchKind::ALL {
+        let ms: Vec<&Measurement> = r.measurements.iter().filter(|m| m.bench == bench).collect();
+        if ms.is_empty() {
+            continue;
+        }
+        b.push(Block::Heading(3, bench.name().into()));
+        let rows = ms
+            .iter()
+            .map(|m| {
+                let peak = (bench != BenchKind::Peak && bench != BenchKind::Membw)
+                    .then(|| r.measured_peak(m.dtype).and_then(Measurement::value))
+                    .flatten();
+                let frac = match (m.value(), peak) {
+                    (Some(v), Some(p)) => percent(v / p),
+                    _ => "—".into(),
+                };
+                let verified = if m.verification.passed {
+                    Cell {
+                        text: format!(
+                            "yes, max err {:.1e} ({})",
+                            m.verification.max_rel_error,
+                            m.verification.coverage()
+                        ),
+                        class: Some("good"),
+                    }
+                } else {
+                    Cell {
+                        text: format!("NO: {}", m.error.clone().unwrap_or_default()),
+                        class: Some("bad"),
+                    }
+                };
+                vec![
+                    Cell::from(m.dtype.name()),
+                    m.shape.display().into(),
+                    m.throughput
+                        .map(|t| t.to_string())
+                        .unwrap_or_else(|| "—".into())
+                        .into(),
+                    frac.into(),
+                    m.stats
+                        .as_ref()
+                        .map(|s| fmt_time(s.median))
+                        .unwrap_or_else(|| "—".into())
+                        .into(),
+                    ci(m).into(),
+                    m.stats
+                        .as_ref()
+                        .map(|s| format!("{:.1}%", s.cv * 100.0))
+                        .unwrap_or_else(|| "—".into())
+                        .into(),
+                    m.stats
+                        .as_ref()
+                        .map(|s| format!("{} × {}", s.n, m.iterations_per_sample))
+                        .unwrap_or_else(|| "0".into())
+                        .into(),
+                    verified,
+                    format!("{} — {}", m.method, m.variant).into(),
+                ]
+            })
+            .collect();
+        b.push(Block::Table {
+            head: [
+                "dtype",
+                "shape",
+                "throughput",
+                "% of peak",
+                "median",
+                "95% CI",
+                "CV",
+                "samples × iters",
+                "verified",
+                "method",
+            ]
+            .map(String::from)
+            .to_vec(),
+            rows,
+        });
+    }
+
+    b.push(Block::Heading(2, "Node".into()));
+    let n = &r.node;
+    let caches = n
+        .cpu
+        .caches
+        .iter()
+        .map(|c| {
+            format!(
+                "L{} {} {} ×{}",
+                c.level,
+                c.kind.to_lowercase(),
+                human_bytes(c.size_bytes),
+                c.instances
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let kv = |k: &str, v: String| vec![Cell::from(k), Cell::from(v)];
+    b.push(Block::Table {
+        head: vec!["item".into(), "value".into()],
+        rows: vec![
+            kv("host", n.host.clone()),
+            kv("OS / kernel", format!("{} / {}", n.os, n.kernel)),
+            kv("CPU", format!("{} ({})", n.cpu.model, n.arch)),
+            kv(
+                "cores / threads",
+                format!(
+                    "{} physical, {} logical, {} usable by this process",
+                    n.cpu.physical_cores.map_or("?".into(), |c| c.to_string()),
+                    n.cpu.logical_threads,
+                    n.cpu.usable_threads
+                ),
+            ),
+            kv("SIMD", n.cpu.simd.join(" ")),
+            kv("caches", caches),
+            kv(
+                "reported clock",
+                n.cpu.reported_mhz.map_or("unknown".into(), |m| {
+                    format!("{m} MHz (OS-reported; the measured peak is the real ceiling)")
+                }),
+            ),
+            kv(
+                "memory",
+                format!(
+                    "{} total, {} available at probe",
+                    human_bytes(n.memory.total_bytes),
+                    human_bytes(n.memory.available_bytes)
+                ),
+            ),
+            kv(
+                "accelerators",
+                if n.accelerators.devices.is_empty() {
+                    format!("none listed — {}", n.accelerators.note)
+                } else {
+                    n.accelerators
+                        .devices
+                        .iter()
+                        .map(|d| format!("{} ({}, {})", d.name, d.vendor, d.api))
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                },
+            ),
+        ],
+    });
+    if let Some(load) = &r.load {
+        b.push(Block::Heading(3, "Load during the run".into()));
+        let la = |x: [f64; 3]| format!("{:.2} / {:.2} / {:.2}", x[0], x[1], x[2]);
+        b.push(Block::Table {
+            head: vec!["item".into(), "value".into()],
+            rows: vec![
+                kv(
+                    "load average (1/5/15 min) at start",
+                    la(load.load_avg_start),
+                ),
+                kv("load average at end", la(load.load_avg_end)),
+                kv(
+                    "CPU time stolen by the hypervisor",
+                    load.steal_fraction
+                        .map_or("unknown".into(), |s| format!("{:.2}%", s * 100.0)),
+                ),
+                kv(
+                    "our share of the usable CPU time",
+                    load.own_cpu_share.map_or("unknown".into(), |s| {
+                        format!("{:.0}% of {} threads", s * 100.0, load.usable_threads)
+                    }),
+                ),
+                kv("wall time", format!("{:.1} s", load.wall_s)),
+            ],
+        });
+    }
+
+    b.push(Block::Heading(2, "Method".into()));
+    b.push(Block::List(vec![
+        "Every kernel's output is verified against a float64 reference before it is timed (sampled entries for large sizes); the error is normwise, |got − ref| / Σ|terms|. A kernel that fails is kept, marked invalid and never scored.".into(),
+        "Warm-up, then repeated samples; each sample times enough back-to-back iterations to last ~20 ms (quick suite) and is divided by that count. Reported: median, 95% bootstrap CI of the median (2,000 resamples), CV, min, p10/p90, outliers (Tukey fences). Throughput uses the median.".into(),
+        "Work: matmul 2·m·n·k flops; attention 4·b·h·s²·d, halved when causal (FlashAttention's accounting); copy counts bytes read + written (base-10 GB/s).".into(),
+        "The CPU's ceiling is measured, not assumed: 12 independent FMA chains per thread in the widest vector ISA present, on one thread and on all. Nominal clocks lie in VMs and under turbo.".into(),
+        "A result above its device's measured peak (by more than 5%) is flagged as suspect and not counted.".into(),
+        "Comparison: like for like (same benchmark, dtype and device class) where the baseline publishes such a figure; otherwise fractions of each machine's own peak; verdicts: faster ≥ 1.1×, on par ≥ 0.9×, slower ≥ 0.5×, else much slower.".into(),
+    ]));
+    if !ctx.profile.notes.is_empty() {
+        b.push(Block::Heading(3, format!("Notes on {}", ctx.profile.name)));
+        b.push(Block::List(ctx.profile.notes.clone()));
+    }
+
+    b.push(Block::Heading(2, "Provenance".into()));
+    let t = &r.tool;
+    b.push(Block::Table {
+        head: vec!["item".into(), "value".into()],
+        rows: vec![
+            kv(
+                "tool",
+                format!("{} {} (git {})", t.name, t.version, t.git_revision),
+            ),
+            kv(
+                "build",
+                format!(
+                    "{} {}, {}; RUSTFLAGS: {}",
+                    t.build_profile,
+                    t.target,
+                    t.rustc,
+                    if t.rustflags.is_empty() {
+                        "none (portable build, run-time ISA dispatch)"
+                    } else {
+                        &t.rustflags
+                    }
+                ),
+            ),
+            kv("command line", r.command_line.join(" ")),
+            kv("started", r.started_at.clone()),
+            kv(
+                "finished",
+                r.finished_at
+                    .clone()
+                    .unwrap_or_else(|| "— (not finished)".into()),
+            ),
+            kv(
+                "baseline",
+                format!("{} ({})", ctx.profile.id, ctx.profile.name),
+            ),
+            kv("results schema", format!("version {}", r.schema_version)),
+        ],
+    });
+    b
+}

@@ -1,0 +1,114 @@
+//! Reports: one document model, rendered by one [`Exporter`] per format (HTML, Markdown, CSV,
+//! JSON), so the HTML and Markdown reports say the same things.
+//!
+//! Files are written into a staging directory inside the output directory and renamed into place
+//! only when every requested format rendered, so a failed report never leaves a partial set of
+//! files pretending to be complete. An incomplete run is reported as incomplete, prominently.
+
+pub mod csv;
+mod document;
+pub mod html;
+pub mod json;
+pub mod markdown;
+pub mod plots;
+
+pub use document::{Block, Cell, document};
+
+use crate::assess::Comparison;
+use crate::error::input_error;
+use crate::profiles::Profile;
+use crate::results::Results;
+use std::path::{Path, PathBuf};
+
+/// Everything a report is rendered from.
+#[derive(Debug)]
+pub struct ReportContext<'a> {
+    /// The run.
+    pub results: &'a Results,
+    /// The run compared with the baseline.
+    pub comparison: &'a Comparison,
+    /// The baseline.
+    pub profile: &'a Profile,
+    /// The plots.
+    pub plots: Vec<plots::Plot>,
+}
+
+/// An output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
+pub enum Format {
+    /// `report.html`: self-contained, inline CSS and SVG.
+    Html,
+    /// `report.md`, with the plots as SVG files beside it.
+    Md,
+    /// `results.csv`: one row per measurement.
+    Csv,
+    /// `results.json`: the full results, readable by `hpcready report`.
+    Json,
+}
+
+impl Format {
+    /// Every format, the default for `report` and `assess`.
+    pub const ALL: [Format; 4] = [Self::Html, Self::Md, Self::Csv, Self::Json];
+}
+
+/// Renders one format.
+pub trait Exporter {
+    /// The file it writes.
+    fn file_name(&self) -> &'static str;
+    /// The file's bytes.
+    fn render(&self, ctx: &ReportContext) -> anyhow::Result<Vec<u8>>;
+}
+
+/// The exporter for a format.
+pub fn exporter(format: Format) -> Box<dyn Exporter> {
+    match format {
+        Format::Html => Box::new(html::Html),
+        Format::Md => Box::new(markdown::Markdown),
+        Format::Csv => Box::new(csv::Csv),
+        Format::Json => Box::new(json::Json),
+    }
+}
+
+/// Writes the report in `formats` into `dir` (created if needed); returns the files written.
+/// Plots are written as SVG files when HTML or Markdown is requested.
+pub fn write_report(
+    ctx: &ReportContext,
+    formats: &[Format],
+    dir: &Path,
+) -> anyhow::Result<Vec<PathBuf>> {
+    crate::results::io::ensure_writable_dir(dir, "--out")?;
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    for &f in formats {
+        let e = exporter(f);
+        files.push((e.file_name().to_string(), e.render(ctx)?));
+    }
+    if formats
+        .iter()
+        .any(|f| matches!(f, Format::Html | Format::Md))
+    {
+        for p in &ctx.plots {
+            files.push((format!("{}.svg", p.name), p.svg.clone().into_bytes()));
+        }
+    }
+    let staging = dir.join(format!(".hpcready-staging-{}", std::process::id()));
+    let written = (|| -> anyhow::Result<Vec<PathBuf>> {
+        std::fs::create_dir_all(&staging)?;
+        for (name, bytes) in &files {
+            std::fs::write(staging.join(name), bytes)?;
+        }
+        let mut out = Vec::new();
+        for (name, _) in &files {
+            let target = dir.join(name);
+            std::fs::rename(staging.join(name), &target)?;
+            out.push(target);
+        }
+        Ok(out)
+    })();
+    let _ = std::fs::remove_dir_all(&staging);
+    written.map_err(|e| {
+        input_error(
+            format!("--out {}", dir.display()),
+            format!("cannot write the report: {e:#}"),
+        )
+    })
+}

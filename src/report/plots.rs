@@ -1,0 +1,234 @@
+//! Plots as SVG strings (plotters' SVG backend, no font libraries): matmul TFLOP/s against size
+//! with the measured peak as a dashed line, attention TFLOP/s against sequence length, and copy
+//! bandwidth against buffer size.
+
+use crate::assess::size_of;
+use crate::bench::{BenchKind, DType, Shape};
+use crate::results::Results;
+use plotters::prelude::*;
+
+/// One plot, ready to inline or write to a file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plot {
+    /// File stem: `matmul`, `attention`, `membw`.
+    pub name: String,
+    /// Caption.
+    pub title: String,
+    /// The SVG document.
+    pub svg: String,
+}
+
+/// One line of points on a plot.
+struct Series {
+    label: String,
+    points: Vec<(f64, f64)>,
+}
+
+const COLORS: [RGBColor; 6] = [
+    RGBColor(31, 119, 180),
+    RGBColor(214, 39, 40),
+    RGBColor(44, 160, 44),
+    RGBColor(148, 103, 189),
+    RGBColor(255, 127, 14),
+    RGBColor(23, 190, 207),
+];
+
+fn plot_err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
+    anyhow::anyhow!("drawing a plot: {e:?}")
+}
+
+/// Draws series on log-x axes, with optional horizontal reference lines (label, y).
+fn draw(
+    title: &str,
+    x_desc: &str,
+    y_desc: &str,
+    series: &[Series],
+    hlines: &[(String, f64)],
+    x_fmt: &dyn Fn(&f64) -> String,
+) -> anyhow::Result<String> {
+    let xs = series.iter().flat_map(|s| s.points.iter().map(|p| p.0));
+    let (xmin, xmax) = xs.fold((f64::INFINITY, 0.0f64), |(a, b), x| (a.min(x), b.max(x)));
+    let ymax = series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.1))
+        .chain(hlines.iter().map(|h| h.1))
+        .fold(0.0f64, f64::max);
+    let (xmin, xmax) = (xmin / 1.5, xmax * 1.5);
+    let ymax = if ymax > 0.0 { ymax * 1.15 } else { 1.0 };
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (760, 420)).into_drawing_area();
+        root.fill(&WHITE).map_err(plot_err)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 20))
+            .margin(14)
+            .x_label_area_size(44)
+            .y_label_area_size(70)
+            .build_cartesian_2d((xmin..xmax).log_scale(), 0f64..ymax)
+            .map_err(plot_err)?;
+        chart
+            .configure_mesh()
+            .x_desc(x_desc)
+            .y_desc(y_desc)
+            .x_label_formatter(x_fmt)
+            .y_label_formatter(&|y| crate::bench::sig(*y, 3))
+            .light_line_style(RGBColor(235, 235, 235))
+            .draw()
+            .map_err(plot_err)?;
+        for (i, s) in series.iter().enumerate() {
+            let color = COLORS[i % COLORS.len()];
+            chart
+                .draw_series(LineSeries::new(s.points.clone(), color.stroke_width(2)))
+                .map_err(plot_err)?
+                .label(s.label.clone())
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+                });
+            chart
+                .draw_series(s.points.iter().map(|&p| Circle::new(p, 4, color.filled())))
+                .map_err(plot_err)?;
+        }
+        for (i, (label, y)) in hlines.iter().enumerate() {
+            let color = COLORS[(series.len() + i) % COLORS.len()];
+            let style = color.stroke_width(2);
+            chart
+                .draw_series(DashedLineSeries::new(
+                    vec![(xmin, *y), (xmax, *y)],
+                    8,
+                    5,
+                    style,
+                ))
+                .map_err(plot_err)?
+                .label(label.clone())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], style));
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerRight)
+            .background_style(WHITE.mix(0.85))
+            .border_style(RGBColor(180, 180, 180))
+            .draw()
+            .map_err(plot_err)?;
+        root.present().map_err(plot_err)?;
+    }
+    Ok(svg)
+}
+
+fn points(
+    results: &Results,
+    bench: BenchKind,
+    keep: impl Fn(&Shape, DType) -> bool,
+) -> Vec<(f64, f64)> {
+    let mut p: Vec<(f64, f64)> = results
+        .measurements
+        .iter()
+        .filter(|m| m.bench == bench && keep(&m.shape, m.dtype))
+        .filter_map(|m| Some((size_of(&m.shape), m.value()?)))
+        .collect();
+    p.sort_by(|a, b| a.0.total_cmp(&b.0));
+    p
+}
+
+/// Every plot the results have data for.
+pub fn plots(results: &Results) -> anyhow::Result<Vec<Plot>> {
+    let mut out = Vec::new();
+    let dtypes = |bench| -> Vec<DType> {
+        let mut d: Vec<DType> = results.valid_any(bench).map(|m| m.dtype).collect();
+        d.sort();
+        d.dedup();
+        d
+    };
+
+    let matmul: Vec<Series> = dtypes(BenchKind::Matmul)
+        .into_iter()
+        .map(|dt| Series {
+            label: format!("matmul {dt}"),
+            points: points(results, BenchKind::Matmul, |_, d| d == dt),
+        })
+        .filter(|s| !s.points.is_empty())
+        .collect();
+    if !matmul.is_empty() {
+        let peaks: Vec<(String, f64)> = dtypes(BenchKind::Matmul)
+            .into_iter()
+            .filter_map(|dt| {
+                let p = results.measured_peak(dt)?;
+                Some((
+                    format!("{dt} peak (measured, {} threads)", p.threads.unwrap_or(1)),
+                    p.value()?,
+                ))
+            })
+            .collect();
+        out.push(Plot {
+            name: "matmul".into(),
+            title: "Matmul throughput vs size".into(),
+            svg: draw(
+                "Matmul: TFLOP/s vs size",
+                "n (square m = n = k)",
+                "TFLOP/s",
+                &matmul,
+                &peaks,
+                &|x| format!("{}", x.round()),
+            )?,
+        });
+    }
+
+    let mut attention = Vec::new();
+    let mut variants: Vec<(u64, bool)> = results
+        .valid_any(BenchKind::Attention)
+        .filter_map(|m| match m.shape {
+            Shape::Attention { d, causal, .. } => Some((d, causal)),
+            _ => None,
+        })
+        .collect();
+    variants.sort();
+    variants.dedup();
+    for dt in dtypes(BenchKind::Attention) {
+        for &(d, causal) in &variants {
+            let pts = points(results, BenchKind::Attention, |s, sd| {
+                sd == dt
+                    && matches!(*s, Shape::Attention { d: sdim, causal: c, .. } if sdim == d && c == causal)
+            });
+            if !pts.is_empty() {
+                let mask = if causal { "causal" } else { "full" };
+                attention.push(Series {
+                    label: format!("{dt} d={d} {mask}"),
+                    points: pts,
+                });
+            }
+        }
+    }
+    if !attention.is_empty() {
+        out.push(Plot {
+            name: "attention".into(),
+            title: "Attention forward throughput vs sequence length".into(),
+            svg: draw(
+                "Attention forward: TFLOP/s vs sequence length",
+                "sequence length",
+                "TFLOP/s",
+                &attention,
+                &[],
+                &|x| format!("{}", x.round()),
+            )?,
+        });
+    }
+
+    let copy = points(results, BenchKind::Membw, |_, _| true);
+    if !copy.is_empty() {
+        out.push(Plot {
+            name: "membw".into(),
+            title: "Memory copy bandwidth".into(),
+            svg: draw(
+                "Memory copy: GB/s (read + write) vs buffer size",
+                "buffer size",
+                "GB/s",
+                &[Series {
+                    label: "copy".into(),
+                    points: copy,
+                }],
+                &[],
+                &|x| crate::node::human_bytes(*x as u64),
+            )?,
+        });
+    }
+    Ok(out)
+}

@@ -1,0 +1,193 @@
+//! The results schema: what a run measured, on what, how, and under which load.
+//!
+//! `results.json` carries a `schema_version`; readers refuse versions they do not know rather
+//! than guess. Version 1 is this module's types.
+
+pub mod io;
+
+use crate::bench::verify::Verification;
+use crate::bench::{BenchKind, DType, Shape, Throughput, Work};
+use crate::measure::TimingSource;
+use crate::measure::stats::Stats;
+use crate::node::Inventory;
+use crate::node::load::LoadReport;
+use serde::{Deserialize, Serialize};
+
+/// The schema version this build writes and reads.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// A whole run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Results {
+    /// Schema version of this file.
+    pub schema_version: u32,
+    /// The tool that wrote it.
+    pub tool: ToolInfo,
+    /// The command line, as given.
+    pub command_line: Vec<String>,
+    /// The suite that ran, if one did.
+    #[serde(default)]
+    pub suite: Option<String>,
+    /// When the run started (RFC 3339, UTC).
+    pub started_at: String,
+    /// When the run finished; absent while it runs or when it was cut short.
+    #[serde(default)]
+    pub finished_at: Option<String>,
+    /// Whether every planned case finished. A run killed midway leaves `false`.
+    pub complete: bool,
+    /// Cases planned.
+    #[serde(default)]
+    pub planned: usize,
+    /// The node the run measured.
+    pub node: Inventory,
+    /// The load during the run (written at the end).
+    #[serde(default)]
+    pub load: Option<LoadReport>,
+    /// Measurements, in the order they finished.
+    pub measurements: Vec<Measurement>,
+}
+
+/// Provenance of the tool.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolInfo {
+    /// `hpcready`.
+    pub name: String,
+    /// Crate version.
+    pub version: String,
+    /// Git revision it was built from (`-dirty` when the tree had changes), or `unknown`.
+    pub git_revision: String,
+    /// Build profile (`release`, `debug`).
+    pub build_profile: String,
+    /// Target triple.
+    pub target: String,
+    /// Compiler version.
+    #[serde(default)]
+    pub rustc: String,
+    /// RUSTFLAGS of the build (empty: portable code with run-time ISA dispatch).
+    #[serde(default)]
+    pub rustflags: String,
+}
+
+impl ToolInfo {
+    /// This build.
+    pub fn current() -> Self {
+        Self {
+            name: env!("CARGO_PKG_NAME").into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            git_revision: env!("HPCREADY_GIT_REVISION").into(),
+            build_profile: env!("HPCREADY_BUILD_PROFILE").into(),
+            target: env!("HPCREADY_BUILD_TARGET").into(),
+            rustc: env!("HPCREADY_RUSTC_VERSION").into(),
+            rustflags: env!("HPCREADY_RUSTFLAGS").into(),
+        }
+    }
+}
+
+/// One measured case.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Measurement {
+    /// The benchmark.
+    pub bench: BenchKind,
+    /// `cpu`, `gpu`, `mpi`, `import`.
+    pub backend: String,
+    /// The device it ran on.
+    pub device: String,
+    /// Backend plus kernel or library: `cpu/gemm`.
+    pub method: String,
+    /// The variant that ran: ISA, threads, tiles.
+    pub variant: String,
+    /// Element type.
+    pub dtype: DType,
+    /// Problem shape.
+    pub shape: Shape,
+    /// Threads used, for CPU kernels.
+    #[serde(default)]
+    pub threads: Option<usize>,
+    /// When it started (RFC 3339).
+    pub started_at: String,
+    /// Where the times came from.
+    pub timing: TimingSource,
+    /// Iterations timed together in each sample.
+    pub iterations_per_sample: u64,
+    /// Seconds per iteration, one per sample.
+    pub samples_s: Vec<f64>,
+    /// Statistics of the samples; absent when nothing was timed.
+    pub stats: Option<Stats>,
+    /// Work of one iteration.
+    pub work: Work,
+    /// Throughput at the median time; absent when the measurement is invalid.
+    pub throughput: Option<Throughput>,
+    /// The check against the reference.
+    pub verification: Verification,
+    /// Why the case did not produce a valid figure, when it did not.
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+impl Measurement {
+    /// Verified and timed: the only measurements that are scored.
+    pub fn is_valid(&self) -> bool {
+        self.verification.passed && self.stats.is_some() && self.throughput.is_some()
+    }
+
+    /// The throughput value, for valid measurements.
+    pub fn value(&self) -> Option<f64> {
+        self.is_valid()
+            .then(|| self.throughput.map(|t| t.value))
+            .flatten()
+    }
+}
+
+impl Results {
+    /// A new, empty run on `node`.
+    pub fn new(node: Inventory, command_line: Vec<String>, suite: Option<String>) -> Self {
+        Self {
+            schema_version: SCHEMA_VERSION,
+            tool: ToolInfo::current(),
+            command_line,
+            suite,
+            started_at: crate::timefmt::rfc3339(crate::timefmt::now_unix()),
+            finished_at: None,
+            complete: false,
+            planned: 0,
+            node,
+            load: None,
+            measurements: Vec::new(),
+        }
+    }
+
+    /// Valid measurements of `bench` in `dtype`.
+    pub fn valid(&self, bench: BenchKind, dtype: DType) -> impl Iterator<Item = &Measurement> {
+        self.measurements
+            .iter()
+            .filter(move |m| m.bench == bench && m.dtype == dtype && m.is_valid())
+    }
+
+    /// Valid measurements of `bench` in any data type.
+    pub fn valid_any(&self, bench: BenchKind) -> impl Iterator<Item = &Measurement> {
+        self.measurements
+            .iter()
+            .filter(move |m| m.bench == bench && m.is_valid())
+    }
+
+    /// The measured FMA peak in `dtype` on all the threads the run used, in TFLOP/s.
+    pub fn measured_peak(&self, dtype: DType) -> Option<&Measurement> {
+        self.valid(BenchKind::Peak, dtype)
+            .max_by_key(|m| match m.shape {
+                Shape::Peak { threads } => threads,
+                _ => 0,
+            })
+    }
+
+    /// Benchmarks and data types present, in a stable order.
+    pub fn groups(&self) -> Vec<(BenchKind, DType)> {
+        let mut g: Vec<(BenchKind, DType)> = self
+            .measurements
+            .iter()
+            .map(|m| (m.bench, m.dtype))
+            .collect();
+        g.sort();
+        g.dedup();
+        g
+    }
+}
