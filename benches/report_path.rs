@@ -10,7 +10,7 @@ use hpcready::measure::run::measure_case;
 use hpcready::measure::stats::summarize;
 use hpcready::node::Inventory;
 use hpcready::profiles::lookup;
-use hpcready::report::{Exporter, Format, ReportContext, exporter, plots};
+use hpcready::report::{Format, ReportContext, exporter, plots};
 use hpcready::results::Results;
 use std::hint::black_box;
 

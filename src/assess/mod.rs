@@ -197,7 +197,7 @@ pub fn is_suspect(results: &Results, m: &Measurement) -> bool {
     }
 }
 
-fn best<'a>(results: &'a Results, bench: BenchKind, dtype: DType) -> Option<&'a Measurement> {
+fn best(results: &Results, bench: BenchKind, dtype: DType) -> Option<&Measurement> {
     let candidates = results
         .valid(bench, dtype)
         .filter(|m| !is_suspect(results, m));

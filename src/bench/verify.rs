@@ -73,7 +73,8 @@ impl Checker {
         if err > self.max || err.is_nan() {
             self.max = if err.is_nan() { f64::INFINITY } else { err };
         }
-        if !(err <= self.tolerance) && self.first_failure.is_none() {
+        let within = err <= self.tolerance; // false for NaN
+        if !within && self.first_failure.is_none() {
             self.first_failure = Some(format!("{}: got {got}, expected {reference}", at()));
         }
     }

@@ -54,8 +54,8 @@ pub fn to_csv(results: &Results) -> anyhow::Result<Vec<u8>> {
             if m.is_valid() { "true" } else { "false" },
         ])?;
     }
-    Ok(w.into_inner()
-        .map_err(|e| anyhow::anyhow!("writing CSV: {e}"))?)
+    w.into_inner()
+        .map_err(|e| anyhow::anyhow!("writing CSV: {e}"))
 }
 
 impl Exporter for Csv {

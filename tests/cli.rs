@@ -1,0 +1,515 @@
+//! Integration tests through the binary: every subcommand and every bad input.
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+fn hpcready() -> Command {
+    Command::cargo_bin("hpcready").unwrap()
+}
+
+fn read(p: &Path) -> String {
+    std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+/// A small real run: matmul and attention at sizes 64 and 96, smoke sampling.
+fn small_run(dir: &Path) -> PathBuf {
+    let out = dir.join("run/results.json");
+    hpcready()
+        .args([
+            "run",
+            "--bench",
+            "peak,matmul,attention",
+            "--dtype",
+            "f32",
+            "--sizes",
+            "64,96",
+        ])
+        .args(["--sampling", "smoke", "--out"])
+        .arg(&out)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("results: "));
+    out
+}
+
+#[test]
+fn probe_prints_the_inventory() {
+    hpcready()
+        .arg("probe")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("host"))
+        .stdout(predicate::str::contains("simd"))
+        .stdout(predicate::str::contains("caches"))
+        .stdout(predicate::str::contains(
+            "accelerators:\n  (none) — not probed",
+        ));
+}
+
+#[test]
+fn probe_json_is_the_inventory_schema() {
+    let out = hpcready()
+        .args(["probe", "--json"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert!(v["cpu"]["usable_threads"].as_u64().unwrap() >= 1);
+    assert!(v["memory"]["total_bytes"].as_u64().unwrap() > 0);
+    assert_eq!(v["accelerators"]["probed"], false);
+    assert_eq!(v["accelerators"]["devices"].as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn baselines_list_and_show() {
+    let ids = [
+        "aws-p5.48xlarge",
+        "aws-p4d.24xlarge",
+        "azure-nd-h100-v5",
+        "gcp-a3-highgpu-8g",
+        "lumi-g",
+        "leonardo-booster",
+        "marenostrum5-acc",
+        "jupiter-booster",
+    ];
+    let mut a = hpcready().args(["baselines", "list"]).assert().success();
+    for id in ids {
+        a = a.stdout(predicate::str::contains(id));
+    }
+    let out = hpcready()
+        .args(["baselines", "list", "--json"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), ids.len());
+    hpcready()
+        .args(["baselines", "show", "lumi-g"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "4 × AMD Instinct MI250X (2 devices each)",
+        ))
+        .stdout(predicate::str::contains(
+            "peak f64: 47.9 TFLOP/s dense per accelerator [S30] ⚠ uncertain",
+        ))
+        .stdout(predicate::str::contains(
+            "[S10] Lumi-supercomputer/lumi-userguide",
+        ));
+    hpcready()
+        .args(["baselines", "show", "aws-p5.48xlarge", "--json"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("\"usd_per_hour\": 55.04"));
+}
+
+#[test]
+fn unknown_baseline_lists_the_known_ids() {
+    hpcready()
+        .args(["baselines", "show", "aws-p9"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "--baseline aws-p9: no such baseline id or profile file",
+        ))
+        .stderr(predicate::str::contains("lumi-g"));
+    hpcready()
+        .args(["assess", "--baseline", "aws-p9"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("known ids: "));
+}
+
+#[test]
+fn run_then_report_writes_every_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let results = small_run(dir.path());
+    let v: serde_json::Value = serde_json::from_str(&read(&results)).unwrap();
+    assert_eq!(v["schema_version"], 1);
+    assert_eq!(v["complete"], true);
+    assert!(v["load"]["wall_s"].as_f64().unwrap() > 0.0);
+    assert!(v["command_line"].as_array().unwrap().len() > 3);
+    let ms = v["measurements"].as_array().unwrap();
+    // peak f32 ×(1 + all threads if >1) + matmul ×2 + attention ×4
+    let threads = std::thread::available_parallelism().unwrap().get();
+    assert_eq!(ms.len(), usize::from(threads > 1) + 1 + 2 + 4);
+    for m in ms {
+        assert_eq!(m["verification"]["passed"], true, "{m}");
+        assert!(m["throughput"]["value"].as_f64().unwrap() > 0.0);
+        assert!(m["stats"]["median_ci95"].as_array().unwrap().len() == 2);
+        assert!(m["work"]["flops"].as_f64().unwrap() > 0.0);
+    }
+
+    let out = dir.path().join("report");
+    hpcready()
+        .arg("report")
+        .arg(&results)
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("Verdict: NOT READY"))
+        .stdout(predicate::str::contains("matmul f32"));
+    for f in [
+        "report.html",
+        "report.md",
+        "results.csv",
+        "results.json",
+        "matmul.svg",
+        "attention.svg",
+    ] {
+        assert!(out.join(f).is_file(), "missing {f}");
+    }
+    assert!(!out.join("membw.svg").exists(), "no membw was measured");
+    let csv = read(&out.join("results.csv"));
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next(),
+        Some("bench,backend,device,dtype,shape,median_s,min_s,cv,throughput,unit,verified")
+    );
+    let rows: Vec<&str> = lines.collect();
+    assert!(rows.iter().any(|r| r.starts_with("matmul,cpu,")
+        && r.contains(",f32,m=96 n=96 k=96,")
+        && r.ends_with(",TFLOP/s,true")));
+    assert!(
+        rows.iter()
+            .any(|r| r.contains(",b=1 h=8 s=64 d=64 causal=true,"))
+    );
+    let html = read(&out.join("report.html"));
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    assert!(html.contains("<svg") && html.contains("not-ready"));
+    for fetch in [
+        "<script",
+        "<link",
+        "src=\"http",
+        "href=\"http",
+        "@import",
+        "url(",
+    ] {
+        assert!(!html.contains(fetch), "self-contained: found {fetch}");
+    }
+    let md = read(&out.join("report.md"));
+    assert!(
+        md.contains("**Verdict: NOT READY**")
+            && md.contains("![Matmul throughput vs size](matmul.svg)")
+    );
+    // The report's results.json reads back.
+    hpcready()
+        .arg("report")
+        .arg(out.join("results.json"))
+        .arg("--out")
+        .arg(dir.path().join("again"))
+        .assert()
+        .success();
+
+    // --format narrows the files.
+    let only = dir.path().join("csv-only");
+    hpcready()
+        .arg("report")
+        .arg(&results)
+        .args(["--format", "csv"])
+        .arg("--out")
+        .arg(&only)
+        .assert()
+        .success();
+    let names: Vec<String> = std::fs::read_dir(&only)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(names, ["results.csv"]);
+}
+
+#[test]
+fn report_escapes_input_strings_in_html() {
+    let dir = tempfile::tempdir().unwrap();
+    let results = small_run(dir.path());
+    let evil = r#"<script>alert("x")</script>'"#;
+    let mut v: serde_json::Value = serde_json::from_str(&read(&results)).unwrap();
+    v["node"]["host"] = evil.into();
+    v["node"]["cpu"]["model"] = evil.into();
+    v["command_line"] =
+        serde_json::json!(["hpcready", "--out", "<img src=x onerror=alert(1)>.json"]);
+    let tampered = dir.path().join("evil \"<b>\".json");
+    std::fs::write(&tampered, serde_json::to_string(&v).unwrap()).unwrap();
+    let profile = dir.path().join("evil.toml");
+    let p5 = read(&Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles/aws-p5.48xlarge.toml"));
+    let p5 = p5
+        .replace(
+            "name = \"AWS p5.48xlarge\"",
+            &format!("name = {}", toml::Value::from(evil)),
+        )
+        .replace("summary = \"8×", "summary = \"<iframe src=x> 8×");
+    std::fs::write(&profile, p5).unwrap();
+    let out = dir.path().join("r");
+    hpcready()
+        .arg("report")
+        .arg(&tampered)
+        .arg("--baseline")
+        .arg(&profile)
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .success();
+    let html = read(&out.join("report.html"));
+    assert!(!html.contains("<script"), "unescaped script tag");
+    assert!(!html.contains("<img") && !html.contains("<iframe"));
+    assert!(html.contains("&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&#39;"));
+    assert!(html.contains("&lt;img src=x onerror=alert(1)&gt;"));
+}
+
+#[test]
+fn report_refuses_bad_results_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let out = d.join("out");
+    let check = |file: &Path, needle: &str| {
+        hpcready()
+            .arg("report")
+            .arg(file)
+            .arg("--out")
+            .arg(&out)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(file.display().to_string()))
+            .stderr(predicate::str::contains(needle))
+            .stderr(predicate::str::contains("panicked").not());
+    };
+    check(&d.join("missing.json"), "no such file");
+    std::fs::write(d.join("notjson.json"), "bench,backend\n1,2\n").unwrap();
+    check(&d.join("notjson.json"), "not valid JSON");
+    let results = small_run(d);
+    let text = read(&results);
+    std::fs::write(d.join("truncated.json"), &text[..text.len() / 2]).unwrap();
+    check(&d.join("truncated.json"), "truncated");
+    std::fs::write(
+        d.join("future.json"),
+        text.replacen("\"schema_version\": 1", "\"schema_version\": 99", 1),
+    )
+    .unwrap();
+    check(&d.join("future.json"), "unknown schema_version 99");
+    std::fs::write(d.join("other.json"), "{\"hello\": 1}").unwrap();
+    check(&d.join("other.json"), "no `schema_version`");
+    assert!(!out.exists(), "no report was started");
+}
+
+#[test]
+fn unwritable_out_is_refused_before_any_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("plain-file");
+    std::fs::write(&file, "x").unwrap();
+    let start = Instant::now();
+    hpcready()
+        .args(["run", "--bench", "matmul", "--sizes", "4096", "--out"])
+        .arg(file.join("r.json"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--out"))
+        .stderr(predicate::str::contains("plain-file"));
+    assert!(
+        start.elapsed() < Duration::from_secs(20),
+        "it should refuse before measuring"
+    );
+    let results = small_run(dir.path());
+    hpcready()
+        .arg("report")
+        .arg(&results)
+        .arg("--out")
+        .arg(file.join("report"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("cannot create the directory"));
+    hpcready()
+        .args(["assess", "--out"])
+        .arg(file.join("report"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("cannot create the directory"));
+}
+
+#[test]
+fn bad_sizes_and_flags_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("r.json");
+    let run = |args: &[&str]| {
+        let mut c = hpcready();
+        c.arg("run").args(args).arg("--out").arg(&out);
+        c.assert()
+    };
+    run(&["--sizes", "256,0"])
+        .code(2)
+        .stderr(predicate::str::contains("--sizes: 0 is not a valid size"));
+    run(&["--sizes", "10000000"])
+        .code(2)
+        .stderr(predicate::str::contains(
+            "matmul f32 m=10000000 n=10000000 k=10000000 needs",
+        ))
+        .stderr(predicate::str::contains("available"));
+    run(&["--bench", "attention", "--sizes", "100000000"])
+        .code(2)
+        .stderr(predicate::str::contains("needs"));
+    run(&["--sizes", "12x"])
+        .code(2)
+        .stderr(predicate::str::contains("not a whole number"));
+    run(&["--bench", "fft"])
+        .code(2)
+        .stderr(predicate::str::contains("unknown benchmark `fft`"));
+    run(&["--dtype", "f8"])
+        .code(2)
+        .stderr(predicate::str::contains("unknown data type `f8`"));
+    run(&["--bench", "attention", "--dtype", "f64"])
+        .code(2)
+        .stderr(predicate::str::contains("attention runs in f32"));
+    run(&["--backend", "gpu"])
+        .code(2)
+        .stderr(predicate::str::contains("no GPU backend yet"));
+    assert!(!out.exists(), "nothing was written for refused input");
+}
+
+#[test]
+fn help_and_version() {
+    hpcready()
+        .arg("--version")
+        .assert()
+        .success()
+        .stdout(predicate::str::starts_with("hpcready "));
+    let help = hpcready().arg("--help").assert().success();
+    help.stdout(predicate::str::contains("assess"))
+        .stdout(predicate::str::contains("probe"))
+        .stdout(predicate::str::contains("report"))
+        .stdout(predicate::str::contains("baselines"));
+}
+
+#[test]
+fn assess_writes_a_report_and_prints_the_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("assess");
+    hpcready()
+        .args([
+            "assess",
+            "--baseline",
+            "lumi-g",
+            "--sampling",
+            "smoke",
+            "--out",
+        ])
+        .arg(&out)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("Compared with LUMI-G"))
+        .stdout(predicate::str::contains("benchmark"))
+        .stdout(predicate::str::contains("matmul f32"))
+        .stdout(predicate::str::contains("Verdict: "))
+        .stdout(predicate::str::contains(format!(
+            "Report: {}",
+            out.join("report.html").display()
+        )));
+    for f in [
+        "report.html",
+        "report.md",
+        "results.csv",
+        "results.json",
+        "matmul.svg",
+        "attention.svg",
+        "membw.svg",
+    ] {
+        assert!(out.join(f).is_file(), "missing {f}");
+    }
+    let v: serde_json::Value = serde_json::from_str(&read(&out.join("results.json"))).unwrap();
+    assert_eq!(v["suite"], "quick");
+    assert_eq!(v["complete"], true);
+    let benches: Vec<&str> = v["measurements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["bench"].as_str().unwrap())
+        .collect();
+    for b in ["peak", "membw", "matmul", "attention"] {
+        assert!(benches.contains(&b), "{b} missing from the quick suite");
+    }
+}
+
+#[test]
+fn bare_command_is_assess_into_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    hpcready()
+        .current_dir(dir.path())
+        .timeout(Duration::from_secs(300))
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("Report: reports/"));
+    let reports: Vec<_> = std::fs::read_dir(dir.path().join("reports"))
+        .unwrap()
+        .collect();
+    assert_eq!(reports.len(), 1);
+    let report_dir = reports[0].as_ref().unwrap().path();
+    let name = report_dir
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    assert!(
+        name.ends_with('Z') && name.contains("-20"),
+        "reports/<host>-<UTC timestamp>: {name}"
+    );
+    assert!(report_dir.join("report.html").is_file());
+}
+
+#[test]
+fn a_killed_run_leaves_its_finished_measurements_readable() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("killed.json");
+    let bin = assert_cmd::cargo::cargo_bin("hpcready");
+    let sizes: Vec<String> = (64..96).map(|n| n.to_string()).collect();
+    let mut child = std::process::Command::new(bin)
+        .args([
+            "run",
+            "--bench",
+            "matmul",
+            "--sizes",
+            &sizes.join(","),
+            "--out",
+        ])
+        .arg(&out)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let done = std::fs::read_to_string(&out)
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .and_then(|v| v["measurements"].as_array().map(|a| a.len()))
+            .unwrap_or(0);
+        if done >= 2 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no measurement finished in time");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let v: serde_json::Value = serde_json::from_str(&read(&out)).unwrap();
+    assert_eq!(v["complete"], false);
+    assert_eq!(v["planned"], 32);
+    let report = dir.path().join("report");
+    hpcready()
+        .arg("report")
+        .arg(&out)
+        .arg("--out")
+        .arg(&report)
+        .assert()
+        .success();
+    let html = read(&report.join("report.html"));
+    assert!(
+        html.contains("Incomplete run:"),
+        "an incomplete run must say so"
+    );
+    assert!(read(&report.join("report.md")).contains("the run is incomplete"));
+}
