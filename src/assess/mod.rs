@@ -131,6 +131,31 @@ pub struct Row {
     pub verdict: Verdict,
 }
 
+impl Row {
+    /// `matmul f32`; a copy has no element type: `membw (copy)`.
+    pub fn label(&self) -> String {
+        if self.dtype == DType::Bytes {
+            format!("{} (copy)", self.bench)
+        } else {
+            format!("{} {}", self.bench, self.dtype)
+        }
+    }
+
+    /// The verdict in words; efficiency comparisons say "efficient", not "fast".
+    pub fn verdict_text(&self) -> &'static str {
+        if self.basis != Basis::FractionOfPeak {
+            return self.verdict.describe();
+        }
+        match self.verdict {
+            Verdict::Faster => "more efficient",
+            Verdict::OnPar => "as efficient",
+            Verdict::Slower => "less efficient",
+            Verdict::MuchSlower => "much less efficient",
+            v => v.describe(),
+        }
+    }
+}
+
 /// The overall readiness verdict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

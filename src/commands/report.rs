@@ -34,7 +34,7 @@ pub fn summary(c: &Comparison) -> String {
         .iter()
         .map(|r| {
             vec![
-                format!("{} {}", r.bench, r.dtype),
+                r.label(),
                 r.ours.map(|t| t.to_string()).unwrap_or_else(|| "—".into()),
                 r.baseline
                     .as_ref()
@@ -43,7 +43,7 @@ pub fn summary(c: &Comparison) -> String {
                 r.ratio
                     .map(|x| format!("{}×", sig(x, 3)))
                     .unwrap_or_else(|| "—".into()),
-                format!("{} ({})", r.verdict.describe(), r.basis.describe()),
+                format!("{} ({})", r.verdict_text(), r.basis.describe()),
             ]
         })
         .collect();

@@ -165,7 +165,7 @@ pub fn document(ctx: &ReportContext) -> Vec<Block> {
                 })
                 .unwrap_or_else(|| "—".into());
             vec![
-                Cell::from(format!("{} {}", row.bench, row.dtype)),
+                Cell::from(row.label()),
                 ours.into(),
                 theirs.into(),
                 row.ratio
@@ -215,9 +215,8 @@ pub fn document(ctx: &ReportContext) -> Vec<Block> {
         .filter_map(|row| {
             let f = row.baseline.as_ref()?;
             Some(format!(
-                "{} {}: {} {} — {}. Source: {}{}",
-                row.bench,
-                row.dtype,
+                "{}: {} {} — {}. Source: {}{}",
+                row.label(),
                 num(f.value),
                 f.unit,
                 f.what,

@@ -37,23 +37,31 @@ fn plot_err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
     anyhow::anyhow!("drawing a plot: {e:?}")
 }
 
-/// Draws series on log-x axes, with optional horizontal reference lines (label, y).
+/// Draws series against log₂ of x (ticks at the sizes measured), with optional horizontal
+/// reference lines (label, y).
 fn draw(
     title: &str,
     x_desc: &str,
     y_desc: &str,
     series: &[Series],
     hlines: &[(String, f64)],
-    x_fmt: &dyn Fn(&f64) -> String,
+    x_fmt: &dyn Fn(f64) -> String,
 ) -> anyhow::Result<String> {
-    let xs = series.iter().flat_map(|s| s.points.iter().map(|p| p.0));
-    let (xmin, xmax) = xs.fold((f64::INFINITY, 0.0f64), |(a, b), x| (a.min(x), b.max(x)));
+    let mut ticks: Vec<f64> = series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.0.log2()))
+        .collect();
+    ticks.sort_by(f64::total_cmp);
+    ticks.dedup();
+    let (lo, hi) = (
+        ticks.first().copied().unwrap_or(0.0) - 0.5,
+        ticks.last().copied().unwrap_or(0.0) + 0.5,
+    );
     let ymax = series
         .iter()
         .flat_map(|s| s.points.iter().map(|p| p.1))
         .chain(hlines.iter().map(|h| h.1))
         .fold(0.0f64, f64::max);
-    let (xmin, xmax) = (xmin / 1.5, xmax * 1.5);
     let ymax = if ymax > 0.0 { ymax * 1.15 } else { 1.0 };
     let mut svg = String::new();
     {
@@ -64,40 +72,45 @@ fn draw(
             .margin(14)
             .x_label_area_size(44)
             .y_label_area_size(70)
-            .build_cartesian_2d((xmin..xmax).log_scale(), 0f64..ymax)
+            .build_cartesian_2d(lo..hi, 0f64..ymax)
             .map_err(plot_err)?;
         chart
             .configure_mesh()
             .x_desc(x_desc)
             .y_desc(y_desc)
-            .x_label_formatter(x_fmt)
-            .y_label_formatter(&|y| crate::bench::sig(*y, 3))
-            .light_line_style(RGBColor(235, 235, 235))
+            // One label per power of two; sizes measured are powers of two in every suite.
+            .x_labels((hi - lo).ceil() as usize + 1)
+            .x_label_formatter(&|x| {
+                if (x - x.round()).abs() < 1e-9 {
+                    x_fmt(2f64.powf(x.round()))
+                } else {
+                    String::new()
+                }
+            })
+            .y_label_formatter(&|y| crate::bench::num(*y))
+            .max_light_lines(2)
+            .light_line_style(RGBColor(240, 240, 240))
             .draw()
             .map_err(plot_err)?;
         for (i, s) in series.iter().enumerate() {
             let color = COLORS[i % COLORS.len()];
+            let pts: Vec<(f64, f64)> = s.points.iter().map(|&(x, y)| (x.log2(), y)).collect();
             chart
-                .draw_series(LineSeries::new(s.points.clone(), color.stroke_width(2)))
+                .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
                 .map_err(plot_err)?
                 .label(s.label.clone())
                 .legend(move |(x, y)| {
                     PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
                 });
             chart
-                .draw_series(s.points.iter().map(|&p| Circle::new(p, 4, color.filled())))
+                .draw_series(pts.into_iter().map(|p| Circle::new(p, 4, color.filled())))
                 .map_err(plot_err)?;
         }
         for (i, (label, y)) in hlines.iter().enumerate() {
             let color = COLORS[(series.len() + i) % COLORS.len()];
             let style = color.stroke_width(2);
             chart
-                .draw_series(DashedLineSeries::new(
-                    vec![(xmin, *y), (xmax, *y)],
-                    8,
-                    5,
-                    style,
-                ))
+                .draw_series(DashedLineSeries::new(vec![(lo, *y), (hi, *y)], 8, 5, style))
                 .map_err(plot_err)?
                 .label(label.clone())
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], style));
@@ -112,6 +125,20 @@ fn draw(
         root.present().map_err(plot_err)?;
     }
     Ok(svg)
+}
+
+/// The measured peaks of `dtypes`, as reference lines.
+fn peak_lines(results: &Results, dtypes: &[DType]) -> Vec<(String, f64)> {
+    dtypes
+        .iter()
+        .filter_map(|&dt| {
+            let p = results.measured_peak(dt)?;
+            Some((
+                format!("{dt} peak (measured, {} threads)", p.threads.unwrap_or(1)),
+                p.value()?,
+            ))
+        })
+        .collect()
 }
 
 fn points(
@@ -148,16 +175,7 @@ pub fn plots(results: &Results) -> anyhow::Result<Vec<Plot>> {
         .filter(|s| !s.points.is_empty())
         .collect();
     if !matmul.is_empty() {
-        let peaks: Vec<(String, f64)> = dtypes(BenchKind::Matmul)
-            .into_iter()
-            .filter_map(|dt| {
-                let p = results.measured_peak(dt)?;
-                Some((
-                    format!("{dt} peak (measured, {} threads)", p.threads.unwrap_or(1)),
-                    p.value()?,
-                ))
-            })
-            .collect();
+        let peaks = peak_lines(results, &dtypes(BenchKind::Matmul));
         out.push(Plot {
             name: "matmul".into(),
             title: "Matmul throughput vs size".into(),
@@ -206,7 +224,7 @@ pub fn plots(results: &Results) -> anyhow::Result<Vec<Plot>> {
                 "sequence length",
                 "TFLOP/s",
                 &attention,
-                &[],
+                &peak_lines(results, &dtypes(BenchKind::Attention)),
                 &|x| format!("{}", x.round()),
             )?,
         });
@@ -226,7 +244,7 @@ pub fn plots(results: &Results) -> anyhow::Result<Vec<Plot>> {
                     points: copy,
                 }],
                 &[],
-                &|x| crate::node::human_bytes(*x as u64),
+                &|x| crate::node::human_bytes(x.round() as u64),
             )?,
         });
     }
