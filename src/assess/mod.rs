@@ -388,18 +388,10 @@ pub fn compare(results: &Results, profile: &Profile) -> Comparison {
         .iter()
         .filter(|m| !m.is_valid())
         .map(|m| {
-            let why = m.error.clone().unwrap_or_else(|| {
-                format!(
-                    "failed verification: max error {:.2e} > tolerance {:.0e}{}",
-                    m.verification.max_rel_error,
-                    m.verification.tolerance,
-                    m.verification
-                        .first_failure
-                        .as_ref()
-                        .map(|f| format!(" (first at {f})"))
-                        .unwrap_or_default()
-                )
-            });
+            let why = m
+                .error
+                .clone()
+                .unwrap_or_else(|| m.verification.failure_summary());
             format!("{} {} {}: {why}", m.bench, m.dtype, m.shape.display())
         })
         .collect();

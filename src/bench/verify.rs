@@ -36,6 +36,20 @@ impl Verification {
         self.checked == self.total
     }
 
+    /// `failed verification against …: max error … > tolerance … (first at …)`.
+    pub fn failure_summary(&self) -> String {
+        format!(
+            "failed verification against {}: max error {:.3e} > tolerance {:.0e}{}",
+            self.reference,
+            self.max_rel_error,
+            self.tolerance,
+            self.first_failure
+                .as_ref()
+                .map(|f| format!(" (first at {f})"))
+                .unwrap_or_default()
+        )
+    }
+
     /// `all 65536 entries` or `256 of 1048576 entries (sampled)`.
     pub fn coverage(&self) -> String {
         if self.is_full() {

@@ -6,21 +6,7 @@ use crate::node::{Inventory, human_bytes};
 
 /// The inventory as text.
 pub fn describe(n: &Inventory) -> String {
-    let caches = n
-        .cpu
-        .caches
-        .iter()
-        .map(|c| {
-            format!(
-                "L{} {} {} ×{}",
-                c.level,
-                c.kind.to_lowercase(),
-                human_bytes(c.size_bytes),
-                c.instances
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(", ");
+    let caches = n.caches_summary();
     let rows = vec![
         vec!["host".into(), n.host.clone()],
         vec!["os".into(), n.os.clone()],
@@ -49,14 +35,7 @@ pub fn describe(n: &Inventory) -> String {
                 n.cpu.simd.join(" ")
             },
         ],
-        vec![
-            "caches".into(),
-            if caches.is_empty() {
-                "unknown".into()
-            } else {
-                caches
-            },
-        ],
+        vec!["caches".into(), caches],
         vec![
             "reported clock".into(),
             n.cpu.reported_mhz.map_or("unknown".into(), |m| {

@@ -58,17 +58,7 @@ pub fn measure_case(
                 .map(|st| Throughput::of(case.bench, m.work, st.median));
             m.samples_s = s.samples;
             if !m.verification.passed {
-                m.error = Some(format!(
-                    "failed verification against {}: max error {:.3e} > tolerance {:.0e}{}",
-                    m.verification.reference,
-                    m.verification.max_rel_error,
-                    m.verification.tolerance,
-                    m.verification
-                        .first_failure
-                        .as_ref()
-                        .map(|f| format!(" (first at {f})"))
-                        .unwrap_or_default()
-                ));
+                m.error = Some(m.verification.failure_summary());
             }
         }
         Err(e) => m.error = Some(format!("the kernel failed: {e:#}")),

@@ -139,6 +139,26 @@ impl Inventory {
         }
     }
 
+    /// `L1 data 32 KiB ×2, L2 unified 512 KiB ×2, …`, or `unknown`.
+    pub fn caches_summary(&self) -> String {
+        let s = self
+            .cpu
+            .caches
+            .iter()
+            .map(|c| {
+                format!(
+                    "L{} {} {} ×{}",
+                    c.level,
+                    c.kind.to_lowercase(),
+                    human_bytes(c.size_bytes),
+                    c.instances
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        if s.is_empty() { "unknown".into() } else { s }
+    }
+
     /// Total last-level cache on the node, in bytes (0 when unknown).
     pub fn last_level_cache_bytes(&self) -> u64 {
         self.cpu

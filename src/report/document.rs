@@ -335,21 +335,7 @@ pub fn document(ctx: &ReportContext) -> Vec<Block> {
 
     b.push(Block::Heading(2, "Node".into()));
     let n = &r.node;
-    let caches = n
-        .cpu
-        .caches
-        .iter()
-        .map(|c| {
-            format!(
-                "L{} {} {} ×{}",
-                c.level,
-                c.kind.to_lowercase(),
-                human_bytes(c.size_bytes),
-                c.instances
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(", ");
+    let caches = n.caches_summary();
     let kv = |k: &str, v: String| vec![Cell::from(k), Cell::from(v)];
     b.push(Block::Table {
         head: vec!["item".into(), "value".into()],
