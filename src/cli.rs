@@ -58,6 +58,10 @@ pub struct AssessArgs {
     /// Report directory (default: reports/<host>-<UTC timestamp>/).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// GPU adapter(s) for the gpu backend: an index or part of a name from `hpcready probe`, or
+    /// `all` (every hardware GPU, the default). Software adapters (lavapipe) run only when named.
+    #[arg(long, value_name = "N|NAME|all")]
+    pub device: Option<String>,
     #[arg(long, value_enum, default_value_t = Sampling::Suite, hide = true)]
     pub sampling: Sampling,
 }
@@ -69,6 +73,7 @@ impl Default for AssessArgs {
             suite: Suite::Quick,
             backend: BackendChoice::Auto,
             out: None,
+            device: None,
             sampling: Sampling::Suite,
         }
     }
@@ -122,6 +127,10 @@ pub struct RunArgs {
     /// Results file (default: reports/<host>-<UTC timestamp>/results.json).
     #[arg(long, value_name = "FILE.json")]
     pub out: Option<PathBuf>,
+    /// GPU adapter(s) for the gpu backend: an index or part of a name from `hpcready probe`, or
+    /// `all` (every hardware GPU, the default). Software adapters (lavapipe) run only when named.
+    #[arg(long, value_name = "N|NAME|all")]
+    pub device: Option<String>,
     #[arg(long, value_enum, default_value_t = Sampling::Suite, hide = true)]
     pub sampling: Sampling,
 }

@@ -206,17 +206,12 @@ fn dtype_key(d: DType) -> &'static str {
     d.name()
 }
 
-/// Our measured peak for `m`'s dtype, on the same thread count where possible.
-fn peak_for<'a>(results: &'a Results, m: &Measurement) -> Option<&'a Measurement> {
-    results.measured_peak(m.dtype)
-}
-
 /// Whether `m` exceeds its device's measured peak by more than 5%.
 pub fn is_suspect(results: &Results, m: &Measurement) -> bool {
     if m.bench == BenchKind::Peak || m.throughput.map(|t| t.unit) != Some(Unit::TflopPerS) {
         return false;
     }
-    match (peak_for(results, m).and_then(Measurement::value), m.value()) {
+    match (results.peak_for(m).and_then(Measurement::value), m.value()) {
         (Some(peak), Some(v)) => v > peak * 1.05,
         _ => false,
     }
@@ -285,7 +280,8 @@ fn compare_row(results: &Results, profile: &Profile, bench: BenchKind, dtype: DT
     let value = ours.value().unwrap_or(0.0);
     let on_cpu = ours.backend == "cpu";
     if bench != BenchKind::Peak && bench != BenchKind::Membw {
-        row.our_fraction_of_peak = peak_for(results, ours)
+        row.our_fraction_of_peak = results
+            .peak_for(ours)
             .and_then(Measurement::value)
             .map(|p| value / p);
     }
@@ -422,13 +418,13 @@ fn readiness(
         reasons.push("nothing was measured validly".to_string());
         return (Readiness::NotReady, reasons);
     }
-    let accelerators = results.node.accelerators.devices.len();
+    let accelerators = results.node.accelerators.gpus().count();
     let baseline_accels = profile.accelerator_count();
     if accelerators == 0 && baseline_accels > 0 {
         let probed = if results.node.accelerators.probed {
-            "none was found"
+            results.node.accelerators.note.as_str()
         } else {
-            "none was probed: this build runs on the CPU only"
+            "none was probed"
         };
         reasons.push(format!(
             "no accelerator on this node ({probed}); {} has {} × {}",

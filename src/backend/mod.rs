@@ -5,6 +5,7 @@
 //! further implementations of the same traits; `--backend gpu` says plainly that it is not built.
 
 pub mod cpu;
+pub mod gpu;
 
 use crate::bench::verify::Verification;
 use crate::bench::{BenchKind, Case, DType, Work};
@@ -59,6 +60,14 @@ pub trait Backend {
     fn device(&self) -> DeviceInfo;
     /// The data types this backend computes `bench` in.
     fn dtypes(&self, bench: BenchKind) -> Vec<DType>;
+    /// Whether the device is an accelerator (suites use larger sizes there).
+    fn is_accelerator(&self) -> bool {
+        false
+    }
+    /// The largest single buffer the device can bind, when it has such a limit.
+    fn max_buffer_bytes(&self) -> Option<u64> {
+        None
+    }
     /// Allocates inputs and builds the kernel for `case`.
     fn prepare(&self, case: &Case) -> Result<Box<dyn Kernel>, PrepareError>;
 }
@@ -66,21 +75,38 @@ pub trait Backend {
 /// Backends named on the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum BackendChoice {
-    /// The best backend present: a GPU when one is supported, else the CPU.
+    /// The best backend present: every hardware GPU when there is one, else the CPU.
     Auto,
     /// The CPU: GEMM through the `gemm` crate, blocked attention, FMA chains.
     Cpu,
-    /// GPUs through wgpu.
+    /// GPUs through wgpu (hardware GPUs, or the adapter named with --device).
     Gpu,
 }
 
-/// Resolves a choice to a backend that exists in this build.
-pub fn select(choice: BackendChoice) -> anyhow::Result<Box<dyn Backend>> {
+/// Resolves a choice (and `--device`, for GPUs) to the backends to run, in order.
+pub fn select(
+    choice: BackendChoice,
+    device: Option<&str>,
+) -> anyhow::Result<Vec<Box<dyn Backend>>> {
+    let gpus = |d: Option<&str>| -> anyhow::Result<Vec<Box<dyn Backend>>> {
+        Ok(gpu::open(&gpu::DeviceChoice::parse(d))?
+            .into_iter()
+            .map(|b| Box::new(b) as Box<dyn Backend>)
+            .collect())
+    };
     match choice {
-        BackendChoice::Auto | BackendChoice::Cpu => Ok(Box::new(cpu::CpuBackend::new())),
-        BackendChoice::Gpu => Err(input_error(
-            "--backend gpu",
-            "this build has no GPU backend yet (wgpu kernels are planned); use --backend cpu",
-        )),
+        BackendChoice::Cpu => {
+            if let Some(d) = device {
+                return Err(input_error(
+                    format!("--device {d}"),
+                    "--device picks a GPU adapter; it does not apply to --backend cpu",
+                ));
+            }
+            Ok(vec![Box::new(cpu::CpuBackend::new())])
+        }
+        BackendChoice::Gpu => gpus(device),
+        BackendChoice::Auto if device.is_some() => gpus(device),
+        BackendChoice::Auto if gpu::has_gpu() => gpus(None),
+        BackendChoice::Auto => Ok(vec![Box::new(cpu::CpuBackend::new())]),
     }
 }

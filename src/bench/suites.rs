@@ -78,11 +78,14 @@ fn default_dtypes(suite: Suite, bench: BenchKind) -> Vec<DType> {
     }
 }
 
-fn matmul_sizes(suite: Suite) -> Vec<u64> {
-    match suite {
-        Suite::Quick => vec![256, 512, 1024],
-        Suite::Standard => vec![256, 512, 1024, 2048],
-        Suite::Full => vec![256, 512, 1024, 2048, 4096, 8192],
+fn matmul_sizes(suite: Suite, accelerator: bool) -> Vec<u64> {
+    match (suite, accelerator) {
+        (Suite::Quick, false) => vec![256, 512, 1024],
+        (Suite::Standard, false) => vec![256, 512, 1024, 2048],
+        (Suite::Full, false) => vec![256, 512, 1024, 2048, 4096, 8192],
+        (Suite::Quick, true) => vec![1024, 2048, 4096],
+        (Suite::Standard, true) => vec![1024, 2048, 4096, 8192],
+        (Suite::Full, true) => vec![1024, 2048, 4096, 8192, 16384],
     }
 }
 
@@ -106,15 +109,42 @@ pub fn membw_bytes(suite: Suite, llc_bytes: u64) -> u64 {
     floor.max((llc_bytes * 8).next_power_of_two())
 }
 
-/// Builds the plan for `selection` on a device that runs `threads` threads and computes each
-/// benchmark in `supported(bench)`; refuses sizes of 0 and cases larger than `available_memory`.
-pub fn plan(
-    selection: &Selection,
-    supported: &DtypesFor<'_>,
-    threads: usize,
-    llc_bytes: u64,
-    available_memory: u64,
-) -> anyhow::Result<Plan> {
+/// What a plan is made for: the device's capabilities and the node's memory.
+pub struct Target<'a> {
+    /// The data types the backend computes each benchmark in.
+    pub supported: &'a DtypesFor<'a>,
+    /// Threads the backend runs (the peak runs on one and on all).
+    pub threads: usize,
+    /// The node's last-level cache, bytes (sizes the copy).
+    pub llc_bytes: u64,
+    /// Host memory available, bytes (0: unknown).
+    pub available_memory: u64,
+    /// An accelerator: larger matmul sizes.
+    pub accelerator: bool,
+    /// The largest buffer the device binds, when limited.
+    pub max_buffer: Option<u64>,
+}
+
+impl std::fmt::Debug for Target<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Target")
+            .field("threads", &self.threads)
+            .field("accelerator", &self.accelerator)
+            .finish()
+    }
+}
+
+/// Builds the plan for `selection` on `target`; refuses sizes of 0, cases larger than the
+/// available memory and buffers beyond the device's limit, before anything is allocated.
+pub fn plan(selection: &Selection, target: &Target) -> anyhow::Result<Plan> {
+    let Target {
+        supported,
+        threads,
+        llc_bytes,
+        available_memory,
+        accelerator,
+        max_buffer,
+    } = *target;
     if let Some(sizes) = &selection.sizes {
         if sizes.is_empty() {
             return Err(input_error("--sizes", "the list is empty"));
@@ -160,13 +190,16 @@ pub fn plan(
                         .map(|threads| Shape::Peak { threads })
                         .collect()
                 }
-                BenchKind::Membw => vec![Shape::Membw {
-                    bytes: membw_bytes(selection.suite, llc_bytes),
-                }],
+                BenchKind::Membw => {
+                    let bytes = membw_bytes(selection.suite, llc_bytes);
+                    vec![Shape::Membw {
+                        bytes: max_buffer.map_or(bytes, |m| bytes.min(m)),
+                    }]
+                }
                 BenchKind::Matmul => selection
                     .sizes
                     .clone()
-                    .unwrap_or_else(|| matmul_sizes(selection.suite))
+                    .unwrap_or_else(|| matmul_sizes(selection.suite, accelerator))
                     .into_iter()
                     .map(Shape::square)
                     .collect(),
@@ -223,6 +256,35 @@ pub fn plan(
             ));
         }
     }
+    if let Some(limit) = max_buffer {
+        let largest = |c: &Case| match c.shape {
+            Shape::Matmul { m, n, k } => m
+                .saturating_mul(k)
+                .max(k.saturating_mul(n))
+                .max(m.saturating_mul(n))
+                .saturating_mul(c.dtype.size()),
+            Shape::Attention { b, h, s, d, .. } => b
+                .saturating_mul(h)
+                .saturating_mul(s)
+                .saturating_mul(d)
+                .saturating_mul(c.dtype.size()),
+            _ => 0,
+        };
+        if let Some(case) = cases.iter().find(|c| largest(c) > limit) {
+            return Err(input_error(
+                if selection.sizes.is_some() {
+                    "--sizes"
+                } else {
+                    "--suite"
+                },
+                format!(
+                    "{case}: one operand needs {}, above this device's buffer-binding limit of {}",
+                    human_bytes(largest(case)),
+                    human_bytes(limit)
+                ),
+            ));
+        }
+    }
     Ok(Plan { cases, notes })
 }
 
@@ -241,9 +303,24 @@ mod tests {
 
     const GIB: u64 = 1 << 30;
 
+    fn cpu_target(threads: usize, llc: u64, mem: u64) -> Target<'static> {
+        Target {
+            supported: &cpu,
+            threads,
+            llc_bytes: llc,
+            available_memory: mem,
+            accelerator: false,
+            max_buffer: None,
+        }
+    }
+
     #[test]
     fn quick_suite_contents() {
-        let p = plan(&Selection::suite(Suite::Quick), &cpu, 2, 32 << 20, 16 * GIB).unwrap();
+        let p = plan(
+            &Selection::suite(Suite::Quick),
+            &cpu_target(2, 32 << 20, 16 * GIB),
+        )
+        .unwrap();
         let names: Vec<String> = p.cases.iter().map(|c| c.to_string()).collect();
         assert_eq!(
             names[..4],
@@ -269,7 +346,11 @@ mod tests {
 
     #[test]
     fn standard_adds_2048_and_f64() {
-        let p = plan(&Selection::suite(Suite::Standard), &cpu, 4, 0, 16 * GIB).unwrap();
+        let p = plan(
+            &Selection::suite(Suite::Standard),
+            &cpu_target(4, 0, 16 * GIB),
+        )
+        .unwrap();
         assert!(
             p.cases
                 .iter()
@@ -290,7 +371,7 @@ mod tests {
             dtypes: Some(vec![DType::F32, DType::F64]),
             sizes: Some(vec![64, 96]),
         };
-        let p = plan(&sel, &cpu, 2, 0, 16 * GIB).unwrap();
+        let p = plan(&sel, &cpu_target(2, 0, 16 * GIB)).unwrap();
         let names: Vec<String> = p.cases.iter().map(|c| c.to_string()).collect();
         assert_eq!(names.len(), 4 + 4);
         assert!(names.contains(&"matmul f64 m=96 n=96 k=96".to_string()));
@@ -301,11 +382,11 @@ mod tests {
     fn bad_sizes_are_input_errors() {
         let mut sel = Selection::suite(Suite::Quick);
         sel.sizes = Some(vec![256, 0]);
-        let err = plan(&sel, &cpu, 2, 0, 16 * GIB).unwrap_err();
+        let err = plan(&sel, &cpu_target(2, 0, 16 * GIB)).unwrap_err();
         assert_eq!(exit_code(&err), 2);
         assert!(err.to_string().contains("0 is not a valid size"));
         sel.sizes = Some(vec![1_000_000]);
-        let err = plan(&sel, &cpu, 2, 0, 16 * GIB).unwrap_err();
+        let err = plan(&sel, &cpu_target(2, 0, 16 * GIB)).unwrap_err();
         assert_eq!(exit_code(&err), 2);
         assert!(err.to_string().contains("matmul f32 m=1000000"), "{err}");
         assert!(err.to_string().contains("TiB"), "{err}");
@@ -319,15 +400,54 @@ mod tests {
             dtypes: Some(vec![DType::F64]),
             sizes: None,
         };
-        let err = plan(&sel, &cpu, 2, 0, 16 * GIB).unwrap_err();
+        let err = plan(&sel, &cpu_target(2, 0, 16 * GIB)).unwrap_err();
         assert!(err.to_string().contains("attention runs in f32"), "{err}");
         // Unasked, it is a note instead.
         let sel = Selection {
             benches: None,
             ..sel
         };
-        let p = plan(&sel, &cpu, 2, 0, 16 * GIB).unwrap();
+        let p = plan(&sel, &cpu_target(2, 0, 16 * GIB)).unwrap();
         assert!(p.notes[0].contains("attention runs in f32"));
+    }
+
+    #[test]
+    fn accelerators_get_larger_sizes_within_their_limits() {
+        let gpu = |b: BenchKind| {
+            if b == BenchKind::Membw {
+                vec![DType::Bytes]
+            } else if b == BenchKind::Matmul {
+                vec![DType::F32]
+            } else {
+                vec![]
+            }
+        };
+        let t = Target {
+            supported: &gpu,
+            threads: 1,
+            llc_bytes: 0,
+            available_memory: 64 * GIB,
+            accelerator: true,
+            max_buffer: Some(128 << 20),
+        };
+        let p = plan(&Selection::suite(Suite::Quick), &t).unwrap();
+        let names: Vec<String> = p.cases.iter().map(|c| c.to_string()).collect();
+        assert_eq!(
+            names,
+            [
+                "membw bytes bytes=134217728",
+                "matmul f32 m=1024 n=1024 k=1024",
+                "matmul f32 m=2048 n=2048 k=2048",
+                "matmul f32 m=4096 n=4096 k=4096"
+            ]
+        );
+        let mut sel = Selection::suite(Suite::Quick);
+        sel.sizes = Some(vec![8192]);
+        let err = plan(&sel, &t).unwrap_err();
+        assert!(
+            err.to_string().contains("buffer-binding limit of 128 MiB"),
+            "{err}"
+        );
     }
 
     #[test]

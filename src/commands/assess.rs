@@ -30,6 +30,7 @@ pub fn assess(args: &AssessArgs) -> anyhow::Result<()> {
     let req = MeasureRequest {
         selection: Selection::suite(args.suite),
         backend: args.backend,
+        device: args.device.clone(),
         sampling: args.sampling,
         out: dir.join("results.json"),
     };

@@ -52,12 +52,45 @@ pub fn describe(n: &Inventory) -> String {
         ],
     ];
     let mut s = text_table(&["item", "value"], &rows);
-    s.push_str("\naccelerators:\n");
+    s.push_str("\naccelerators (wgpu adapters):\n");
     if n.accelerators.devices.is_empty() {
         s.push_str(&format!("  (none) — {}\n", n.accelerators.note));
     }
     for d in &n.accelerators.devices {
-        s.push_str(&format!("  {} ({}, {})\n", d.name, d.vendor, d.api));
+        let index = d.index.map_or("  -".to_string(), |i| format!("{i:>3}"));
+        s.push_str(&format!(
+            "{index}  {} — {}, {}, {} via {} ({}){}\n",
+            d.name,
+            d.vendor,
+            d.device_type,
+            d.backend,
+            d.driver,
+            d.driver_info,
+            if d.is_cpu() {
+                " [software adapter: used only when named with --device]"
+            } else {
+                ""
+            }
+        ));
+        s.push_str(&format!(
+            "       features: {}; subgroup {}–{}; max binding {}, workgroup memory {}, {} invocations, {} groups/dim\n",
+            if d.features.is_empty() { "none of note".into() } else { d.features.join(" ") },
+            d.subgroup_sizes[0],
+            d.subgroup_sizes[1],
+            human_bytes(d.limits.max_storage_buffer_binding_size),
+            human_bytes(d.limits.max_compute_workgroup_storage_size as u64),
+            d.limits.max_compute_invocations_per_workgroup,
+            d.limits.max_compute_workgroups_per_dimension
+        ));
+        if !d.cooperative_matrix.is_empty() {
+            s.push_str(&format!(
+                "       cooperative matrix: {}\n",
+                d.cooperative_matrix.join(", ")
+            ));
+        }
+    }
+    if n.accelerators.devices.iter().any(|d| d.index.is_none()) {
+        s.push_str("  (- : GL adapters are listed but not used for compute)\n");
     }
     s
 }

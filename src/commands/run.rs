@@ -61,6 +61,8 @@ pub struct MeasureRequest {
     pub selection: Selection,
     /// The backend.
     pub backend: BackendChoice,
+    /// `--device`, for GPUs.
+    pub device: Option<String>,
     /// The sampling plan's override.
     pub sampling: Sampling,
     /// The results file.
@@ -70,17 +72,25 @@ pub struct MeasureRequest {
 /// Plans, checks and runs a selection, keeping the results file current as each case
 /// finishes. Every input is checked before the first benchmark starts.
 pub fn measure(req: &MeasureRequest, node: Inventory) -> anyhow::Result<Results> {
-    let backend = backend::select(req.backend)?;
-    let threads = backend.device().threads.unwrap_or(1);
-    let plan = suites::plan(
-        &req.selection,
-        &|b| backend.dtypes(b),
-        threads,
-        node.last_level_cache_bytes(),
-        crate::node::available_memory(),
-    )?;
-    for note in &plan.notes {
-        eprintln!("note: {note}");
+    let backends = backend::select(req.backend, req.device.as_deref())?;
+    let available = crate::node::available_memory();
+    let mut plans = Vec::new();
+    for b in &backends {
+        let supported = |bench| b.dtypes(bench);
+        let target = suites::Target {
+            supported: &supported,
+            threads: b.device().threads.unwrap_or(1),
+            llc_bytes: node.last_level_cache_bytes(),
+            available_memory: available,
+            accelerator: b.is_accelerator(),
+            max_buffer: b.max_buffer_bytes(),
+        };
+        let plan = suites::plan(&req.selection, &target)
+            .map_err(|e| e.context(format!("planning for {}", b.device().name)))?;
+        for note in &plan.notes {
+            eprintln!("note: {} on {}", note, b.device().name);
+        }
+        plans.push(plan);
     }
     let sampling = match (req.sampling, req.selection.suite) {
         (Sampling::Smoke, _) => SamplingPlan::smoke(),
@@ -92,24 +102,27 @@ pub fn measure(req: &MeasureRequest, node: Inventory) -> anyhow::Result<Results>
         std::env::args().collect(),
         Some(req.selection.suite.name().into()),
     );
-    results.planned = plan.cases.len();
+    results.planned = plans.iter().map(|p| p.cases.len()).sum();
     let usable = results.node.cpu.usable_threads;
     let mut writer = ResultsWriter::create(req.out.clone(), results)?;
     let load = LoadSnapshot::take();
-    let mut bar = Bar::new(plan.cases.len());
-    let skipped = run_cases(
-        backend.as_ref(),
-        &plan.cases,
-        &sampling,
-        &mut writer,
-        &mut bar,
-    )?;
+    let mut bar = Bar::new(writer.results().planned);
+    let mut skipped = Vec::new();
+    for (b, plan) in backends.iter().zip(&plans) {
+        skipped.extend(run_cases(
+            b.as_ref(),
+            &plan.cases,
+            &sampling,
+            &mut writer,
+            &mut bar,
+        )?);
+    }
     bar.0.finish_and_clear();
     for s in &skipped {
         eprintln!("skipped: {s}");
     }
-    writer.results_mut().load = Some(load.report(usable));
     writer.results_mut().planned -= skipped.len();
+    writer.results_mut().load = Some(load.report(usable));
     writer.finish(true)
 }
 
@@ -176,6 +189,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
             sizes: args.sizes.clone(),
         },
         backend: args.backend,
+        device: args.device.clone(),
         sampling: args.sampling,
         out: out.clone(),
     };

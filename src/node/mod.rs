@@ -1,6 +1,7 @@
 //! What the node is: host, OS, CPU, caches, memory and accelerators, read with `sysinfo` plus
 //! `/sys` and `/proc` where `sysinfo` has no answer (caches, ISA flags).
 
+pub mod adapters;
 pub mod load;
 
 use serde::{Deserialize, Serialize};
@@ -71,23 +72,38 @@ pub struct MemoryInfo {
 /// Accelerators found on the node.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Accelerators {
-    /// Whether this build looked for accelerators at all.
+    /// Whether this build looked for accelerators.
     pub probed: bool,
-    /// What was looked for, or why nothing was.
+    /// What was looked for, and what is missing when nothing was found.
     pub note: String,
-    /// The devices found.
-    pub devices: Vec<AcceleratorInfo>,
+    /// Every wgpu adapter, software (CPU-type) ones included and marked as such.
+    pub devices: Vec<adapters::AdapterSummary>,
 }
 
-/// One accelerator.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AcceleratorInfo {
-    /// Device name.
-    pub name: String,
-    /// Vendor.
-    pub vendor: String,
-    /// API it was found through.
-    pub api: String,
+impl Accelerators {
+    /// Probes wgpu adapters.
+    pub fn probe() -> Self {
+        let devices = adapters::summaries();
+        let note = if devices.is_empty() {
+            adapters::missing_advice()
+        } else if devices.iter().all(|d| d.is_cpu()) {
+            "only software (CPU-type) adapters were found, e.g. Mesa's lavapipe; no GPU".into()
+        } else {
+            "wgpu adapters (Vulkan, Metal, DX12, GL)".into()
+        };
+        Self {
+            probed: true,
+            note,
+            devices,
+        }
+    }
+
+    /// Hardware GPUs usable for compute (not software adapters, not GL duplicates).
+    pub fn gpus(&self) -> impl Iterator<Item = &adapters::AdapterSummary> {
+        self.devices
+            .iter()
+            .filter(|d| d.index.is_some() && !d.is_cpu())
+    }
 }
 
 impl Inventory {
@@ -129,13 +145,7 @@ impl Inventory {
                 total_bytes: sys.as_ref().map_or(0, |s| s.total_memory()),
                 available_bytes: sys.as_ref().map_or(0, |s| s.available_memory()),
             },
-            accelerators: Accelerators {
-                probed: false,
-                note: "not probed: this build has no GPU backend yet, so accelerators are not \
-                       listed (wgpu adapter discovery is planned)"
-                    .into(),
-                devices: Vec::new(),
-            },
+            accelerators: Accelerators::probe(),
         }
     }
 
@@ -374,6 +384,6 @@ mod tests {
         assert!(!inv.host.is_empty());
         assert!(inv.cpu.usable_threads >= 1);
         assert!(inv.memory.total_bytes > 0);
-        assert!(!inv.accelerators.probed);
+        assert!(inv.accelerators.probed);
     }
 }

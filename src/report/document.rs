@@ -264,7 +264,7 @@ pub fn document(ctx: &ReportContext) -> Vec<Block> {
             .iter()
             .map(|m| {
                 let peak = (bench != BenchKind::Peak && bench != BenchKind::Membw)
-                    .then(|| r.measured_peak(m.dtype).and_then(Measurement::value))
+                    .then(|| r.peak_for(m).and_then(Measurement::value))
                     .flatten();
                 let frac = match (m.value(), peak) {
                     (Some(v), Some(p)) => percent(v / p),
@@ -376,7 +376,12 @@ pub fn document(ctx: &ReportContext) -> Vec<Block> {
                     n.accelerators
                         .devices
                         .iter()
-                        .map(|d| format!("{} ({}, {})", d.name, d.vendor, d.api))
+                        .map(|d| {
+                            format!(
+                                "{} ({}, {}, {}, {})",
+                                d.name, d.vendor, d.device_type, d.backend, d.driver_info
+                            )
+                        })
                         .collect::<Vec<_>>()
                         .join("; ")
                 },

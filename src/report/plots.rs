@@ -127,14 +127,49 @@ fn draw(
     Ok(svg)
 }
 
-/// The measured peaks of `dtypes`, as reference lines.
-fn peak_lines(results: &Results, dtypes: &[DType]) -> Vec<(String, f64)> {
-    dtypes
+/// The devices that ran `bench` validly, with their data types: (backend, device, dtype).
+fn device_dtypes(results: &Results, bench: BenchKind) -> Vec<(String, String, DType)> {
+    let mut v: Vec<(String, String, DType)> = results
+        .valid_any(bench)
+        .map(|m| (m.backend.clone(), m.device.clone(), m.dtype))
+        .collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// `f32`, or `gpu f32` when several backends ran.
+fn series_label(
+    keys: &[(String, String, DType)],
+    (backend, _, dtype): &(String, String, DType),
+) -> String {
+    let backends = keys
         .iter()
-        .filter_map(|&dt| {
-            let p = results.measured_peak(dt)?;
+        .map(|k| &k.0)
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
+    if backends > 1 {
+        format!("{backend} {dtype}")
+    } else {
+        dtype.to_string()
+    }
+}
+
+/// The measured peaks of the devices in `keys`, as reference lines.
+fn peak_lines(results: &Results, keys: &[(String, String, DType)]) -> Vec<(String, f64)> {
+    keys.iter()
+        .filter_map(|key| {
+            let probe = results
+                .measurements
+                .iter()
+                .find(|m| m.backend == key.0 && m.device == key.1 && m.dtype == key.2)?;
+            let p = results.peak_for(probe)?;
             Some((
-                format!("{dt} peak (measured, {} threads)", p.threads.unwrap_or(1)),
+                format!(
+                    "{} peak (measured, {} threads)",
+                    series_label(keys, key),
+                    p.threads.unwrap_or(1)
+                ),
                 p.value()?,
             ))
         })
@@ -144,12 +179,19 @@ fn peak_lines(results: &Results, dtypes: &[DType]) -> Vec<(String, f64)> {
 fn points(
     results: &Results,
     bench: BenchKind,
-    keep: impl Fn(&Shape, DType) -> bool,
+    key: &(String, String, DType),
+    keep: impl Fn(&Shape) -> bool,
 ) -> Vec<(f64, f64)> {
     let mut p: Vec<(f64, f64)> = results
         .measurements
         .iter()
-        .filter(|m| m.bench == bench && keep(&m.shape, m.dtype))
+        .filter(|m| {
+            m.bench == bench
+                && m.backend == key.0
+                && m.device == key.1
+                && m.dtype == key.2
+                && keep(&m.shape)
+        })
         .filter_map(|m| Some((size_of(&m.shape), m.value()?)))
         .collect();
     p.sort_by(|a, b| a.0.total_cmp(&b.0));
@@ -159,23 +201,17 @@ fn points(
 /// Every plot the results have data for.
 pub fn plots(results: &Results) -> anyhow::Result<Vec<Plot>> {
     let mut out = Vec::new();
-    let dtypes = |bench| -> Vec<DType> {
-        let mut d: Vec<DType> = results.valid_any(bench).map(|m| m.dtype).collect();
-        d.sort();
-        d.dedup();
-        d
-    };
 
-    let matmul: Vec<Series> = dtypes(BenchKind::Matmul)
-        .into_iter()
-        .map(|dt| Series {
-            label: format!("matmul {dt}"),
-            points: points(results, BenchKind::Matmul, |_, d| d == dt),
+    let keys = device_dtypes(results, BenchKind::Matmul);
+    let matmul: Vec<Series> = keys
+        .iter()
+        .map(|key| Series {
+            label: format!("matmul {}", series_label(&keys, key)),
+            points: points(results, BenchKind::Matmul, key, |_| true),
         })
         .filter(|s| !s.points.is_empty())
         .collect();
     if !matmul.is_empty() {
-        let peaks = peak_lines(results, &dtypes(BenchKind::Matmul));
         out.push(Plot {
             name: "matmul".into(),
             title: "Matmul throughput vs size".into(),
@@ -184,7 +220,7 @@ pub fn plots(results: &Results) -> anyhow::Result<Vec<Plot>> {
                 "n (square m = n = k)",
                 "TFLOP/s",
                 &matmul,
-                &peaks,
+                &peak_lines(results, &keys),
                 &|x| format!("{}", x.round()),
             )?,
         });
@@ -200,16 +236,19 @@ pub fn plots(results: &Results) -> anyhow::Result<Vec<Plot>> {
         .collect();
     variants.sort();
     variants.dedup();
-    for dt in dtypes(BenchKind::Attention) {
+    let akeys = device_dtypes(results, BenchKind::Attention);
+    for key in &akeys {
         for &(d, causal) in &variants {
-            let pts = points(results, BenchKind::Attention, |s, sd| {
-                sd == dt
-                    && matches!(*s, Shape::Attention { d: sdim, causal: c, .. } if sdim == d && c == causal)
-            });
+            let pts = points(
+                results,
+                BenchKind::Attention,
+                key,
+                |s| matches!(*s, Shape::Attention { d: sdim, causal: c, .. } if sdim == d && c == causal),
+            );
             if !pts.is_empty() {
                 let mask = if causal { "causal" } else { "full" };
                 attention.push(Series {
-                    label: format!("{dt} d={d} {mask}"),
+                    label: format!("{} d={d} {mask}", series_label(&akeys, key)),
                     points: pts,
                 });
             }
@@ -224,13 +263,24 @@ pub fn plots(results: &Results) -> anyhow::Result<Vec<Plot>> {
                 "sequence length",
                 "TFLOP/s",
                 &attention,
-                &peak_lines(results, &dtypes(BenchKind::Attention)),
+                &peak_lines(results, &akeys),
                 &|x| format!("{}", x.round()),
             )?,
         });
     }
 
-    let copy = points(results, BenchKind::Membw, |_, _| true);
+    let ckeys = device_dtypes(results, BenchKind::Membw);
+    let copy: Vec<Series> = ckeys
+        .iter()
+        .map(|key| Series {
+            label: if ckeys.len() > 1 {
+                format!("copy on {}", key.0)
+            } else {
+                "copy".into()
+            },
+            points: points(results, BenchKind::Membw, key, |_| true),
+        })
+        .collect();
     if !copy.is_empty() {
         out.push(Plot {
             name: "membw".into(),
@@ -239,10 +289,7 @@ pub fn plots(results: &Results) -> anyhow::Result<Vec<Plot>> {
                 "Memory copy: GB/s (read + write) vs buffer size",
                 "buffer size",
                 "GB/s",
-                &[Series {
-                    label: "copy".into(),
-                    points: copy,
-                }],
+                &copy,
                 &[],
                 &|x| crate::node::human_bytes(x.round() as u64),
             )?,

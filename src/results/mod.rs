@@ -179,6 +179,16 @@ impl Results {
             })
     }
 
+    /// The measured peak of the device `m` ran on, in `m`'s dtype, on the most threads.
+    pub fn peak_for(&self, m: &Measurement) -> Option<&Measurement> {
+        self.valid(BenchKind::Peak, m.dtype)
+            .filter(|p| p.backend == m.backend && p.device == m.device)
+            .max_by_key(|p| match p.shape {
+                Shape::Peak { threads } => threads,
+                _ => 0,
+            })
+    }
+
     /// Benchmarks and data types present, in a stable order.
     pub fn groups(&self) -> Vec<(BenchKind, DType)> {
         let mut g: Vec<(BenchKind, DType)> = self

@@ -1,0 +1,240 @@
+//! An opened wgpu device: buffers, pipelines, timed dispatches and readback.
+
+use crate::node::adapters::{AdapterSummary, summarize};
+use anyhow::{Context, anyhow};
+use std::time::Duration;
+use wgpu::util::DeviceExt;
+
+/// A device opened with the adapter's own limits, ready for compute.
+pub struct GpuContext {
+    /// What the adapter is.
+    pub summary: AdapterSummary,
+    device: wgpu::Device,
+    queue: wgpu::Queue,
+    timestamps: bool,
+}
+
+fn scope_error(e: Option<wgpu::Error>) -> anyhow::Result<()> {
+    match e {
+        None => Ok(()),
+        Some(e) => Err(anyhow!("{e}")),
+    }
+}
+
+impl GpuContext {
+    /// Opens `adapter` (compute index `index`) with its limits and timestamp queries if offered.
+    pub fn open(adapter: &wgpu::Adapter, index: usize) -> anyhow::Result<Self> {
+        let summary = summarize(adapter, Some(index));
+        let timestamps = adapter.features().contains(wgpu::Features::TIMESTAMP_QUERY);
+        let required_features = if timestamps {
+            wgpu::Features::TIMESTAMP_QUERY
+        } else {
+            wgpu::Features::empty()
+        };
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("hpcready"),
+            required_features,
+            required_limits: adapter.limits(),
+            ..Default::default()
+        }))
+        .with_context(|| format!("opening {} ({:?})", summary.name, summary.backend))?;
+        // Errors are caught with error scopes; anything else is reported, not a panic.
+        device.on_uncaptured_error(std::sync::Arc::new(|e| eprintln!("wgpu error: {e}")));
+        Ok(Self {
+            summary,
+            device,
+            queue,
+            timestamps,
+        })
+    }
+
+    /// Whether times come from the device's timestamp queries.
+    pub fn has_timestamps(&self) -> bool {
+        self.timestamps
+    }
+
+    /// The largest storage-buffer binding, bytes.
+    pub fn max_binding(&self) -> u64 {
+        self.device.limits().max_storage_buffer_binding_size
+    }
+
+    /// Workgroups allowed per dispatch dimension.
+    pub fn max_groups(&self) -> u32 {
+        self.device.limits().max_compute_workgroups_per_dimension
+    }
+
+    /// A storage buffer holding `data`.
+    pub fn storage(&self, label: &str, data: &[u8]) -> wgpu::Buffer {
+        self.device
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some(label),
+                contents: data,
+                usage: wgpu::BufferUsages::STORAGE
+                    | wgpu::BufferUsages::COPY_SRC
+                    | wgpu::BufferUsages::COPY_DST,
+            })
+    }
+
+    /// A zeroed storage buffer of `size` bytes.
+    pub fn storage_zeroed(&self, label: &str, size: u64) -> wgpu::Buffer {
+        self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size,
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_SRC
+                | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        })
+    }
+
+    /// A uniform buffer holding `data`.
+    pub fn uniform(&self, label: &str, data: &[u8]) -> wgpu::Buffer {
+        self.device
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some(label),
+                contents: data,
+                usage: wgpu::BufferUsages::UNIFORM,
+            })
+    }
+
+    /// Compiles `source` (WGSL, entry point `main`) and binds `buffers` to group 0 in order.
+    pub fn pipeline(
+        &self,
+        label: &str,
+        source: &str,
+        buffers: &[&wgpu::Buffer],
+    ) -> anyhow::Result<(wgpu::ComputePipeline, wgpu::BindGroup)> {
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let module = self
+            .device
+            .create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(label),
+                source: wgpu::ShaderSource::Wgsl(source.into()),
+            });
+        let pipeline = self
+            .device
+            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(label),
+                layout: None,
+                module: &module,
+                entry_point: Some("main"),
+                compilation_options: Default::default(),
+                cache: None,
+            });
+        let layout = pipeline.get_bind_group_layout(0);
+        let entries: Vec<wgpu::BindGroupEntry> = buffers
+            .iter()
+            .enumerate()
+            .map(|(i, b)| wgpu::BindGroupEntry {
+                binding: i as u32,
+                resource: b.as_entire_binding(),
+            })
+            .collect();
+        let bind = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(label),
+            layout: &layout,
+            entries: &entries,
+        });
+        scope_error(pollster::block_on(scope.pop()))
+            .with_context(|| format!("building {label}"))?;
+        Ok((pipeline, bind))
+    }
+
+    /// Runs `iterations` dispatches of `groups` in one compute pass and waits. Returns the pass's
+    /// device time from timestamp queries when the device has them.
+    pub fn dispatch(
+        &self,
+        pipeline: &wgpu::ComputePipeline,
+        bind: &wgpu::BindGroup,
+        groups: (u32, u32, u32),
+        iterations: u64,
+    ) -> anyhow::Result<Option<Duration>> {
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let queries = self.timestamps.then(|| {
+            let set = self.device.create_query_set(&wgpu::QuerySetDescriptor {
+                label: Some("timestamps"),
+                ty: wgpu::QueryType::Timestamp,
+                count: 2,
+            });
+            let resolve = self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("timestamps resolve"),
+                size: 16,
+                usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+                mapped_at_creation: false,
+            });
+            (set, resolve)
+        });
+        let mut encoder = self.device.create_command_encoder(&Default::default());
+        {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("timed"),
+                timestamp_writes: queries.as_ref().map(|(set, _)| {
+                    wgpu::ComputePassTimestampWrites {
+                        query_set: set,
+                        beginning_of_pass_write_index: Some(0),
+                        end_of_pass_write_index: Some(1),
+                    }
+                }),
+            });
+            pass.set_pipeline(pipeline);
+            pass.set_bind_group(0, bind, &[]);
+            for _ in 0..iterations {
+                pass.dispatch_workgroups(groups.0, groups.1, groups.2);
+            }
+        }
+        if let Some((set, resolve)) = &queries {
+            encoder.resolve_query_set(set, 0..2, resolve, 0);
+        }
+        self.queue.submit([encoder.finish()]);
+        self.wait()?;
+        scope_error(pollster::block_on(scope.pop())).context("running a kernel")?;
+        let Some((_, resolve)) = queries else {
+            return Ok(None);
+        };
+        // Copy in a separate encoder: Vulkan timestamps can read 0 when resolve and copy share one.
+        let bytes = self.read(&resolve, 16)?;
+        let t: &[u64] = bytemuck::cast_slice(&bytes);
+        let ticks = t[1].saturating_sub(t[0]);
+        let ns = ticks as f64 * self.queue.get_timestamp_period() as f64;
+        if ns <= 0.0 {
+            return Err(anyhow!(
+                "the device's timestamps read zero; cannot time on this adapter"
+            ));
+        }
+        Ok(Some(Duration::from_nanos(ns as u64)))
+    }
+
+    fn wait(&self) -> anyhow::Result<()> {
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map(|_| ())
+            .map_err(|e| anyhow!("waiting for the device: {e}"))
+    }
+
+    /// Copies the first `size` bytes of `buffer` back to the host.
+    pub fn read(&self, buffer: &wgpu::Buffer, size: u64) -> anyhow::Result<Vec<u8>> {
+        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback"),
+            size,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut encoder = self.device.create_command_encoder(&Default::default());
+        encoder.copy_buffer_to_buffer(buffer, 0, &staging, 0, size);
+        self.queue.submit([encoder.finish()]);
+        let (tx, rx) = std::sync::mpsc::channel();
+        staging.map_async(wgpu::MapMode::Read, .., move |r| {
+            let _ = tx.send(r);
+        });
+        self.wait()?;
+        rx.recv()
+            .map_err(|_| anyhow!("the readback never completed"))?
+            .map_err(|e| anyhow!("mapping the readback buffer: {e}"))?;
+        let data = staging
+            .get_mapped_range(..)
+            .map_err(|e| anyhow!("{e:?}"))?
+            .to_vec();
+        staging.unmap();
+        Ok(data)
+    }
+}

@@ -1,0 +1,223 @@
+//! The GPU backend: WGSL kernels under `kernels/`, run through wgpu on Vulkan, Metal or DX12, so
+//! the same code runs on NVIDIA, AMD and Intel GPUs.
+//!
+//! Method:
+//! - The device is created with the adapter's own limits (`adapter.limits()`), not WebGPU's
+//!   defaults, and work is sized against them: a buffer larger than the storage-binding limit is
+//!   refused with a message before anything is allocated.
+//! - Time comes from timestamp queries written at compute-pass boundaries when the adapter offers
+//!   them (resolved, then copied in a separate encoder); otherwise the wall clock around
+//!   submit-and-wait. Each sample encodes many dispatches in one pass to hide submit overhead.
+//! - Every kernel's output is read back and verified against the CPU float64 reference before it
+//!   is timed.
+//! - Software adapters (CPU-type, such as Mesa's lavapipe) are used only when named with
+//!   `--device NAME`; `auto` and `--backend gpu` without `--device` use hardware GPUs.
+
+mod context;
+mod matmul;
+mod membw;
+
+pub use context::GpuContext;
+
+use super::{Backend, DeviceInfo, Kernel, PrepareError};
+use crate::bench::{BenchKind, Case, DType, Shape};
+use crate::error::input_error;
+use crate::node::adapters;
+use std::sync::Arc;
+
+/// The WGSL sources, by file name, embedded in the binary.
+pub const KERNELS: &[(&str, &str)] = &[
+    (
+        "matmul_tiled.wgsl",
+        include_str!("../../../kernels/matmul_tiled.wgsl"),
+    ),
+    (
+        "membw_copy.wgsl",
+        include_str!("../../../kernels/membw_copy.wgsl"),
+    ),
+];
+
+/// Runs kernels on one wgpu adapter.
+pub struct GpuBackend {
+    ctx: Arc<GpuContext>,
+}
+
+impl std::fmt::Debug for GpuBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GpuBackend")
+            .field("adapter", &self.ctx.summary.name)
+            .finish()
+    }
+}
+
+impl GpuBackend {
+    /// A backend on an opened device.
+    pub fn new(ctx: GpuContext) -> Self {
+        Self { ctx: Arc::new(ctx) }
+    }
+
+    /// The device's context.
+    pub fn context(&self) -> &GpuContext {
+        &self.ctx
+    }
+}
+
+/// Which adapters `--device` names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeviceChoice {
+    /// Every hardware GPU.
+    AllGpus,
+    /// The adapter with this index (as `probe` numbers them).
+    Index(usize),
+    /// Adapters whose name contains this text (case-insensitive); software adapters allowed.
+    Name(String),
+}
+
+impl DeviceChoice {
+    /// Parses `--device`: `all`, an index, or part of a name.
+    pub fn parse(text: Option<&str>) -> Self {
+        match text {
+            None | Some("all") => Self::AllGpus,
+            Some(t) => t
+                .parse()
+                .map(Self::Index)
+                .unwrap_or_else(|_| Self::Name(t.to_string())),
+        }
+    }
+}
+
+/// Opens the adapters `choice` selects. Errors (exit 2) name what was asked and what exists.
+pub fn open(choice: &DeviceChoice) -> anyhow::Result<Vec<GpuBackend>> {
+    let compute: Vec<wgpu::Adapter> = adapters::enumerate()
+        .into_iter()
+        .filter(|a| adapters::is_compute_backend(&a.get_info()))
+        .collect();
+    let listing = || {
+        if compute.is_empty() {
+            adapters::missing_advice()
+        } else {
+            let names: Vec<String> = compute
+                .iter()
+                .enumerate()
+                .map(|(i, a)| {
+                    let info = a.get_info();
+                    format!(
+                        "{i}: {} ({:?}, {:?})",
+                        info.name, info.device_type, info.backend
+                    )
+                })
+                .collect();
+            format!("adapters: {}", names.join("; "))
+        }
+    };
+    let chosen: Vec<(usize, &wgpu::Adapter)> = match choice {
+        DeviceChoice::AllGpus => compute
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| a.get_info().device_type != wgpu::DeviceType::Cpu)
+            .collect(),
+        DeviceChoice::Index(i) => compute.get(*i).map(|a| vec![(*i, a)]).unwrap_or_default(),
+        DeviceChoice::Name(n) => compute
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| a.get_info().name.to_lowercase().contains(&n.to_lowercase()))
+            .collect(),
+    };
+    if chosen.is_empty() {
+        let what = match choice {
+            DeviceChoice::AllGpus => "--backend gpu".to_string(),
+            DeviceChoice::Index(i) => format!("--device {i}"),
+            DeviceChoice::Name(n) => format!("--device {n}"),
+        };
+        let hint = if matches!(choice, DeviceChoice::AllGpus) {
+            "no hardware GPU found (software adapters such as lavapipe are used only when named \
+             with --device NAME); "
+        } else {
+            "no such adapter; "
+        };
+        return Err(input_error(what, format!("{hint}{}", listing())));
+    }
+    chosen
+        .into_iter()
+        .map(|(i, a)| GpuContext::open(a, i).map(GpuBackend::new))
+        .collect()
+}
+
+/// Whether this node has a hardware GPU that wgpu can use.
+pub fn has_gpu() -> bool {
+    adapters::enumerate().iter().any(|a| {
+        let info = a.get_info();
+        adapters::is_compute_backend(&info) && info.device_type != wgpu::DeviceType::Cpu
+    })
+}
+
+impl Backend for GpuBackend {
+    fn name(&self) -> &'static str {
+        "gpu"
+    }
+
+    fn device(&self) -> DeviceInfo {
+        let s = &self.ctx.summary;
+        DeviceInfo {
+            name: format!("{} ({}, {})", s.name, s.backend, s.driver_info),
+            kind: if s.is_cpu() {
+                "cpu-adapter".into()
+            } else {
+                "gpu".into()
+            },
+            threads: None,
+        }
+    }
+
+    fn dtypes(&self, bench: BenchKind) -> Vec<DType> {
+        match bench {
+            BenchKind::Matmul => vec![DType::F32],
+            BenchKind::Membw => vec![DType::Bytes],
+            BenchKind::Peak | BenchKind::Attention => Vec::new(),
+        }
+    }
+
+    fn is_accelerator(&self) -> bool {
+        true
+    }
+
+    fn max_buffer_bytes(&self) -> Option<u64> {
+        Some(self.ctx.max_binding())
+    }
+
+    fn prepare(&self, case: &Case) -> Result<Box<dyn Kernel>, PrepareError> {
+        let limit = self.ctx.max_binding();
+        let too_big = |what: &str, bytes: u64| {
+            PrepareError::TooLarge(format!(
+                "{case}: {what} needs {}, above this device's storage-binding limit of {}",
+                crate::node::human_bytes(bytes),
+                crate::node::human_bytes(limit)
+            ))
+        };
+        match (case.bench, case.shape, case.dtype) {
+            (BenchKind::Matmul, Shape::Matmul { m, n, k }, DType::F32) => {
+                let largest = (m * k).max(k * n).max(m * n) * 4;
+                if largest > limit {
+                    return Err(too_big("the largest matrix", largest));
+                }
+                matmul::MatmulF32::new(self.ctx.clone(), m as usize, n as usize, k as usize)
+                    .map(|k| Box::new(k) as Box<dyn Kernel>)
+                    .map_err(|e| PrepareError::Unsupported(format!("{case}: {e:#}")))
+            }
+            (BenchKind::Membw, Shape::Membw { bytes }, DType::Bytes) => {
+                if bytes > limit {
+                    return Err(too_big("the buffer", bytes));
+                }
+                membw::Copy::new(self.ctx.clone(), bytes)
+                    .map(|k| Box::new(k) as Box<dyn Kernel>)
+                    .map_err(|e| PrepareError::Unsupported(format!("{case}: {e:#}")))
+            }
+            _ => Err(PrepareError::Unsupported(format!(
+                "{case}: no GPU kernel for this yet"
+            ))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

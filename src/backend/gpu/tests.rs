@@ -1,0 +1,125 @@
+//! GPU kernels on whatever adapter the machine has; in CI that is Mesa's lavapipe. With
+//! `HPCREADY_REQUIRE_GPU_TESTS=1` (set by `.ci/test`), a missing adapter fails these tests
+//! instead of skipping them.
+
+use super::*;
+use crate::bench::{BenchKind, Case, DType, Shape};
+
+/// The first compute adapter, software ones included (tests may use lavapipe).
+fn backend() -> Option<GpuBackend> {
+    match open(&DeviceChoice::Index(0)) {
+        Ok(mut v) => Some(v.remove(0)),
+        Err(e) => {
+            assert!(
+                std::env::var_os("HPCREADY_REQUIRE_GPU_TESTS").is_none(),
+                "no wgpu adapter, and GPU tests are required: {e:#}"
+            );
+            eprintln!("skipping: no wgpu adapter ({e:#})");
+            None
+        }
+    }
+}
+
+#[test]
+fn kernels_parse_and_validate_with_naga() {
+    for (name, source) in KERNELS {
+        let module = naga::front::wgsl::parse_str(source)
+            .unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(source)));
+        naga::valid::Validator::new(
+            naga::valid::ValidationFlags::all(),
+            naga::valid::Capabilities::all(),
+        )
+        .validate(&module)
+        .unwrap_or_else(|e| panic!("{name}: {e:?}"));
+    }
+}
+
+#[test]
+fn every_kernel_file_is_embedded() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("kernels");
+    let mut files: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".wgsl"))
+        .collect();
+    files.sort();
+    let mut embedded: Vec<String> = KERNELS.iter().map(|(n, _)| n.to_string()).collect();
+    embedded.sort();
+    assert_eq!(files, embedded);
+}
+
+#[test]
+fn matmul_is_correct_at_odd_sizes_and_tile_multiples() {
+    let Some(gpu) = backend() else { return };
+    for &(m, n, k) in &[
+        (33, 67, 130),
+        (64, 64, 64),
+        (1, 1, 1),
+        (130, 33, 67),
+        (128, 192, 64),
+    ] {
+        let case = Case {
+            bench: BenchKind::Matmul,
+            dtype: DType::F32,
+            shape: Shape::Matmul { m, n, k },
+        };
+        let mut kernel = gpu.prepare(&case).unwrap();
+        assert!(!kernel.verify().passed, "an unrun kernel must not verify");
+        let t = kernel.run(2).unwrap();
+        let v = kernel.verify();
+        assert!(v.passed && v.is_full(), "{m}x{n}x{k}: {v:?}");
+        assert!(v.max_rel_error < 1e-5, "{m}x{n}x{k}: {}", v.max_rel_error);
+        if gpu.context().has_timestamps() {
+            assert!(
+                t.is_some_and(|d| d.as_nanos() > 0),
+                "timestamps must time the pass"
+            );
+        }
+    }
+}
+
+#[test]
+fn copy_is_exact() {
+    let Some(gpu) = backend() else { return };
+    for bytes in [16u64, 4096, 1 << 20, (1 << 20) + 48] {
+        let case = Case {
+            bench: BenchKind::Membw,
+            dtype: DType::Bytes,
+            shape: Shape::Membw { bytes },
+        };
+        let mut kernel = gpu.prepare(&case).unwrap();
+        kernel.run(1).unwrap();
+        let v = kernel.verify();
+        assert!(v.passed && v.checked == bytes / 4, "{bytes}: {v:?}");
+    }
+}
+
+#[test]
+fn oversized_buffers_are_refused_before_allocating() {
+    let Some(gpu) = backend() else { return };
+    let limit = gpu.context().max_binding();
+    let n = ((limit / 4) as f64).sqrt() as u64 + 1;
+    let case = Case {
+        bench: BenchKind::Matmul,
+        dtype: DType::F32,
+        shape: Shape::square(n),
+    };
+    match gpu.prepare(&case) {
+        Err(PrepareError::TooLarge(msg)) => assert!(msg.contains("storage-binding limit"), "{msg}"),
+        other => panic!("expected a refusal, got {:?}", other.map(|_| ())),
+    }
+}
+
+#[test]
+fn software_adapters_need_to_be_named() {
+    let Some(gpu) = backend() else { return };
+    if !gpu.context().summary.is_cpu() {
+        return; // a real GPU: nothing to check here
+    }
+    let err = open(&DeviceChoice::AllGpus).expect_err("lavapipe alone is not a GPU");
+    assert!(format!("{err:#}").contains("--device NAME"), "{err:#}");
+    let named = open(&DeviceChoice::Name("llvmpipe".into())).unwrap();
+    assert!(named[0].context().summary.name.contains("llvmpipe"));
+    assert_eq!(DeviceChoice::parse(Some("2")), DeviceChoice::Index(2));
+    assert_eq!(DeviceChoice::parse(Some("all")), DeviceChoice::AllGpus);
+}
