@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Our WGSL kernels against PyTorch on the same GPU, in one run: builds hpcready, verifies and
+# times our kernels, then (when python3 has torch with a GPU) times torch.matmul (f32 with TF32
+# off) and a device-to-device copy, and prints one table with the ratio.
+#
+#   benches/gpu/vs_pytorch.sh [--device N|NAME] [SIZE ...]     (default sizes: 1024 2048 4096)
+#
+# Without a GPU it runs on whatever adapter is named (e.g. --device llvmpipe on CI) and prints
+# our figures alone. Record real-GPU tables under reports/gpu/ with date, device, driver and
+# this command line.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+device=()
+if [ "${1:-}" = "--device" ]; then device=(--device "$2"); shift 2; fi
+sizes=("${@:-1024 2048 4096}")
+sizes=(${sizes[@]})
+csv_sizes=$(IFS=,; echo "${sizes[*]}")
+
+cargo build --release --quiet
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+target/release/hpcready run --backend gpu "${device[@]}" --suite standard --bench matmul,membw \
+  --sizes "$csv_sizes" --out "$out/ours.json" > /dev/null
+
+python3 - "$out/ours.json" "${sizes[@]}" <<'PY'
+import json, statistics, sys, time
+ours = json.load(open(sys.argv[1]))
+sizes = [int(s) for s in sys.argv[2:]]
+rows = {}
+for m in ours["measurements"]:
+    if not m["verification"]["passed"]:
+        sys.exit(f"our kernel failed verification: {m['bench']} {m['shape']}: {m.get('error')}")
+    key = (m["bench"], m["shape"].get("n", m["shape"].get("bytes")))
+    rows[key] = (m["throughput"]["value"], m["throughput"]["unit"], m["device"])
+
+torch_rows, torch_note = {}, "PyTorch: not run (python3 has no torch with a GPU)"
+try:
+    import torch
+    if torch.cuda.is_available():
+        dev = torch.device("cuda")
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+        def timed(fn, reps=None):
+            for _ in range(3): fn()
+            torch.cuda.synchronize()
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            samples = []
+            for _ in range(20):
+                start.record(); fn(); end.record(); torch.cuda.synchronize()
+                samples.append(start.elapsed_time(end) / 1e3)
+            return statistics.median(samples)
+        for n in sizes:
+            a = torch.rand(n, n, device=dev) * 2 - 1
+            b = torch.rand(n, n, device=dev) * 2 - 1
+            t = timed(lambda: torch.matmul(a, b))
+            torch_rows[("matmul", n)] = 2 * n**3 / t / 1e12
+        copy_bytes = next((k[1] for k in rows if k[0] == "membw"), None)
+        if copy_bytes:
+            src = torch.empty(copy_bytes // 4, dtype=torch.float32, device=dev)
+            dst = torch.empty_like(src)
+            t = timed(lambda: dst.copy_(src))
+            torch_rows[("membw", copy_bytes)] = 2 * copy_bytes / t / 1e9
+        torch_note = f"PyTorch {torch.__version__} on {torch.cuda.get_device_name(0)} (TF32 off), CUDA events, median of 20"
+except ImportError:
+    pass
+
+device = next(iter(rows.values()))[2] if rows else "?"
+print(f"hpcready {ours['tool']['version']} ({ours['tool']['git_revision']}) on {device}; {ours['started_at']}")
+print(torch_note)
+print(f"{'bench':<8} {'size':>12} {'ours':>14} {'pytorch':>14} {'ratio':>7}")
+for (bench, size), (value, unit, _) in sorted(rows.items()):
+    theirs = torch_rows.get((bench, size))
+    ratio = f"{value / theirs:.3f}" if theirs else "—"
+    theirs_s = f"{theirs:.3f} {unit}" if theirs else "—"
+    print(f"{bench:<8} {size:>12} {value:>9.3f} {unit:<4} {theirs_s:>14} {ratio:>7}")
+PY
