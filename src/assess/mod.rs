@@ -499,12 +499,12 @@ pub fn percent(x: f64) -> String {
 }
 
 fn headline(results: &Results, profile: &Profile, rows: &[Row]) -> String {
-    let device = results
-        .measurements
-        .iter()
-        .find(|m| m.is_valid())
+    let first = results.measurements.iter().find(|m| m.is_valid());
+    let device = first
         .map(|m| format!("its {} ({})", m.backend.to_uppercase(), m.device))
         .unwrap_or_else(|| "this node".into());
+    // A CPU is the whole node's compute; a GPU figure is one device, compared per accelerator.
+    let per_accelerator = first.is_some_and(|m| m.backend == "gpu");
     let mut parts = Vec::new();
     let matmul = rows
         .iter()
@@ -521,15 +521,26 @@ fn headline(results: &Results, profile: &Profile, rows: &[Row]) -> String {
             r.dtype
         );
         if let (Some(acc), Some(p)) = (&profile.accelerator, profile.peak(dtype_key(r.dtype))) {
-            let node_peak = p.value * acc.count as f64;
-            s.push_str(&format!(
-                ": {} of {}'s {} peak ({} × {} TFLOP/s, datasheet)",
-                percent(r.ours.map_or(0.0, |t| t.value) / node_peak),
-                profile.name,
-                r.dtype,
-                acc.count,
-                num(p.value)
-            ));
+            let ours = r.ours.map_or(0.0, |t| t.value);
+            if per_accelerator {
+                s.push_str(&format!(
+                    " on one device: {} of one {}'s {} peak ({} TFLOP/s, datasheet)",
+                    percent(ours / p.value),
+                    acc.model,
+                    r.dtype,
+                    num(p.value)
+                ));
+            } else {
+                let node_peak = p.value * acc.count as f64;
+                s.push_str(&format!(
+                    ": {} of {}'s {} peak ({} × {} TFLOP/s, datasheet)",
+                    percent(ours / node_peak),
+                    profile.name,
+                    r.dtype,
+                    acc.count,
+                    num(p.value)
+                ));
+            }
         }
         parts.push(s + ".");
         if let (Some(f), Some(b)) = (r.our_fraction_of_peak, &r.baseline)

@@ -212,3 +212,23 @@ fn verdict_thresholds() {
     assert_eq!(percent(0.000373), "0.037%");
     assert_eq!(percent(0.893), "89%");
 }
+
+#[test]
+fn gpu_figures_are_compared_per_accelerator() {
+    let mut m = measurement(
+        BenchKind::Matmul,
+        DType::F32,
+        Shape::square(4096),
+        33.5,
+        true,
+    );
+    m.backend = "gpu".into();
+    m.device = "NVIDIA H100 80GB HBM3 (Vulkan, 550.54)".into();
+    let c = compare(&results(vec![m]), &lookup("aws-p5.48xlarge").unwrap());
+    assert!(
+        c.headline
+            .contains("on one device: 50% of one NVIDIA H100 SXM 80GB's f32 peak (67 TFLOP/s"),
+        "{}",
+        c.headline
+    );
+}
