@@ -158,7 +158,7 @@ mod tests {
         assert!(!on_disk.complete);
         let m = &on_disk.measurements[0];
         assert!(m.is_valid(), "{m:?}");
-        assert_eq!(m.method, "cpu/gemm");
+        assert_eq!(m.method, "cpu/faer");
         assert!(m.throughput.unwrap().value > 0.0);
         let done = writer.finish(true).unwrap();
         assert!(done.complete && done.finished_at.is_some());

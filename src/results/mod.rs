@@ -92,7 +92,7 @@ pub struct Measurement {
     pub backend: String,
     /// The device it ran on.
     pub device: String,
-    /// Backend plus kernel or library: `cpu/gemm`.
+    /// Backend plus kernel or library: `cpu/faer`, `wgpu/matmul-tiled`.
     pub method: String,
     /// The variant that ran: ISA, threads, tiles.
     pub variant: String,

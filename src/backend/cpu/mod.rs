@@ -1,4 +1,4 @@
-//! The CPU backend: GEMM through the `gemm` crate on all cores, attention built from blocked
+//! The CPU backend: GEMM through `faer` on all cores, attention built from blocked
 //! GEMMs with an online softmax, a parallel memory copy, and FMA chains for the peak.
 
 mod attention;
@@ -15,7 +15,9 @@ use crate::bench::{BenchKind, Case, DType, Shape};
 use crate::node;
 
 /// An element type the CPU kernels compute in.
-pub trait Element: Copy + Default + Send + Sync + 'static + Into<f64> {
+pub trait Element:
+    Copy + Default + Send + Sync + 'static + Into<f64> + faer::traits::ComplexField
+{
     /// The data type's name in results.
     const DTYPE: DType;
     /// Normwise relative error allowed against the float64 reference (see `bench::verify`).
