@@ -7,7 +7,8 @@
 //! and `acc += P·V_blk` (a GEMM). Causal blocks entirely above the diagonal are skipped and the
 //! diagonal block is masked. Each query block is a rayon task; the GEMMs inside run on one thread.
 
-use super::random_vec;
+use super::buffer::Buffer;
+use super::random_buffer;
 use crate::backend::Kernel;
 use crate::bench::verify::{AttentionDims, Verification, check_attention};
 use crate::bench::{DType, Shape, Work};
@@ -22,10 +23,10 @@ const BC: usize = 128;
 /// Attention forward on `[b][h][s][d]` f32 tensors.
 pub struct AttentionKernel {
     dims: AttentionDims,
-    q: Vec<f32>,
-    k: Vec<f32>,
-    v: Vec<f32>,
-    o: Vec<f32>,
+    q: Buffer<f32>,
+    k: Buffer<f32>,
+    v: Buffer<f32>,
+    o: Buffer<f32>,
     threads: usize,
 }
 
@@ -35,10 +36,10 @@ impl AttentionKernel {
         let len = dims.b * dims.h * dims.s * dims.d;
         Self {
             dims,
-            q: random_vec(len, 11),
-            k: random_vec(len, 12),
-            v: random_vec(len, 13),
-            o: vec![0.0; len],
+            q: random_buffer(len, 11),
+            k: random_buffer(len, 12),
+            v: random_buffer(len, 13),
+            o: Buffer::filled(len, 0.0),
             threads,
         }
     }

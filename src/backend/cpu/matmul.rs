@@ -6,7 +6,8 @@
 //! 168–174 GFLOP/s against OpenBLAS's 177–182, while `gemm`'s two-thread runs swung between 115
 //! and 175 (median 137). `gemm` stays in use for attention's single-threaded blocks.
 
-use super::{Element, random_vec};
+use super::buffer::Buffer;
+use super::{Element, random_buffer};
 use crate::backend::Kernel;
 use crate::bench::Work;
 use crate::bench::verify::{Verification, check_matmul};
@@ -17,9 +18,9 @@ pub struct MatmulKernel<T> {
     m: usize,
     n: usize,
     k: usize,
-    a: Vec<T>,
-    b: Vec<T>,
-    c: Vec<T>,
+    a: Buffer<T>,
+    b: Buffer<T>,
+    c: Buffer<T>,
     threads: usize,
 }
 
@@ -30,9 +31,9 @@ impl<T: Element> MatmulKernel<T> {
             m,
             n,
             k,
-            a: random_vec(m * k, 1),
-            b: random_vec(k * n, 2),
-            c: vec![T::default(); m * n],
+            a: random_buffer(m * k, 1),
+            b: random_buffer(k * n, 2),
+            c: Buffer::filled(m * n, T::default()),
             threads,
         }
     }
@@ -50,7 +51,11 @@ pub fn gemm_into<T: Element>(
     threads: usize,
 ) {
     assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n);
-    let par = if threads > 1 { faer::Par::rayon(threads) } else { faer::Par::Seq };
+    let par = if threads > 1 {
+        faer::Par::rayon(threads)
+    } else {
+        faer::Par::Seq
+    };
     let lhs = faer::MatRef::from_row_major_slice(&a[..m * k], m, k);
     let rhs = faer::MatRef::from_row_major_slice(&b[..k * n], k, n);
     let dst = faer::MatMut::from_row_major_slice_mut(&mut c[..m * n], m, n);
@@ -64,7 +69,7 @@ impl<T: Element> Kernel for MatmulKernel<T> {
 
     fn variant(&self) -> String {
         format!(
-            "faer 0.24 ({}, run-time ISA dispatch), {} threads",
+            "faer 0.24 ({}, run-time ISA dispatch), {} threads, huge-page buffers",
             T::DTYPE,
             self.threads
         )

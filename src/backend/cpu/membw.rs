@@ -2,6 +2,7 @@
 //! bytes read plus bytes written (STREAM's copy convention; write-allocate traffic is not
 //! counted, so this is a lower bound on the bytes the memory system moved).
 
+use super::buffer::Buffer;
 use crate::backend::Kernel;
 use crate::bench::verify::Verification;
 use crate::bench::{Work, copy_bytes};
@@ -10,8 +11,8 @@ use std::time::Duration;
 
 /// Copies `src` into `dst`, split evenly over the threads.
 pub struct CopyKernel {
-    src: Vec<u64>,
-    dst: Vec<u64>,
+    src: Buffer<u64>,
+    dst: Buffer<u64>,
     threads: usize,
 }
 
@@ -23,13 +24,9 @@ impl CopyKernel {
     /// A copy of `bytes` bytes (rounded down to whole 8-byte words).
     pub fn new(bytes: u64, threads: usize) -> Self {
         let words = (bytes / 8) as usize;
-        let mut src = vec![0u64; words];
-        src.par_iter_mut()
-            .enumerate()
-            .for_each(|(i, x)| *x = pattern(i));
         Self {
-            src,
-            dst: vec![0u64; words],
+            src: Buffer::from_fn(words, pattern),
+            dst: Buffer::filled(words, 0u64),
             threads,
         }
     }
@@ -45,7 +42,10 @@ impl Kernel for CopyKernel {
     }
 
     fn variant(&self) -> String {
-        format!("parallel copy_from_slice, {} threads", self.threads)
+        format!(
+            "parallel copy_from_slice, {} threads, huge-page buffers",
+            self.threads
+        )
     }
 
     fn work(&self) -> Work {

@@ -2,6 +2,7 @@
 //! GEMMs with an online softmax, a parallel memory copy, and FMA chains for the peak.
 
 mod attention;
+pub mod buffer;
 mod matmul;
 mod membw;
 mod peak;
@@ -48,6 +49,12 @@ impl Element for f64 {
 pub(crate) fn random_vec<T: Element>(len: usize, seed: u64) -> Vec<T> {
     let mut rng = crate::bench::verify::SplitMix64::new(seed);
     (0..len).map(|_| T::from_f64(rng.next_signed())).collect()
+}
+
+/// Deterministic inputs in [-1, 1), in a huge-page-backed [`buffer::Buffer`].
+pub(crate) fn random_buffer<T: Element>(len: usize, seed: u64) -> buffer::Buffer<T> {
+    let values = random_vec::<T>(len, seed);
+    buffer::Buffer::from_fn(len, |i| values[i])
 }
 
 /// Runs kernels on this machine's CPU cores.
