@@ -118,7 +118,7 @@ fn gpu_run_on_a_named_software_adapter_verifies_and_reports() {
             "--device",
             "llvmpipe",
             "--bench",
-            "matmul,membw",
+            "peak,matmul,membw,attention",
         ])
         .args(["--sizes", "67,128", "--sampling", "smoke", "--out"])
         .arg(&out)
@@ -126,19 +126,21 @@ fn gpu_run_on_a_named_software_adapter_verifies_and_reports() {
         .success();
     let v: serde_json::Value = serde_json::from_str(&read(&out)).unwrap();
     let ms = v["measurements"].as_array().unwrap();
-    assert_eq!(ms.len(), 3, "two matmuls and a copy");
+    assert_eq!(ms.len(), 8, "a peak, a copy, two matmuls, four attentions");
     for m in ms {
         assert_eq!(m["backend"], "gpu");
         assert!(m["device"].as_str().unwrap().contains("llvmpipe"));
         assert_eq!(m["verification"]["passed"], true, "{m}");
         assert_eq!(m["timing"], "device-timestamps");
     }
-    assert_eq!(ms[0]["bench"], "membw");
+    assert_eq!(ms[0]["method"], "wgpu/fma-chains");
+    assert_eq!(ms[1]["bench"], "membw");
     assert_eq!(
-        ms[0]["shape"]["bytes"], 134_217_728,
-        "clamped to lavapipe's 128 MiB binding limit"
+        ms[1]["shape"]["bytes"], 134_217_728,
+        "clamped to the 128 MiB binding limit"
     );
-    assert_eq!(ms[1]["method"], "wgpu/matmul-tiled");
+    assert_eq!(ms[2]["method"], "wgpu/matmul-tiled");
+    assert_eq!(ms[7]["method"], "wgpu/attention-flash");
     let report = dir.path().join("report");
     hpcready()
         .arg("report")

@@ -42,7 +42,7 @@ impl Basis {
         match self {
             Self::LikeForLike => "like for like",
             Self::FractionOfPeak => "fraction of own peak",
-            Self::PeakVsPeak => "measured peak vs datasheet node peak",
+            Self::PeakVsPeak => "measured peak vs datasheet peak",
             Self::ContextOnly => "context only, not comparable",
             Self::NoReference => "no baseline figure",
         }
@@ -288,14 +288,20 @@ fn compare_row(results: &Results, profile: &Profile, bench: BenchKind, dtype: DT
     match bench {
         BenchKind::Peak => {
             if let (Some(acc), Some(p)) = (&profile.accelerator, profile.peak(dtype_key(dtype))) {
-                let node_peak = p.value * acc.count as f64;
+                // A GPU's peak is one device's; a CPU's is the node's.
+                let (count, scope) = if on_cpu {
+                    (acc.count, "the node")
+                } else {
+                    (1, "one accelerator")
+                };
+                let node_peak = p.value * count as f64;
                 row.baseline = Some(BaselineFigure {
                     value: node_peak,
                     unit: "TFLOP/s".into(),
                     what: format!(
-                        "datasheet {} peak of the node: {} × {} TFLOP/s ({})",
+                        "datasheet {} peak of {scope}: {} × {} TFLOP/s ({})",
                         dtype,
-                        acc.count,
+                        count,
                         num(p.value),
                         acc.model
                     ),
@@ -440,7 +446,7 @@ fn readiness(
             .find(|r| r.bench == BenchKind::Peak && r.ratio.is_some())
         {
             reasons.push(format!(
-                "its measured {} peak is {} of the baseline's datasheet node peak",
+                "its measured {} peak is {} of the baseline's datasheet peak",
                 r.dtype,
                 percent(r.ratio.unwrap_or(0.0))
             ));

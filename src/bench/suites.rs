@@ -181,6 +181,9 @@ pub fn plan(selection: &Selection, target: &Target) -> anyhow::Result<Plan> {
         };
         for dtype in dtypes {
             let shapes: Vec<Shape> = match bench {
+                BenchKind::Peak if accelerator => vec![Shape::Peak {
+                    threads: crate::backend::gpu::PEAK_INVOCATIONS,
+                }],
                 BenchKind::Peak => {
                     let mut t = vec![1];
                     if threads > 1 {
@@ -416,7 +419,7 @@ mod tests {
         let gpu = |b: BenchKind| {
             if b == BenchKind::Membw {
                 vec![DType::Bytes]
-            } else if b == BenchKind::Matmul {
+            } else if b == BenchKind::Matmul || b == BenchKind::Peak {
                 vec![DType::F32]
             } else {
                 vec![]
@@ -435,6 +438,7 @@ mod tests {
         assert_eq!(
             names,
             [
+                "peak f32 threads=262144",
                 "membw bytes bytes=134217728",
                 "matmul f32 m=1024 n=1024 k=1024",
                 "matmul f32 m=2048 n=2048 k=2048",

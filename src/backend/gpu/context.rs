@@ -58,6 +58,11 @@ impl GpuContext {
         self.device.limits().max_storage_buffer_binding_size
     }
 
+    /// Workgroup (shared) memory per workgroup, bytes.
+    pub fn max_workgroup_memory(&self) -> u32 {
+        self.device.limits().max_compute_workgroup_storage_size
+    }
+
     /// Workgroups allowed per dispatch dimension.
     pub fn max_groups(&self) -> u32 {
         self.device.limits().max_compute_workgroups_per_dimension

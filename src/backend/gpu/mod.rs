@@ -13,9 +13,13 @@
 //! - Software adapters (CPU-type, such as Mesa's lavapipe) are used only when named with
 //!   `--device NAME`; `auto` and `--backend gpu` without `--device` use hardware GPUs.
 
+mod attention;
 mod context;
 mod matmul;
 mod membw;
+mod peak;
+
+pub use peak::INVOCATIONS as PEAK_INVOCATIONS;
 
 pub use context::GpuContext;
 
@@ -34,6 +38,14 @@ pub const KERNELS: &[(&str, &str)] = &[
     (
         "membw_copy.wgsl",
         include_str!("../../../kernels/membw_copy.wgsl"),
+    ),
+    (
+        "attention_flash.wgsl",
+        include_str!("../../../kernels/attention_flash.wgsl"),
+    ),
+    (
+        "peak_fma.wgsl",
+        include_str!("../../../kernels/peak_fma.wgsl"),
     ),
 ];
 
@@ -171,9 +183,8 @@ impl Backend for GpuBackend {
 
     fn dtypes(&self, bench: BenchKind) -> Vec<DType> {
         match bench {
-            BenchKind::Matmul => vec![DType::F32],
+            BenchKind::Peak | BenchKind::Matmul | BenchKind::Attention => vec![DType::F32],
             BenchKind::Membw => vec![DType::Bytes],
-            BenchKind::Peak | BenchKind::Attention => Vec::new(),
         }
     }
 
@@ -209,6 +220,27 @@ impl Backend for GpuBackend {
                     return Err(too_big("the buffer", bytes));
                 }
                 membw::Copy::new(self.ctx.clone(), bytes)
+                    .map(|k| Box::new(k) as Box<dyn Kernel>)
+                    .map_err(|e| PrepareError::Unsupported(format!("{case}: {e:#}")))
+            }
+            (BenchKind::Attention, Shape::Attention { b, h, s, d, causal }, DType::F32) => {
+                let bytes = b * h * s * d * 4;
+                if bytes > limit {
+                    return Err(too_big("each of Q, K, V, O", bytes));
+                }
+                let dims = crate::bench::verify::AttentionDims {
+                    b: b as usize,
+                    h: h as usize,
+                    s: s as usize,
+                    d: d as usize,
+                    causal,
+                };
+                attention::AttentionF32::new(self.ctx.clone(), dims)
+                    .map(|k| Box::new(k) as Box<dyn Kernel>)
+                    .map_err(|e| PrepareError::Unsupported(format!("{case}: {e:#}")))
+            }
+            (BenchKind::Peak, Shape::Peak { threads }, DType::F32) => {
+                peak::PeakF32::new(self.ctx.clone(), threads)
                     .map(|k| Box::new(k) as Box<dyn Kernel>)
                     .map_err(|e| PrepareError::Unsupported(format!("{case}: {e:#}")))
             }

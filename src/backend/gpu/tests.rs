@@ -123,3 +123,73 @@ fn software_adapters_need_to_be_named() {
     assert_eq!(DeviceChoice::parse(Some("2")), DeviceChoice::Index(2));
     assert_eq!(DeviceChoice::parse(Some("all")), DeviceChoice::AllGpus);
 }
+
+#[test]
+fn flash_attention_is_correct_at_odd_sizes_and_tile_multiples() {
+    let Some(gpu) = backend() else { return };
+    for &(s, d) in &[(33, 16), (67, 64), (130, 32), (64, 64), (128, 64), (1, 8)] {
+        for causal in [false, true] {
+            let shape = Shape::Attention {
+                b: 1,
+                h: 2,
+                s,
+                d,
+                causal,
+            };
+            let case = Case {
+                bench: BenchKind::Attention,
+                dtype: DType::F32,
+                shape,
+            };
+            let mut kernel = gpu.prepare(&case).unwrap();
+            kernel.run(1).unwrap();
+            let v = kernel.verify();
+            assert!(
+                v.passed && v.is_full(),
+                "s={s} d={d} causal={causal}: {v:?}"
+            );
+            assert!(
+                v.max_rel_error < 1e-5,
+                "s={s} d={d} causal={causal}: {}",
+                v.max_rel_error
+            );
+        }
+    }
+}
+
+#[test]
+fn unsupported_head_dimensions_are_skipped_with_a_reason() {
+    let Some(gpu) = backend() else { return };
+    let shape = Shape::Attention {
+        b: 1,
+        h: 1,
+        s: 8,
+        d: 6,
+        causal: false,
+    };
+    let case = Case {
+        bench: BenchKind::Attention,
+        dtype: DType::F32,
+        shape,
+    };
+    match gpu.prepare(&case) {
+        Err(PrepareError::Unsupported(why)) => assert!(why.contains("multiples of 4"), "{why}"),
+        other => panic!("expected a skip, got {:?}", other.map(|_| ())),
+    }
+}
+
+#[test]
+fn peak_chains_reach_their_fixed_point() {
+    let Some(gpu) = backend() else { return };
+    let case = Case {
+        bench: BenchKind::Peak,
+        dtype: DType::F32,
+        shape: Shape::Peak { threads: 1024 },
+    };
+    let mut kernel = gpu.prepare(&case).unwrap();
+    assert!(!kernel.verify().passed, "an unrun kernel must not verify");
+    kernel.run(1).unwrap();
+    let v = kernel.verify();
+    assert!(v.passed && v.checked == 4096, "{v:?}");
+    assert_eq!(kernel.work().flops, 1024.0 * 64.0 * 8.0 * 4.0 * 2.0);
+}

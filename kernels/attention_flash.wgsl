@@ -1,0 +1,109 @@
+// Scaled dot-product attention forward, flash-style (FlashAttention-2's online softmax), f32.
+//
+// Q, K, V, O are [b·h][s][D] row-major, read as vec4. One workgroup of 64 threads takes 64 query
+// rows of one (batch, head); each thread keeps its query row and output accumulator in
+// registers. Tiles of 32 keys and values are staged through workgroup memory; each tile updates
+// the running row maximum m and sum l, rescaling the accumulator by exp(m_old − m_new). With
+// the causal mask, tiles past the block's last query are skipped and the diagonal tile is
+// masked. Any s works: rows and keys beyond s are masked. D is set when the pipeline is built
+// (the line `const D` is rewritten): 4 ≤ D ≤ 256, a multiple of 4.
+// Dispatch: (ceil(s / 64), b·h, 1).
+
+struct Params {
+    s: u32,
+    causal: u32,
+    scale: f32,
+    pad: u32,
+}
+
+@group(0) @binding(0) var<storage, read> q: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> k: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> v: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> o: array<vec4<f32>>;
+@group(0) @binding(4) var<uniform> params: Params;
+
+const D: u32 = 64u;
+const DV: u32 = D / 4u;
+const BR: u32 = 64u;
+const BC: u32 = 32u;
+
+var<workgroup> k_tile: array<vec4<f32>, BC * DV>;
+var<workgroup> v_tile: array<vec4<f32>, BC * DV>;
+
+@compute @workgroup_size(64, 1, 1)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+    let s = params.s;
+    let causal = params.causal != 0u;
+    let base = wg.y * s * DV;
+    let q0 = wg.x * BR;
+    let row = q0 + li;
+    let live = row < s;
+
+    var qr: array<vec4<f32>, DV>;
+    var acc: array<vec4<f32>, DV>;
+    for (var i = 0u; i < DV; i++) {
+        acc[i] = vec4<f32>(0.0);
+        qr[i] = vec4<f32>(0.0);
+        if (live) {
+            qr[i] = q[base + row * DV + i] * params.scale;
+        }
+    }
+    var m = -3.0e38;
+    var l = 0.0;
+    var key_end = s;
+    if (causal) {
+        key_end = min(s, q0 + BR);
+    }
+    for (var k0 = 0u; k0 < key_end; k0 += BC) {
+        for (var idx = li; idx < BC * DV; idx += BR) {
+            let key = k0 + idx / DV;
+            var kv = vec4<f32>(0.0);
+            var vv = vec4<f32>(0.0);
+            if (key < s) {
+                kv = k[base + key * DV + idx % DV];
+                vv = v[base + key * DV + idx % DV];
+            }
+            k_tile[idx] = kv;
+            v_tile[idx] = vv;
+        }
+        workgroupBarrier();
+        if (live) {
+            var valid = min(BC, s - k0);
+            if (causal) {
+                valid = min(valid, select(0u, row + 1u - k0, row + 1u > k0));
+            }
+            var scores: array<f32, BC>;
+            var m_new = m;
+            for (var j = 0u; j < valid; j++) {
+                var dot4 = vec4<f32>(0.0);
+                for (var i = 0u; i < DV; i++) {
+                    dot4 = fma(qr[i], k_tile[j * DV + i], dot4);
+                }
+                let sc = dot4.x + dot4.y + dot4.z + dot4.w;
+                scores[j] = sc;
+                m_new = max(m_new, sc);
+            }
+            if (valid > 0u) {
+                let correction = exp(m - m_new);
+                l = l * correction;
+                for (var i = 0u; i < DV; i++) {
+                    acc[i] = acc[i] * correction;
+                }
+                for (var j = 0u; j < valid; j++) {
+                    let p = exp(scores[j] - m_new);
+                    l = l + p;
+                    for (var i = 0u; i < DV; i++) {
+                        acc[i] = fma(vec4<f32>(p), v_tile[j * DV + i], acc[i]);
+                    }
+                }
+                m = m_new;
+            }
+        }
+        workgroupBarrier();
+    }
+    if (live) {
+        for (var i = 0u; i < DV; i++) {
+            o[base + row * DV + i] = acc[i] / l;
+        }
+    }
+}

@@ -1,0 +1,138 @@
+//! Flash attention forward on the GPU, f32: `kernels/attention_flash.wgsl`.
+
+use super::matmul::read_failure;
+use super::{GpuContext, KERNELS};
+use crate::backend::Kernel;
+use crate::backend::cpu::random_vec;
+use crate::bench::verify::{AttentionDims, Verification, check_attention};
+use crate::bench::{DType, Shape, Work};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Query rows per workgroup and keys per tile, as in the kernel.
+const BR: usize = 64;
+const BC: usize = 32;
+
+/// Attention forward on `[b·h][s][d]` f32 tensors.
+pub struct AttentionF32 {
+    ctx: Arc<GpuContext>,
+    dims: AttentionDims,
+    q: Vec<f32>,
+    k: Vec<f32>,
+    v: Vec<f32>,
+    o: wgpu::Buffer,
+    pipeline: wgpu::ComputePipeline,
+    bind: wgpu::BindGroup,
+    groups: (u32, u32, u32),
+}
+
+/// The kernel's source with its head dimension set.
+pub fn source(d: usize) -> String {
+    let src = KERNELS
+        .iter()
+        .find(|(n, _)| *n == "attention_flash.wgsl")
+        .map_or("", |(_, s)| s);
+    src.replace("const D: u32 = 64u;", &format!("const D: u32 = {d}u;"))
+}
+
+impl AttentionF32 {
+    /// Uploads deterministic random Q, K, V (the CPU backend's) and builds the pipeline.
+    pub fn new(ctx: Arc<GpuContext>, dims: AttentionDims) -> anyhow::Result<Self> {
+        let AttentionDims { b, h, s, d, causal } = dims;
+        if d % 4 != 0 || d == 0 || d > 256 {
+            anyhow::bail!(
+                "the flash kernel takes head dimensions that are multiples of 4, up to 256"
+            );
+        }
+        let shared = 2 * BC * d * 4;
+        if shared as u32 > ctx.max_workgroup_memory() {
+            anyhow::bail!(
+                "d={d} needs {shared} bytes of workgroup memory; the device has {}",
+                ctx.max_workgroup_memory()
+            );
+        }
+        let groups = (s.div_ceil(BR) as u32, (b * h) as u32, 1);
+        if groups.0 > ctx.max_groups() || groups.1 > ctx.max_groups() {
+            anyhow::bail!(
+                "b·h = {} or s = {s} exceeds the device's workgroups per dimension",
+                b * h
+            );
+        }
+        let len = b * h * s * d;
+        let (q, k, v) = (
+            random_vec(len, 11),
+            random_vec(len, 12),
+            random_vec(len, 13),
+        );
+        let qb = ctx.storage("Q", bytemuck::cast_slice(&q));
+        let kb = ctx.storage("K", bytemuck::cast_slice(&k));
+        let vb = ctx.storage("V", bytemuck::cast_slice(&v));
+        let o = ctx.storage_zeroed("O", (len * 4).max(16) as u64);
+        let scale = 1.0 / (d as f32).sqrt();
+        let params: [u32; 4] = [s as u32, u32::from(causal), scale.to_bits(), 0];
+        let p = ctx.uniform("params", bytemuck::cast_slice(&params));
+        let (pipeline, bind) =
+            ctx.pipeline("attention_flash.wgsl", &source(d), &[&qb, &kb, &vb, &o, &p])?;
+        Ok(Self {
+            ctx,
+            dims,
+            q,
+            k,
+            v,
+            o,
+            pipeline,
+            bind,
+            groups,
+        })
+    }
+}
+
+impl Kernel for AttentionF32 {
+    fn method(&self) -> String {
+        "wgpu/attention-flash".into()
+    }
+
+    fn variant(&self) -> String {
+        format!(
+            "attention_flash.wgsl f32: {BR} query rows per workgroup, {BC}-key tiles, online softmax; {} timing",
+            if self.ctx.has_timestamps() {
+                "timestamp-query"
+            } else {
+                "wall-clock"
+            }
+        )
+    }
+
+    fn work(&self) -> Work {
+        let AttentionDims { b, h, s, d, causal } = self.dims;
+        Shape::Attention {
+            b: b as u64,
+            h: h as u64,
+            s: s as u64,
+            d: d as u64,
+            causal,
+        }
+        .work(DType::F32)
+        .unwrap_or_default()
+    }
+
+    fn run(&mut self, iterations: u64) -> anyhow::Result<Option<Duration>> {
+        self.ctx
+            .dispatch(&self.pipeline, &self.bind, self.groups, iterations)
+    }
+
+    fn verify(&mut self) -> Verification {
+        let len = self.q.len();
+        match self.ctx.read(&self.o, (len * 4) as u64) {
+            Ok(bytes) => check_attention(
+                &self.q,
+                &self.k,
+                &self.v,
+                bytemuck::cast_slice(&bytes),
+                self.dims,
+                1e-4,
+            ),
+            Err(e) => read_failure(&e, len as u64),
+        }
+    }
+}
