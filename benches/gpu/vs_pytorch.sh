@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Our WGSL kernels against PyTorch on the same GPU, in one run: builds hpcready, verifies and
-# times our kernels, then (when python3 has torch with a GPU) times torch.matmul (f32 with TF32
-# off) and a device-to-device copy, and prints one table with the ratio.
+# times our kernels (FMA peak, copy, f32 matmul, f32 flash attention), then (when python3 has
+# torch with a GPU) times torch.matmul (f32 with TF32 off), a device-to-device copy and
+# torch.nn.functional.scaled_dot_product_attention (f32, same shapes), and prints one table with
+# the ratio.
 #
 #   benches/gpu/vs_pytorch.sh [--device N|NAME] [SIZE ...]     (default sizes: 1024 2048 4096)
 #
@@ -19,19 +21,22 @@ csv_sizes=$(IFS=,; echo "${sizes[*]}")
 cargo build --release --quiet
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-target/release/hpcready run --backend gpu "${device[@]}" --suite standard --bench matmul,membw \
+target/release/hpcready run --backend gpu "${device[@]}" --suite standard --bench peak,membw,matmul,attention \
   --sizes "$csv_sizes" --out "$out/ours.json" > /dev/null
 
 python3 - "$out/ours.json" "${sizes[@]}" <<'PY'
 import json, statistics, sys, time
 ours = json.load(open(sys.argv[1]))
 sizes = [int(s) for s in sys.argv[2:]]
-rows = {}
+def label(bench, shape):
+    return bench + " " + " ".join(f"{k}={v}" for k, v in shape.items())
+rows, shapes = {}, {}
 for m in ours["measurements"]:
     if not m["verification"]["passed"]:
         sys.exit(f"our kernel failed verification: {m['bench']} {m['shape']}: {m.get('error')}")
-    key = (m["bench"], m["shape"].get("n", m["shape"].get("bytes")))
+    key = label(m["bench"], m["shape"])
     rows[key] = (m["throughput"]["value"], m["throughput"]["unit"], m["device"])
+    shapes[key] = (m["bench"], m["shape"])
 
 torch_rows, torch_note = {}, "PyTorch: not run (python3 has no torch with a GPU)"
 try:
@@ -49,17 +54,23 @@ try:
                 start.record(); fn(); end.record(); torch.cuda.synchronize()
                 samples.append(start.elapsed_time(end) / 1e3)
             return statistics.median(samples)
-        for n in sizes:
-            a = torch.rand(n, n, device=dev) * 2 - 1
-            b = torch.rand(n, n, device=dev) * 2 - 1
-            t = timed(lambda: torch.matmul(a, b))
-            torch_rows[("matmul", n)] = 2 * n**3 / t / 1e12
-        copy_bytes = next((k[1] for k in rows if k[0] == "membw"), None)
-        if copy_bytes:
-            src = torch.empty(copy_bytes // 4, dtype=torch.float32, device=dev)
-            dst = torch.empty_like(src)
-            t = timed(lambda: dst.copy_(src))
-            torch_rows[("membw", copy_bytes)] = 2 * copy_bytes / t / 1e9
+        import torch.nn.functional as F
+        for key, (bench, sh) in shapes.items():
+            if bench == "matmul":
+                a = torch.rand(sh["m"], sh["k"], device=dev) * 2 - 1
+                b = torch.rand(sh["k"], sh["n"], device=dev) * 2 - 1
+                t = timed(lambda: torch.matmul(a, b))
+                torch_rows[key] = 2 * sh["m"] * sh["n"] * sh["k"] / t / 1e12
+            elif bench == "membw":
+                src = torch.empty(sh["bytes"] // 4, dtype=torch.float32, device=dev)
+                dst = torch.empty_like(src)
+                t = timed(lambda: dst.copy_(src))
+                torch_rows[key] = 2 * sh["bytes"] / t / 1e9
+            elif bench == "attention":
+                q, k, v = (torch.rand(sh["b"], sh["h"], sh["s"], sh["d"], device=dev) * 2 - 1 for _ in range(3))
+                t = timed(lambda: F.scaled_dot_product_attention(q, k, v, is_causal=sh["causal"]))
+                flops = 4 * sh["b"] * sh["h"] * sh["s"] ** 2 * sh["d"] / (2 if sh["causal"] else 1)
+                torch_rows[key] = flops / t / 1e12
         torch_note = f"PyTorch {torch.__version__} on {torch.cuda.get_device_name(0)} (TF32 off), CUDA events, median of 20"
 except ImportError:
     pass
@@ -67,10 +78,10 @@ except ImportError:
 device = next(iter(rows.values()))[2] if rows else "?"
 print(f"hpcready {ours['tool']['version']} ({ours['tool']['git_revision']}) on {device}; {ours['started_at']}")
 print(torch_note)
-print(f"{'bench':<8} {'size':>12} {'ours':>14} {'pytorch':>14} {'ratio':>7}")
-for (bench, size), (value, unit, _) in sorted(rows.items()):
-    theirs = torch_rows.get((bench, size))
+print(f"{'case':<44} {'ours':>16} {'pytorch':>16} {'ratio':>7}")
+for key, (value, unit, _) in rows.items():
+    theirs = torch_rows.get(key)
     ratio = f"{value / theirs:.3f}" if theirs else "—"
-    theirs_s = f"{theirs:.3f} {unit}" if theirs else "—"
-    print(f"{bench:<8} {size:>12} {value:>9.3f} {unit:<4} {theirs_s:>14} {ratio:>7}")
+    theirs_s = f"{theirs:.4g} {unit}" if theirs else "—"
+    print(f"{key:<44} {value:>9.4g} {unit:<6} {theirs_s:>16} {ratio:>7}")
 PY
