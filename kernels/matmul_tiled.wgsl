@@ -4,6 +4,10 @@
 // transposed so each thread reads its 4 rows contiguously); 16×16 threads, each accumulating a
 // 4×4 register block with fma. Any m, n, k: loads outside the matrices read zero and stores
 // outside are skipped. Dispatch: (ceil(n/64), ceil(m/64), 1).
+//
+// The f16 variant (f16 inputs, f32 accumulation, needs SHADER_F16) is this file with A and B
+// declared `array<f16>` (the lines marked `// A` and `// B`) and `enable f16;` added, made when
+// the pipeline is built; the loads convert with f32() either way.
 
 struct Dims {
     m: u32,
@@ -12,8 +16,8 @@ struct Dims {
     pad: u32,
 }
 
-@group(0) @binding(0) var<storage, read> a: array<f32>;
-@group(0) @binding(1) var<storage, read> b: array<f32>;
+@group(0) @binding(0) var<storage, read> a: array<f32>; // A
+@group(0) @binding(1) var<storage, read> b: array<f32>; // B
 @group(0) @binding(2) var<storage, read_write> c: array<f32>;
 @group(0) @binding(3) var<uniform> dims: Dims;
 
@@ -47,7 +51,7 @@ fn main(
             let ak = idx % BK;
             var av = 0.0;
             if (row0 + ar < dims.m && k0 + ak < dims.k) {
-                av = a[(row0 + ar) * dims.k + k0 + ak];
+                av = f32(a[(row0 + ar) * dims.k + k0 + ak]);
             }
             a_tile[ak * BM + ar] = av;
             // B tile: 16 rows × 64 columns.
@@ -55,7 +59,7 @@ fn main(
             let bc = idx % BN;
             var bv = 0.0;
             if (k0 + bk < dims.k && col0 + bc < dims.n) {
-                bv = b[(k0 + bk) * dims.n + col0 + bc];
+                bv = f32(b[(k0 + bk) * dims.n + col0 + bc]);
             }
             b_tile[bk * BN + bc] = bv;
         }

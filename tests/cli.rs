@@ -126,7 +126,11 @@ fn gpu_run_on_a_named_software_adapter_verifies_and_reports() {
         .success();
     let v: serde_json::Value = serde_json::from_str(&read(&out)).unwrap();
     let ms = v["measurements"].as_array().unwrap();
-    assert_eq!(ms.len(), 8, "a peak, a copy, two matmuls, four attentions");
+    assert_eq!(
+        ms.len(),
+        10,
+        "a peak, a copy, two f32 and two f16 matmuls, four attentions"
+    );
     for m in ms {
         assert_eq!(m["backend"], "gpu");
         assert!(m["device"].as_str().unwrap().contains("llvmpipe"));
@@ -140,7 +144,11 @@ fn gpu_run_on_a_named_software_adapter_verifies_and_reports() {
         "clamped to the 128 MiB binding limit"
     );
     assert_eq!(ms[2]["method"], "wgpu/matmul-tiled");
-    assert_eq!(ms[7]["method"], "wgpu/attention-flash");
+    assert_eq!(
+        (ms[4]["bench"].as_str(), ms[4]["dtype"].as_str()),
+        (Some("matmul"), Some("f16"))
+    );
+    assert_eq!(ms[9]["method"], "wgpu/attention-flash");
     let report = dir.path().join("report");
     hpcready()
         .arg("report")

@@ -68,10 +68,14 @@ pub struct Plan {
     pub notes: Vec<String>,
 }
 
-fn default_dtypes(suite: Suite, bench: BenchKind) -> Vec<DType> {
+fn default_dtypes(suite: Suite, bench: BenchKind, accelerator: bool) -> Vec<DType> {
     match (suite, bench) {
         (_, BenchKind::Membw) => vec![DType::Bytes],
         (_, BenchKind::Peak) => vec![DType::F32, DType::F64],
+        // Accelerators train in 16-bit types: every suite measures them where the device can.
+        (_, BenchKind::Matmul | BenchKind::Attention) if accelerator => {
+            vec![DType::F32, DType::F16, DType::Bf16]
+        }
         (Suite::Quick, _) => vec![DType::F32],
         (_, BenchKind::Matmul) => vec![DType::F32, DType::F64],
         (_, BenchKind::Attention) => vec![DType::F32],
@@ -174,7 +178,7 @@ pub fn plan(selection: &Selection, target: &Target) -> anyhow::Result<Plan> {
                 }
                 keep
             }
-            _ => default_dtypes(selection.suite, bench)
+            _ => default_dtypes(selection.suite, bench, accelerator)
                 .into_iter()
                 .filter(|d| can.contains(d))
                 .collect(),

@@ -12,6 +12,7 @@ pub struct GpuContext {
     device: wgpu::Device,
     queue: wgpu::Queue,
     timestamps: bool,
+    f16: bool,
 }
 
 fn scope_error(e: Option<wgpu::Error>) -> anyhow::Result<()> {
@@ -25,12 +26,11 @@ impl GpuContext {
     /// Opens `adapter` (compute index `index`) with its limits and timestamp queries if offered.
     pub fn open(adapter: &wgpu::Adapter, index: usize) -> anyhow::Result<Self> {
         let summary = summarize(adapter, Some(index));
-        let timestamps = adapter.features().contains(wgpu::Features::TIMESTAMP_QUERY);
-        let required_features = if timestamps {
-            wgpu::Features::TIMESTAMP_QUERY
-        } else {
-            wgpu::Features::empty()
-        };
+        let offered = adapter.features();
+        let timestamps = offered.contains(wgpu::Features::TIMESTAMP_QUERY);
+        let f16 = offered.contains(wgpu::Features::SHADER_F16);
+        let required_features =
+            offered & (wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::SHADER_F16);
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("hpcready"),
             required_features,
@@ -45,12 +45,18 @@ impl GpuContext {
             device,
             queue,
             timestamps,
+            f16,
         })
     }
 
     /// Whether times come from the device's timestamp queries.
     pub fn has_timestamps(&self) -> bool {
         self.timestamps
+    }
+
+    /// Whether f16 kernels can run (SHADER_F16).
+    pub fn has_f16(&self) -> bool {
+        self.f16
     }
 
     /// The largest storage-buffer binding, bytes.

@@ -1,4 +1,5 @@
-//! f32 matmul on the GPU: `kernels/matmul_tiled.wgsl` (64×64 workgroup tiles, 4×4 per thread).
+//! Matmul on the GPU: `kernels/matmul_tiled.wgsl` (64×64 workgroup tiles, 4×4 per thread), in
+//! f32, or with f16 inputs and f32 accumulation where the device has SHADER_F16.
 
 use super::{GpuContext, KERNELS};
 use crate::backend::Kernel;
@@ -11,9 +12,24 @@ use std::time::Duration;
 /// Tile edge of the kernel's workgroup.
 const TILE: usize = 64;
 
-/// Row-major C (m×n) = A (m×k) · B (k×n) in f32.
-pub struct MatmulF32 {
+/// The kernel's source for `dtype` (f32, or f16 inputs with f32 accumulation).
+pub fn source(dtype: DType) -> String {
+    let src = KERNELS[0].1;
+    match dtype {
+        DType::F16 => {
+            let body = src
+                .replace("a: array<f32>; // A", "a: array<f16>; // A")
+                .replace("b: array<f32>; // B", "b: array<f16>; // B");
+            format!("enable f16;\n{body}")
+        }
+        _ => src.to_string(),
+    }
+}
+
+/// Row-major C (m×n, f32) = A (m×k) · B (k×n), inputs in f32 or f16.
+pub struct Matmul {
     ctx: Arc<GpuContext>,
+    dtype: DType,
     dims: (usize, usize, usize),
     a: Vec<f32>,
     b: Vec<f32>,
@@ -23,26 +39,53 @@ pub struct MatmulF32 {
     groups: (u32, u32, u32),
 }
 
-impl MatmulF32 {
+/// Uploads `values` in `dtype`; returns the buffer and the values as the device sees them.
+fn upload(
+    ctx: &GpuContext,
+    label: &str,
+    values: Vec<f32>,
+    dtype: DType,
+) -> (wgpu::Buffer, Vec<f32>) {
+    match dtype {
+        DType::F16 => {
+            let mut halves: Vec<half::f16> =
+                values.iter().map(|&x| half::f16::from_f32(x)).collect();
+            let exact: Vec<f32> = halves.iter().map(|h| h.to_f32()).collect();
+            if halves.len() % 2 == 1 {
+                halves.push(half::f16::ZERO); // buffers are whole 4-byte words
+            }
+            let bits: Vec<u16> = halves.iter().map(|h| h.to_bits()).collect();
+            (ctx.storage(label, bytemuck::cast_slice(&bits)), exact)
+        }
+        _ => (ctx.storage(label, bytemuck::cast_slice(&values)), values),
+    }
+}
+
+impl Matmul {
     /// Uploads deterministic random inputs (the CPU backend's) and builds the pipeline.
-    pub fn new(ctx: Arc<GpuContext>, m: usize, n: usize, k: usize) -> anyhow::Result<Self> {
-        let a: Vec<f32> = random_vec(m * k, 1);
-        let b: Vec<f32> = random_vec(k * n, 2);
+    pub fn new(
+        ctx: Arc<GpuContext>,
+        dtype: DType,
+        m: usize,
+        n: usize,
+        k: usize,
+    ) -> anyhow::Result<Self> {
         let groups = (n.div_ceil(TILE) as u32, m.div_ceil(TILE) as u32, 1);
         if groups.0 > ctx.max_groups() || groups.1 > ctx.max_groups() {
             anyhow::bail!("{m}×{n} needs more workgroups per dimension than the device allows");
         }
-        let abuf = ctx.storage("A", bytemuck::cast_slice(&a));
-        let bbuf = ctx.storage("B", bytemuck::cast_slice(&b));
+        let (abuf, a) = upload(&ctx, "A", random_vec(m * k, 1), dtype);
+        let (bbuf, b) = upload(&ctx, "B", random_vec(k * n, 2), dtype);
         let c = ctx.storage_zeroed("C", (m * n * 4).max(4) as u64);
         let dims = ctx.uniform(
             "dims",
             bytemuck::cast_slice(&[m as u32, n as u32, k as u32, 0]),
         );
         let (pipeline, bind) =
-            ctx.pipeline(KERNELS[0].0, KERNELS[0].1, &[&abuf, &bbuf, &c, &dims])?;
+            ctx.pipeline(KERNELS[0].0, &source(dtype), &[&abuf, &bbuf, &c, &dims])?;
         Ok(Self {
             ctx,
+            dtype,
             dims: (m, n, k),
             a,
             b,
@@ -54,14 +97,15 @@ impl MatmulF32 {
     }
 }
 
-impl Kernel for MatmulF32 {
+impl Kernel for Matmul {
     fn method(&self) -> String {
         "wgpu/matmul-tiled".into()
     }
 
     fn variant(&self) -> String {
         format!(
-            "matmul_tiled.wgsl f32: 64×64 tiles, BK 16, 4×4 per thread; {} timing",
+            "matmul_tiled.wgsl {}: 64×64 tiles, BK 16, 4×4 per thread, f32 accumulation; {} timing",
+            self.dtype,
             if self.ctx.has_timestamps() {
                 "timestamp-query"
             } else {
@@ -77,7 +121,7 @@ impl Kernel for MatmulF32 {
             n: n as u64,
             k: k as u64,
         }
-        .work(DType::F32)
+        .work(self.dtype)
         .unwrap_or_default()
     }
 
@@ -91,7 +135,10 @@ impl Kernel for MatmulF32 {
         match self.ctx.read(&self.c, (m * n * 4) as u64) {
             Ok(bytes) => {
                 let c: &[f32] = bytemuck::cast_slice(&bytes);
-                check_matmul(&self.a, &self.b, c, self.dims, 1e-4)
+                // f16 inputs are checked as the device saw them, so only accumulation error remains;
+                // the tolerance is the 1e-2 for f16 inputs.
+                let tolerance = if self.dtype == DType::F16 { 1e-2 } else { 1e-4 };
+                check_matmul(&self.a, &self.b, c, self.dims, tolerance)
             }
             Err(e) => read_failure(&e, (m * n) as u64),
         }

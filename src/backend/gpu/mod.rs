@@ -183,6 +183,7 @@ impl Backend for GpuBackend {
 
     fn dtypes(&self, bench: BenchKind) -> Vec<DType> {
         match bench {
+            BenchKind::Matmul if self.ctx.has_f16() => vec![DType::F32, DType::F16],
             BenchKind::Peak | BenchKind::Matmul | BenchKind::Attention => vec![DType::F32],
             BenchKind::Membw => vec![DType::Bytes],
         }
@@ -206,12 +207,19 @@ impl Backend for GpuBackend {
             ))
         };
         match (case.bench, case.shape, case.dtype) {
-            (BenchKind::Matmul, Shape::Matmul { m, n, k }, DType::F32) => {
+            (BenchKind::Matmul, Shape::Matmul { m, n, k }, DType::F32 | DType::F16) => {
+                // C is f32 whatever the inputs are.
                 let largest = (m * k).max(k * n).max(m * n) * 4;
                 if largest > limit {
                     return Err(too_big("the largest matrix", largest));
                 }
-                matmul::MatmulF32::new(self.ctx.clone(), m as usize, n as usize, k as usize)
+                if case.dtype == DType::F16 && !self.ctx.has_f16() {
+                    return Err(PrepareError::Unsupported(format!(
+                        "{case}: the adapter has no SHADER_F16"
+                    )));
+                }
+                let (m, n, k) = (m as usize, n as usize, k as usize);
+                matmul::Matmul::new(self.ctx.clone(), case.dtype, m, n, k)
                     .map(|k| Box::new(k) as Box<dyn Kernel>)
                     .map_err(|e| PrepareError::Unsupported(format!("{case}: {e:#}")))
             }

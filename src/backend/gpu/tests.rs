@@ -35,6 +35,27 @@ fn kernels_parse_and_validate_with_naga() {
 }
 
 #[test]
+fn generated_variants_validate_too() {
+    let variants = [
+        ("matmul f16", matmul::source(DType::F16)),
+        ("attention d=128", attention::source(128)),
+        ("attention d=8", attention::source(8)),
+    ];
+    for (name, source) in &variants {
+        let module = naga::front::wgsl::parse_str(source)
+            .unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(source)));
+        naga::valid::Validator::new(
+            naga::valid::ValidationFlags::all(),
+            naga::valid::Capabilities::all(),
+        )
+        .validate(&module)
+        .unwrap_or_else(|e| panic!("{name}: {e:?}"));
+    }
+    assert!(matmul::source(DType::F16).starts_with("enable f16;"));
+    assert!(attention::source(128).contains("const D: u32 = 128u;"));
+}
+
+#[test]
 fn every_kernel_file_is_embedded() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("kernels");
     let mut files: Vec<String> = std::fs::read_dir(dir)
@@ -76,6 +97,40 @@ fn matmul_is_correct_at_odd_sizes_and_tile_multiples() {
             );
         }
     }
+}
+
+#[test]
+fn f16_matmul_accumulates_in_f32_and_is_skipped_without_shader_f16() {
+    let Some(gpu) = backend() else { return };
+    for &(m, n, k) in &[(33, 67, 130), (64, 64, 64), (7, 5, 3)] {
+        let case = Case {
+            bench: BenchKind::Matmul,
+            dtype: DType::F16,
+            shape: Shape::Matmul { m, n, k },
+        };
+        match gpu.prepare(&case) {
+            Ok(mut kernel) => {
+                assert!(gpu.context().has_f16());
+                kernel.run(1).unwrap();
+                let v = kernel.verify();
+                assert!(v.passed && v.is_full(), "{m}x{n}x{k}: {v:?}");
+                // Inputs are checked as the device saw them: only f32 accumulation error remains.
+                assert!(v.max_rel_error < 1e-5, "{m}x{n}x{k}: {}", v.max_rel_error);
+                assert_eq!(kernel.work().bytes, ((m * k + k * n + m * n) * 2) as f64);
+            }
+            Err(PrepareError::Unsupported(why)) => {
+                assert!(
+                    !gpu.context().has_f16() && why.contains("SHADER_F16"),
+                    "{why}"
+                );
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(
+        gpu.dtypes(BenchKind::Matmul).contains(&DType::F16),
+        gpu.context().has_f16()
+    );
 }
 
 #[test]
