@@ -13,6 +13,38 @@ pub struct GpuContext {
     queue: wgpu::Queue,
     timestamps: bool,
     f16: bool,
+    coop: Result<u32, String>,
+}
+
+/// Whether an adapter can run the 16×16×16 f16 → f32 cooperative-matrix kernel: `Ok(subgroup
+/// size)` or the reason it cannot, for the results.
+pub fn coop_support(
+    features: wgpu::Features,
+    properties: &[wgpu::CooperativeMatrixProperties],
+    subgroup_sizes: [u32; 2],
+) -> Result<u32, String> {
+    let needs = wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX | wgpu::Features::SHADER_F16;
+    if !features.contains(needs) {
+        return Err(
+            "the adapter exposes no cooperative matrix (EXPERIMENTAL_COOPERATIVE_MATRIX \
+                    with SHADER_F16)"
+                .into(),
+        );
+    }
+    let shape = properties.iter().any(|p| {
+        (p.m_size, p.n_size, p.k_size) == (16, 16, 16)
+            && p.ab_type == wgpu::CooperativeScalarType::F16
+            && p.cr_type == wgpu::CooperativeScalarType::F32
+    });
+    if !shape {
+        return Err("no 16×16×16 f16 → f32 cooperative-matrix configuration".into());
+    }
+    match subgroup_sizes {
+        [min, max] if min == max && min > 0 => Ok(min),
+        [min, max] => Err(format!(
+            "the subgroup size varies ({min}–{max}); the cooperative kernel needs one fixed size"
+        )),
+    }
 }
 
 fn scope_error(e: Option<wgpu::Error>) -> anyhow::Result<()> {
@@ -29,12 +61,28 @@ impl GpuContext {
         let offered = adapter.features();
         let timestamps = offered.contains(wgpu::Features::TIMESTAMP_QUERY);
         let f16 = offered.contains(wgpu::Features::SHADER_F16);
-        let required_features =
+        let info = adapter.get_info();
+        let coop = coop_support(
+            offered,
+            &adapter.cooperative_matrix_properties(),
+            [info.subgroup_min_size, info.subgroup_max_size],
+        );
+        let mut required_features =
             offered & (wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::SHADER_F16);
+        if coop.is_ok() {
+            required_features |= wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX;
+        }
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("hpcready"),
             required_features,
             required_limits: adapter.limits(),
+            // SAFETY: experimental features are only used when the adapter advertises them, for
+            // the cooperative-matrix kernel, whose output is verified before it is timed.
+            experimental_features: if coop.is_ok() {
+                unsafe { wgpu::ExperimentalFeatures::enabled() }
+            } else {
+                wgpu::ExperimentalFeatures::disabled()
+            },
             ..Default::default()
         }))
         .with_context(|| format!("opening {} ({:?})", summary.name, summary.backend))?;
@@ -46,12 +94,18 @@ impl GpuContext {
             queue,
             timestamps,
             f16,
+            coop,
         })
     }
 
     /// Whether times come from the device's timestamp queries.
     pub fn has_timestamps(&self) -> bool {
         self.timestamps
+    }
+
+    /// The subgroup size for the cooperative-matrix kernel, or why it cannot run here.
+    pub fn coop(&self) -> Result<u32, &str> {
+        self.coop.as_ref().copied().map_err(String::as_str)
     }
 
     /// Whether f16 kernels can run (SHADER_F16).

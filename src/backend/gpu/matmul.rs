@@ -11,6 +11,8 @@ use std::time::Duration;
 
 /// Tile edge of the kernel's workgroup.
 const TILE: usize = 64;
+/// Tile edge of the cooperative-matrix kernel's workgroup.
+const COOP_TILE: usize = 32;
 
 /// The kernel's source for `dtype` (f32, or f16 inputs with f32 accumulation).
 pub fn source(dtype: DType) -> String {
@@ -26,10 +28,21 @@ pub fn source(dtype: DType) -> String {
     }
 }
 
-/// Row-major C (m×n, f32) = A (m×k) · B (k×n), inputs in f32 or f16.
+/// The cooperative-matrix kernel's source for subgroup size `sg`.
+pub fn coop_source(sg: u32) -> String {
+    let src = KERNELS
+        .iter()
+        .find(|(n, _)| *n == "matmul_coop.wgsl")
+        .map_or("", |(_, s)| s);
+    src.replace("const SG: u32 = 32u;", &format!("const SG: u32 = {sg}u;"))
+}
+
+/// Row-major C (m×n, f32) = A (m×k) · B (k×n), inputs in f32 or f16: on matrix units
+/// (`matmul_coop.wgsl`) for f16 where the adapter has cooperative matrices, else the tiled kernel.
 pub struct Matmul {
     ctx: Arc<GpuContext>,
     dtype: DType,
+    coop: bool,
     dims: (usize, usize, usize),
     a: Vec<f32>,
     b: Vec<f32>,
@@ -70,7 +83,12 @@ impl Matmul {
         n: usize,
         k: usize,
     ) -> anyhow::Result<Self> {
-        let groups = (n.div_ceil(TILE) as u32, m.div_ceil(TILE) as u32, 1);
+        let coop = match (dtype, ctx.coop()) {
+            (DType::F16, Ok(sg)) => Some(sg),
+            _ => None,
+        };
+        let tile = if coop.is_some() { COOP_TILE } else { TILE };
+        let groups = (n.div_ceil(tile) as u32, m.div_ceil(tile) as u32, 1);
         if groups.0 > ctx.max_groups() || groups.1 > ctx.max_groups() {
             anyhow::bail!("{m}×{n} needs more workgroups per dimension than the device allows");
         }
@@ -81,11 +99,15 @@ impl Matmul {
             "dims",
             bytemuck::cast_slice(&[m as u32, n as u32, k as u32, 0]),
         );
-        let (pipeline, bind) =
-            ctx.pipeline(KERNELS[0].0, &source(dtype), &[&abuf, &bbuf, &c, &dims])?;
+        let (name, src) = match coop {
+            Some(sg) => ("matmul_coop.wgsl", coop_source(sg)),
+            None => (KERNELS[0].0, source(dtype)),
+        };
+        let (pipeline, bind) = ctx.pipeline(name, &src, &[&abuf, &bbuf, &c, &dims])?;
         Ok(Self {
             ctx,
             dtype,
+            coop: coop.is_some(),
             dims: (m, n, k),
             a,
             b,
@@ -99,12 +121,26 @@ impl Matmul {
 
 impl Kernel for Matmul {
     fn method(&self) -> String {
-        "wgpu/matmul-tiled".into()
+        if self.coop {
+            "wgpu/matmul-coop".into()
+        } else {
+            "wgpu/matmul-tiled".into()
+        }
     }
 
     fn variant(&self) -> String {
+        let kernel = match (self.coop, self.dtype, self.ctx.coop()) {
+            (true, _, _) => {
+                "matmul_coop.wgsl: 16×16×16 f16 cooperative matrices, 2×2 per subgroup, 32×32 tiles"
+                    .to_string()
+            }
+            (false, DType::F16, Err(why)) => format!(
+                "matmul_tiled.wgsl: 64×64 tiles, BK 16, 4×4 per thread (matrix units not used: {why})"
+            ),
+            _ => "matmul_tiled.wgsl: 64×64 tiles, BK 16, 4×4 per thread".to_string(),
+        };
         format!(
-            "matmul_tiled.wgsl {}: 64×64 tiles, BK 16, 4×4 per thread, f32 accumulation; {} timing",
+            "{kernel}, {} inputs, f32 accumulation; {} timing",
             self.dtype,
             if self.ctx.has_timestamps() {
                 "timestamp-query"

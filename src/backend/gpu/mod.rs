@@ -21,7 +21,7 @@ mod peak;
 
 pub use peak::INVOCATIONS as PEAK_INVOCATIONS;
 
-pub use context::GpuContext;
+pub use context::{GpuContext, coop_support};
 
 use super::{Backend, DeviceInfo, Kernel, PrepareError};
 use crate::bench::{BenchKind, Case, DType, Shape};
@@ -46,6 +46,10 @@ pub const KERNELS: &[(&str, &str)] = &[
     (
         "peak_fma.wgsl",
         include_str!("../../../kernels/peak_fma.wgsl"),
+    ),
+    (
+        "matmul_coop.wgsl",
+        include_str!("../../../kernels/matmul_coop.wgsl"),
     ),
 ];
 

@@ -20,17 +20,30 @@ fn backend() -> Option<GpuBackend> {
     }
 }
 
+/// Parses, validates and writes SPIR-V 1.6 (as wgpu-hal's Vulkan backend does), so shader
+/// compiler failures that would only show on hardware, such as naga 30's coopStore panic, show here.
+fn compile(name: &str, source: &str) {
+    let module = naga::front::wgsl::parse_str(source)
+        .unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(source)));
+    let info = naga::valid::Validator::new(
+        naga::valid::ValidationFlags::all(),
+        naga::valid::Capabilities::all(),
+    )
+    .validate(&module)
+    .unwrap_or_else(|e| panic!("{name}: {e:?}"));
+    let options = naga::back::spv::Options {
+        lang_version: (1, 6),
+        ..Default::default()
+    };
+    let words = naga::back::spv::write_vec(&module, &info, &options, None)
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    assert!(words.len() > 5, "{name}: empty SPIR-V");
+}
+
 #[test]
 fn kernels_parse_and_validate_with_naga() {
     for (name, source) in KERNELS {
-        let module = naga::front::wgsl::parse_str(source)
-            .unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(source)));
-        naga::valid::Validator::new(
-            naga::valid::ValidationFlags::all(),
-            naga::valid::Capabilities::all(),
-        )
-        .validate(&module)
-        .unwrap_or_else(|e| panic!("{name}: {e:?}"));
+        compile(name, source);
     }
 }
 
@@ -38,21 +51,73 @@ fn kernels_parse_and_validate_with_naga() {
 fn generated_variants_validate_too() {
     let variants = [
         ("matmul f16", matmul::source(DType::F16)),
+        ("matmul coop, subgroup 32", matmul::coop_source(32)),
+        ("matmul coop, subgroup 64", matmul::coop_source(64)),
         ("attention d=128", attention::source(128)),
         ("attention d=8", attention::source(8)),
     ];
     for (name, source) in &variants {
-        let module = naga::front::wgsl::parse_str(source)
-            .unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(source)));
-        naga::valid::Validator::new(
-            naga::valid::ValidationFlags::all(),
-            naga::valid::Capabilities::all(),
-        )
-        .validate(&module)
-        .unwrap_or_else(|e| panic!("{name}: {e:?}"));
+        compile(name, source);
     }
     assert!(matmul::source(DType::F16).starts_with("enable f16;"));
+    assert!(matmul::coop_source(64).contains("const SG: u32 = 64u;"));
     assert!(attention::source(128).contains("const D: u32 = 128u;"));
+}
+
+#[test]
+fn cooperative_matrix_selection_says_why_it_is_skipped() {
+    use wgpu::{CooperativeMatrixProperties as P, CooperativeScalarType as T, Features as F};
+    let prop = |m, ab, cr| P {
+        m_size: m,
+        n_size: m,
+        k_size: m,
+        ab_type: ab,
+        cr_type: cr,
+        saturating_accumulation: false,
+    };
+    let coop = F::EXPERIMENTAL_COOPERATIVE_MATRIX | F::SHADER_F16;
+    let good = [prop(16, T::F16, T::F32)];
+    assert_eq!(coop_support(coop, &good, [32, 32]), Ok(32));
+    assert!(
+        coop_support(F::SHADER_F16, &good, [32, 32])
+            .unwrap_err()
+            .contains("no cooperative matrix")
+    );
+    let only8 = [prop(8, T::F16, T::F32), prop(16, T::F16, T::F16)];
+    assert!(
+        coop_support(coop, &only8, [32, 32])
+            .unwrap_err()
+            .contains("16×16×16 f16 → f32")
+    );
+    assert!(
+        coop_support(coop, &good, [32, 64])
+            .unwrap_err()
+            .contains("varies (32–64)")
+    );
+}
+
+#[test]
+fn lavapipe_f16_matmul_records_why_matrix_units_were_not_used() {
+    let Some(gpu) = backend() else { return };
+    let Err(why) = gpu.context().coop() else {
+        return;
+    }; // hardware with matrix units
+    assert!(!why.is_empty());
+    if !gpu.context().has_f16() {
+        return;
+    }
+    let case = Case {
+        bench: BenchKind::Matmul,
+        dtype: DType::F16,
+        shape: Shape::square(16),
+    };
+    let kernel = gpu.prepare(&case).unwrap();
+    assert_eq!(kernel.method(), "wgpu/matmul-tiled");
+    assert!(
+        kernel.variant().contains("matrix units not used"),
+        "{}",
+        kernel.variant()
+    );
 }
 
 #[test]
