@@ -6,7 +6,9 @@
 // the running row maximum m and sum l, rescaling the accumulator by exp(m_old − m_new). With
 // the causal mask, tiles past the block's last query are skipped and the diagonal tile is
 // masked. Any s works: rows and keys beyond s are masked. D is set when the pipeline is built
-// (the line `const D` is rewritten): 4 ≤ D ≤ 256, a multiple of 4.
+// (the line `const D` is rewritten): 4 ≤ D ≤ 256, a multiple of 4. The f16 variant (f16 Q, K, V;
+// softmax and accumulation in f32; f32 O) declares the lines marked `// IN` as `array<vec4<f16>>`
+// and adds `enable f16;`; loads convert with vec4<f32>() either way.
 // Dispatch: (ceil(s / 64), b·h, 1).
 
 struct Params {
@@ -16,9 +18,9 @@ struct Params {
     pad: u32,
 }
 
-@group(0) @binding(0) var<storage, read> q: array<vec4<f32>>;
-@group(0) @binding(1) var<storage, read> k: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> v: array<vec4<f32>>;
+@group(0) @binding(0) var<storage, read> q: array<vec4<f32>>; // IN
+@group(0) @binding(1) var<storage, read> k: array<vec4<f32>>; // IN
+@group(0) @binding(2) var<storage, read> v: array<vec4<f32>>; // IN
 @group(0) @binding(3) var<storage, read_write> o: array<vec4<f32>>;
 @group(0) @binding(4) var<uniform> params: Params;
 
@@ -45,7 +47,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         acc[i] = vec4<f32>(0.0);
         qr[i] = vec4<f32>(0.0);
         if (live) {
-            qr[i] = q[base + row * DV + i] * params.scale;
+            qr[i] = vec4<f32>(q[base + row * DV + i]) * params.scale;
         }
     }
     var m = -3.0e38;
@@ -60,8 +62,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             var kv = vec4<f32>(0.0);
             var vv = vec4<f32>(0.0);
             if (key < s) {
-                kv = k[base + key * DV + idx % DV];
-                vv = v[base + key * DV + idx % DV];
+                kv = vec4<f32>(k[base + key * DV + idx % DV]);
+                vv = vec4<f32>(v[base + key * DV + idx % DV]);
             }
             k_tile[idx] = kv;
             v_tile[idx] = vv;

@@ -128,8 +128,8 @@ fn gpu_run_on_a_named_software_adapter_verifies_and_reports() {
     let ms = v["measurements"].as_array().unwrap();
     assert_eq!(
         ms.len(),
-        10,
-        "a peak, a copy, two f32 and two f16 matmuls, four attentions"
+        14,
+        "a peak, a copy, 2 f32 + 2 f16 matmuls, 4 f32 + 4 f16 attentions"
     );
     for m in ms {
         assert_eq!(m["backend"], "gpu");
@@ -149,6 +149,10 @@ fn gpu_run_on_a_named_software_adapter_verifies_and_reports() {
         (Some("matmul"), Some("f16"))
     );
     assert_eq!(ms[9]["method"], "wgpu/attention-flash");
+    assert_eq!(
+        (ms[13]["bench"].as_str(), ms[13]["dtype"].as_str()),
+        (Some("attention"), Some("f16"))
+    );
     let report = dir.path().join("report");
     hpcready()
         .arg("report")

@@ -1,6 +1,7 @@
-//! Flash attention forward on the GPU, f32: `kernels/attention_flash.wgsl`.
+//! Flash attention forward on the GPU: `kernels/attention_flash.wgsl`, with f32 or f16 inputs
+//! (softmax and accumulation in f32 either way).
 
-use super::matmul::read_failure;
+use super::matmul::{read_failure, upload};
 use super::{GpuContext, KERNELS};
 use crate::backend::Kernel;
 use crate::backend::cpu::random_vec;
@@ -13,9 +14,10 @@ use std::time::Duration;
 const BR: usize = 64;
 const BC: usize = 32;
 
-/// Attention forward on `[b·h][s][d]` f32 tensors.
-pub struct AttentionF32 {
+/// Attention forward on `[b·h][s][d]` tensors, f32 or f16 inputs.
+pub struct Attention {
     ctx: Arc<GpuContext>,
+    dtype: DType,
     dims: AttentionDims,
     q: Vec<f32>,
     k: Vec<f32>,
@@ -26,18 +28,26 @@ pub struct AttentionF32 {
     groups: (u32, u32, u32),
 }
 
-/// The kernel's source with its head dimension set.
-pub fn source(d: usize) -> String {
+/// The kernel's source with its head dimension and input type set.
+pub fn source(d: usize, dtype: DType) -> String {
     let src = KERNELS
         .iter()
         .find(|(n, _)| *n == "attention_flash.wgsl")
         .map_or("", |(_, s)| s);
-    src.replace("const D: u32 = 64u;", &format!("const D: u32 = {d}u;"))
+    let src = src.replace("const D: u32 = 64u;", &format!("const D: u32 = {d}u;"));
+    if dtype == DType::F16 {
+        format!(
+            "enable f16;\n{}",
+            src.replace("array<vec4<f32>>; // IN", "array<vec4<f16>>; // IN")
+        )
+    } else {
+        src
+    }
 }
 
-impl AttentionF32 {
+impl Attention {
     /// Uploads deterministic random Q, K, V (the CPU backend's) and builds the pipeline.
-    pub fn new(ctx: Arc<GpuContext>, dims: AttentionDims) -> anyhow::Result<Self> {
+    pub fn new(ctx: Arc<GpuContext>, dims: AttentionDims, dtype: DType) -> anyhow::Result<Self> {
         let AttentionDims { b, h, s, d, causal } = dims;
         if d % 4 != 0 || d == 0 || d > 256 {
             anyhow::bail!(
@@ -59,22 +69,21 @@ impl AttentionF32 {
             );
         }
         let len = b * h * s * d;
-        let (q, k, v) = (
-            random_vec(len, 11),
-            random_vec(len, 12),
-            random_vec(len, 13),
-        );
-        let qb = ctx.storage("Q", bytemuck::cast_slice(&q));
-        let kb = ctx.storage("K", bytemuck::cast_slice(&k));
-        let vb = ctx.storage("V", bytemuck::cast_slice(&v));
+        let (qb, q) = upload(&ctx, "Q", random_vec(len, 11), dtype);
+        let (kb, k) = upload(&ctx, "K", random_vec(len, 12), dtype);
+        let (vb, v) = upload(&ctx, "V", random_vec(len, 13), dtype);
         let o = ctx.storage_zeroed("O", (len * 4).max(16) as u64);
         let scale = 1.0 / (d as f32).sqrt();
         let params: [u32; 4] = [s as u32, u32::from(causal), scale.to_bits(), 0];
         let p = ctx.uniform("params", bytemuck::cast_slice(&params));
-        let (pipeline, bind) =
-            ctx.pipeline("attention_flash.wgsl", &source(d), &[&qb, &kb, &vb, &o, &p])?;
+        let (pipeline, bind) = ctx.pipeline(
+            "attention_flash.wgsl",
+            &source(d, dtype),
+            &[&qb, &kb, &vb, &o, &p],
+        )?;
         Ok(Self {
             ctx,
+            dtype,
             dims,
             q,
             k,
@@ -87,14 +96,15 @@ impl AttentionF32 {
     }
 }
 
-impl Kernel for AttentionF32 {
+impl Kernel for Attention {
     fn method(&self) -> String {
         "wgpu/attention-flash".into()
     }
 
     fn variant(&self) -> String {
         format!(
-            "attention_flash.wgsl f32: {BR} query rows per workgroup, {BC}-key tiles, online softmax; {} timing",
+            "attention_flash.wgsl, {} inputs, f32 softmax and accumulation: {BR} query rows per workgroup, {BC}-key tiles; {} timing",
+            self.dtype,
             if self.ctx.has_timestamps() {
                 "timestamp-query"
             } else {
@@ -112,7 +122,7 @@ impl Kernel for AttentionF32 {
             d: d as u64,
             causal,
         }
-        .work(DType::F32)
+        .work(self.dtype)
         .unwrap_or_default()
     }
 
@@ -130,7 +140,8 @@ impl Kernel for AttentionF32 {
                 &self.v,
                 bytemuck::cast_slice(&bytes),
                 self.dims,
-                1e-4,
+                // Inputs are checked as the device saw them; f16 inputs get the 1e-2.
+                if self.dtype == DType::F16 { 1e-2 } else { 1e-4 },
             ),
             Err(e) => read_failure(&e, len as u64),
         }

@@ -53,7 +53,7 @@ pub struct Matmul {
 }
 
 /// Uploads `values` in `dtype`; returns the buffer and the values as the device sees them.
-fn upload(
+pub(super) fn upload(
     ctx: &GpuContext,
     label: &str,
     values: Vec<f32>,

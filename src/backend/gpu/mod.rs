@@ -187,7 +187,9 @@ impl Backend for GpuBackend {
 
     fn dtypes(&self, bench: BenchKind) -> Vec<DType> {
         match bench {
-            BenchKind::Matmul if self.ctx.has_f16() => vec![DType::F32, DType::F16],
+            BenchKind::Matmul | BenchKind::Attention if self.ctx.has_f16() => {
+                vec![DType::F32, DType::F16]
+            }
             BenchKind::Peak | BenchKind::Matmul | BenchKind::Attention => vec![DType::F32],
             BenchKind::Membw => vec![DType::Bytes],
         }
@@ -235,7 +237,16 @@ impl Backend for GpuBackend {
                     .map(|k| Box::new(k) as Box<dyn Kernel>)
                     .map_err(|e| PrepareError::Unsupported(format!("{case}: {e:#}")))
             }
-            (BenchKind::Attention, Shape::Attention { b, h, s, d, causal }, DType::F32) => {
+            (
+                BenchKind::Attention,
+                Shape::Attention { b, h, s, d, causal },
+                DType::F32 | DType::F16,
+            ) => {
+                if case.dtype == DType::F16 && !self.ctx.has_f16() {
+                    return Err(PrepareError::Unsupported(format!(
+                        "{case}: the adapter has no SHADER_F16"
+                    )));
+                }
                 let bytes = b * h * s * d * 4;
                 if bytes > limit {
                     return Err(too_big("each of Q, K, V, O", bytes));
@@ -247,7 +258,7 @@ impl Backend for GpuBackend {
                     d: d as usize,
                     causal,
                 };
-                attention::AttentionF32::new(self.ctx.clone(), dims)
+                attention::Attention::new(self.ctx.clone(), dims, case.dtype)
                     .map(|k| Box::new(k) as Box<dyn Kernel>)
                     .map_err(|e| PrepareError::Unsupported(format!("{case}: {e:#}")))
             }

@@ -53,15 +53,15 @@ fn generated_variants_validate_too() {
         ("matmul f16", matmul::source(DType::F16)),
         ("matmul coop, subgroup 32", matmul::coop_source(32)),
         ("matmul coop, subgroup 64", matmul::coop_source(64)),
-        ("attention d=128", attention::source(128)),
-        ("attention d=8", attention::source(8)),
+        ("attention d=128", attention::source(128, DType::F32)),
+        ("attention d=8 f16", attention::source(8, DType::F16)),
     ];
     for (name, source) in &variants {
         compile(name, source);
     }
     assert!(matmul::source(DType::F16).starts_with("enable f16;"));
     assert!(matmul::coop_source(64).contains("const SG: u32 = 64u;"));
-    assert!(attention::source(128).contains("const D: u32 = 128u;"));
+    assert!(attention::source(128, DType::F32).contains("const D: u32 = 128u;"));
 }
 
 #[test]
@@ -247,32 +247,36 @@ fn software_adapters_need_to_be_named() {
 #[test]
 fn flash_attention_is_correct_at_odd_sizes_and_tile_multiples() {
     let Some(gpu) = backend() else { return };
-    for &(s, d) in &[(33, 16), (67, 64), (130, 32), (64, 64), (128, 64), (1, 8)] {
-        for causal in [false, true] {
-            let shape = Shape::Attention {
-                b: 1,
-                h: 2,
-                s,
-                d,
-                causal,
-            };
-            let case = Case {
-                bench: BenchKind::Attention,
-                dtype: DType::F32,
-                shape,
-            };
-            let mut kernel = gpu.prepare(&case).unwrap();
-            kernel.run(1).unwrap();
-            let v = kernel.verify();
-            assert!(
-                v.passed && v.is_full(),
-                "s={s} d={d} causal={causal}: {v:?}"
-            );
-            assert!(
-                v.max_rel_error < 1e-5,
-                "s={s} d={d} causal={causal}: {}",
-                v.max_rel_error
-            );
+    let sizes = [(33, 16), (67, 64), (130, 32), (64, 64), (128, 64), (1, 8)];
+    // Every size in f32, and in f16 too where the adapter has SHADER_F16 (lavapipe does).
+    for dtype in gpu.dtypes(BenchKind::Attention) {
+        for &(s, d) in &sizes {
+            for causal in [false, true] {
+                let shape = Shape::Attention {
+                    b: 1,
+                    h: 2,
+                    s,
+                    d,
+                    causal,
+                };
+                let case = Case {
+                    bench: BenchKind::Attention,
+                    dtype,
+                    shape,
+                };
+                let mut kernel = gpu.prepare(&case).unwrap();
+                kernel.run(1).unwrap();
+                let v = kernel.verify();
+                assert!(
+                    v.passed && v.is_full(),
+                    "s={s} d={d} causal={causal}: {v:?}"
+                );
+                assert!(
+                    v.max_rel_error < 1e-5,
+                    "s={s} d={d} causal={causal}: {}",
+                    v.max_rel_error
+                );
+            }
         }
     }
 }
