@@ -36,6 +36,19 @@ impl Verification {
         self.checked == self.total
     }
 
+    /// The check of a copy: exact, word for word; `first_bad` is the first word that differs.
+    pub fn exact_copy(first_bad: Option<usize>, total: u64) -> Self {
+        Self {
+            passed: first_bad.is_none() && total > 0,
+            max_rel_error: if first_bad.is_some() { 1.0 } else { 0.0 },
+            tolerance: 0.0,
+            checked: total,
+            total,
+            reference: "the source buffer, word for word".into(),
+            first_failure: first_bad.map(|i| format!("word {i} differs from the source")),
+        }
+    }
+
     /// `failed verification against …: max error … > tolerance … (first at …)`.
     pub fn failure_summary(&self) -> String {
         format!(

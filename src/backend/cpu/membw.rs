@@ -73,15 +73,7 @@ impl Kernel for CopyKernel {
             .par_iter()
             .zip(self.src.par_iter())
             .position_first(|(d, s)| d != s);
-        Verification {
-            passed: first_bad.is_none() && total > 0,
-            max_rel_error: if first_bad.is_some() { 1.0 } else { 0.0 },
-            tolerance: 0.0,
-            checked: total,
-            total,
-            reference: "the source buffer, word for word".into(),
-            first_failure: first_bad.map(|i| format!("word {i} differs from the source")),
-        }
+        Verification::exact_copy(first_bad, total)
     }
 }
 

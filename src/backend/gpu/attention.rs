@@ -105,11 +105,7 @@ impl Kernel for Attention {
         format!(
             "attention_flash.wgsl, {} inputs, f32 softmax and accumulation: {BR} query rows per workgroup, {BC}-key tiles; {} timing",
             self.dtype,
-            if self.ctx.has_timestamps() {
-                "timestamp-query"
-            } else {
-                "wall-clock"
-            }
+            self.ctx.timing_name()
         )
     }
 

@@ -98,6 +98,15 @@ impl GpuContext {
         })
     }
 
+    /// `timestamp-query` or `wall-clock`: how this device's kernels are timed, for variants.
+    pub fn timing_name(&self) -> &'static str {
+        if self.timestamps {
+            "timestamp-query"
+        } else {
+            "wall-clock"
+        }
+    }
+
     /// Whether times come from the device's timestamp queries.
     pub fn has_timestamps(&self) -> bool {
         self.timestamps

@@ -142,11 +142,7 @@ impl Kernel for Matmul {
         format!(
             "{kernel}, {} inputs, f32 accumulation; {} timing",
             self.dtype,
-            if self.ctx.has_timestamps() {
-                "timestamp-query"
-            } else {
-                "wall-clock"
-            }
+            self.ctx.timing_name()
         )
     }
 

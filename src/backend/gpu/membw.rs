@@ -51,11 +51,7 @@ impl Kernel for Copy {
     fn variant(&self) -> String {
         format!(
             "membw_copy.wgsl: 16 bytes per invocation; {} timing",
-            if self.ctx.has_timestamps() {
-                "timestamp-query"
-            } else {
-                "wall-clock"
-            }
+            self.ctx.timing_name()
         )
     }
 
@@ -79,14 +75,6 @@ impl Kernel for Copy {
         };
         let got: &[u32] = bytemuck::cast_slice(&bytes);
         let first_bad = got.iter().zip(&self.src).position(|(g, s)| g != s);
-        Verification {
-            passed: first_bad.is_none() && total > 0,
-            max_rel_error: if first_bad.is_some() { 1.0 } else { 0.0 },
-            tolerance: 0.0,
-            checked: total,
-            total,
-            reference: "the source buffer, word for word".into(),
-            first_failure: first_bad.map(|i| format!("word {i} differs from the source")),
-        }
+        Verification::exact_copy(first_bad, total)
     }
 }

@@ -62,11 +62,7 @@ impl Kernel for PeakF32 {
             "peak_fma.wgsl: 8 vec4 FMA chains × {} trips on {} invocations; {} timing",
             self.trips,
             self.invocations,
-            if self.ctx.has_timestamps() {
-                "timestamp-query"
-            } else {
-                "wall-clock"
-            }
+            self.ctx.timing_name()
         )
     }
 
