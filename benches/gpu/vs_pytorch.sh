@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Our WGSL kernels against PyTorch on the same GPU, in one run: builds hpcready, verifies and
 # times our kernels (FMA peak, copy, f32 matmul, f32 flash attention), then (when python3 has
-# torch with a GPU) times torch.matmul (f32 with TF32 off), a device-to-device copy and
-# torch.nn.functional.scaled_dot_product_attention (f32, same shapes), and prints one table with
-# the ratio.
+# torch with a GPU) times torch.matmul (f32 with TF32 off, and f16), a device-to-device copy and
+# torch.nn.functional.scaled_dot_product_attention (same dtypes and shapes), and prints one table
+# with the ratio.
 #
 #   benches/gpu/vs_pytorch.sh [--device N|NAME] [SIZE ...]     (default sizes: 1024 2048 4096)
 #
@@ -28,15 +28,15 @@ python3 - "$out/ours.json" "${sizes[@]}" <<'PY'
 import json, statistics, sys, time
 ours = json.load(open(sys.argv[1]))
 sizes = [int(s) for s in sys.argv[2:]]
-def label(bench, shape):
-    return bench + " " + " ".join(f"{k}={v}" for k, v in shape.items())
+def label(bench, dtype, shape):
+    return f"{bench} {dtype} " + " ".join(f"{k}={v}" for k, v in shape.items())
 rows, shapes = {}, {}
 for m in ours["measurements"]:
     if not m["verification"]["passed"]:
         sys.exit(f"our kernel failed verification: {m['bench']} {m['shape']}: {m.get('error')}")
-    key = label(m["bench"], m["shape"])
+    key = label(m["bench"], m["dtype"], m["shape"])
     rows[key] = (m["throughput"]["value"], m["throughput"]["unit"], m["device"])
-    shapes[key] = (m["bench"], m["shape"])
+    shapes[key] = (m["bench"], m["dtype"], m["shape"])
 
 torch_rows, torch_note = {}, "PyTorch: not run (python3 has no torch with a GPU)"
 try:
@@ -55,10 +55,11 @@ try:
                 samples.append(start.elapsed_time(end) / 1e3)
             return statistics.median(samples)
         import torch.nn.functional as F
-        for key, (bench, sh) in shapes.items():
+        for key, (bench, dtype, sh) in shapes.items():
+            dt = torch.float16 if dtype == "f16" else torch.float32
             if bench == "matmul":
-                a = torch.rand(sh["m"], sh["k"], device=dev) * 2 - 1
-                b = torch.rand(sh["k"], sh["n"], device=dev) * 2 - 1
+                a = (torch.rand(sh["m"], sh["k"], device=dev) * 2 - 1).to(dt)
+                b = (torch.rand(sh["k"], sh["n"], device=dev) * 2 - 1).to(dt)
                 t = timed(lambda: torch.matmul(a, b))
                 torch_rows[key] = 2 * sh["m"] * sh["n"] * sh["k"] / t / 1e12
             elif bench == "membw":
@@ -67,7 +68,7 @@ try:
                 t = timed(lambda: dst.copy_(src))
                 torch_rows[key] = 2 * sh["bytes"] / t / 1e9
             elif bench == "attention":
-                q, k, v = (torch.rand(sh["b"], sh["h"], sh["s"], sh["d"], device=dev) * 2 - 1 for _ in range(3))
+                q, k, v = ((torch.rand(sh["b"], sh["h"], sh["s"], sh["d"], device=dev) * 2 - 1).to(dt) for _ in range(3))
                 t = timed(lambda: F.scaled_dot_product_attention(q, k, v, is_causal=sh["causal"]))
                 flops = 4 * sh["b"] * sh["h"] * sh["s"] ** 2 * sh["d"] / (2 if sh["causal"] else 1)
                 torch_rows[key] = flops / t / 1e12
@@ -78,10 +79,10 @@ except ImportError:
 device = next(iter(rows.values()))[2] if rows else "?"
 print(f"hpcready {ours['tool']['version']} ({ours['tool']['git_revision']}) on {device}; {ours['started_at']}")
 print(torch_note)
-print(f"{'case':<44} {'ours':>16} {'pytorch':>16} {'ratio':>7}")
+print(f"{'case':<48} {'ours':>16} {'pytorch':>16} {'ratio':>7}")
 for key, (value, unit, _) in rows.items():
     theirs = torch_rows.get(key)
     ratio = f"{value / theirs:.3f}" if theirs else "—"
     theirs_s = f"{theirs:.4g} {unit}" if theirs else "—"
-    print(f"{key:<44} {value:>9.4g} {unit:<6} {theirs_s:>16} {ratio:>7}")
+    print(f"{key:<48} {value:>9.4g} {unit:<6} {theirs_s:>16} {ratio:>7}")
 PY
