@@ -211,6 +211,19 @@ pub struct AttentionDims {
     pub causal: bool,
 }
 
+impl AttentionDims {
+    /// The benchmark shape these dimensions describe.
+    pub fn shape(&self) -> super::Shape {
+        super::Shape::Attention {
+            b: self.b as u64,
+            h: self.h as u64,
+            s: self.s as u64,
+            d: self.d as u64,
+            causal: self.causal,
+        }
+    }
+}
+
 /// Checks an attention output `o` against a float64 naive softmax(Q·Kᵀ/√d)·V. Every row when
 /// `b·h·s²·d ≤ 2²⁶`, else 256 sampled query rows (each checked in full).
 pub fn check_attention<T: Copy + Into<f64>>(

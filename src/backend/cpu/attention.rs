@@ -11,7 +11,7 @@ use super::buffer::Buffer;
 use super::random_buffer;
 use crate::backend::Kernel;
 use crate::bench::verify::{AttentionDims, Verification, check_attention};
-use crate::bench::{DType, Shape, Work};
+use crate::bench::{DType, Work};
 use rayon::prelude::*;
 use std::time::Duration;
 
@@ -290,16 +290,7 @@ impl Kernel for AttentionKernel {
     }
 
     fn work(&self) -> Work {
-        let AttentionDims { b, h, s, d, causal } = self.dims;
-        Shape::Attention {
-            b: b as u64,
-            h: h as u64,
-            s: s as u64,
-            d: d as u64,
-            causal,
-        }
-        .work(DType::F32)
-        .unwrap_or_default()
+        self.dims.shape().work(DType::F32).unwrap_or_default()
     }
 
     fn run(&mut self, iterations: u64) -> anyhow::Result<Option<Duration>> {

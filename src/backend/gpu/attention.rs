@@ -6,7 +6,7 @@ use super::{GpuContext, KERNELS};
 use crate::backend::Kernel;
 use crate::backend::cpu::random_vec;
 use crate::bench::verify::{AttentionDims, Verification, check_attention};
-use crate::bench::{DType, Shape, Work};
+use crate::bench::{DType, Work};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -110,16 +110,7 @@ impl Kernel for Attention {
     }
 
     fn work(&self) -> Work {
-        let AttentionDims { b, h, s, d, causal } = self.dims;
-        Shape::Attention {
-            b: b as u64,
-            h: h as u64,
-            s: s as u64,
-            d: d as u64,
-            causal,
-        }
-        .work(self.dtype)
-        .unwrap_or_default()
+        self.dims.shape().work(self.dtype).unwrap_or_default()
     }
 
     fn run(&mut self, iterations: u64) -> anyhow::Result<Option<Duration>> {
