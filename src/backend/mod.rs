@@ -1,8 +1,8 @@
 //! Backends: where kernels run. A [`Backend`] prepares a [`Kernel`] for a [`Case`]; the
 //! sampling loop in [`crate::measure`] then runs, verifies and times it.
 //!
-//! Only the CPU backend exists in this build. A GPU backend (wgpu) and an MPI backend slot in as
-//! further implementations of the same traits; `--backend gpu` says plainly that it is not built.
+//! Two backends exist: [`cpu`] and [`gpu`] (wgpu). An MPI backend, and a `torch` method driving
+//! the user's own PyTorch, slot in as further implementations of the same traits.
 
 pub mod cpu;
 pub mod gpu;
@@ -77,7 +77,7 @@ pub trait Backend {
 pub enum BackendChoice {
     /// The best backend present: every hardware GPU when there is one, else the CPU.
     Auto,
-    /// The CPU: GEMM through the `gemm` crate, blocked attention, FMA chains.
+    /// The CPU: GEMM through faer, blocked attention, FMA chains.
     Cpu,
     /// GPUs through wgpu (hardware GPUs, or the adapter named with --device).
     Gpu,
