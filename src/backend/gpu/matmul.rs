@@ -1,4 +1,4 @@
-//! Matmul on the GPU: `kernels/matmul_tiled.wgsl` (64×64 workgroup tiles, 4×4 per thread), in
+//! Matmul on the GPU: `kernels/matmul_tiled.wgsl` (128×128 workgroup tiles, 8×8 per thread), in
 //! f32, or with f16 inputs and f32 accumulation where the device has SHADER_F16.
 
 use super::{GpuContext, KERNELS};
@@ -10,9 +10,42 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Tile edge of the kernel's workgroup.
-const TILE: usize = 64;
-/// Tile edge of the cooperative-matrix kernel's workgroup.
+const TILE: usize = 128;
+/// Tile edge of the small cooperative-matrix kernel's workgroup (any size, any subgroup width).
 const COOP_TILE: usize = 32;
+/// Tile edge of the large cooperative-matrix kernel's workgroup (32-wide subgroups, k and n
+/// multiples of 4).
+const COOP_TILED_TILE: usize = 128;
+
+/// Which kernel a matmul runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// `matmul_tiled.wgsl`: scalar FMAs (f32, or f16 inputs converted to f32).
+    Tiled,
+    /// `matmul_coop_tiled.wgsl`: 128×128 tiles on matrix units, 8 subgroups of 32.
+    CoopTiled,
+    /// `matmul_coop.wgsl` for this subgroup width: 32×32 tiles on matrix units, any size.
+    Coop(u32),
+}
+
+/// The cooperative-matrix kernel for an f16 n×k problem on a device with subgroup width `sg`:
+/// the large one where it applies (its vec4 loads need k and n multiples of 4, its layout 32-wide
+/// subgroups), else the small one that takes any size.
+pub fn coop_kind(sg: u32, n: usize, k: usize) -> Kind {
+    if sg == 32 && n % 4 == 0 && k % 4 == 0 {
+        Kind::CoopTiled
+    } else {
+        Kind::Coop(sg)
+    }
+}
+
+/// An embedded kernel's source by file name.
+fn kernel_source(name: &str) -> &'static str {
+    KERNELS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map_or("", |(_, s)| s)
+}
 
 /// The kernel's source for `dtype` (f32, or f16 inputs with f32 accumulation).
 pub fn source(dtype: DType) -> String {
@@ -30,11 +63,7 @@ pub fn source(dtype: DType) -> String {
 
 /// The cooperative-matrix kernel's source for subgroup size `sg`.
 pub fn coop_source(sg: u32) -> String {
-    let src = KERNELS
-        .iter()
-        .find(|(n, _)| *n == "matmul_coop.wgsl")
-        .map_or("", |(_, s)| s);
-    src.replace("const SG: u32 = 32u;", &format!("const SG: u32 = {sg}u;"))
+    kernel_source("matmul_coop.wgsl").replace("const SG: u32 = 32u;", &format!("const SG: u32 = {sg}u;"))
 }
 
 /// Row-major C (m×n, f32) = A (m×k) · B (k×n), inputs in f32 or f16: on matrix units
@@ -42,7 +71,7 @@ pub fn coop_source(sg: u32) -> String {
 pub struct Matmul {
     ctx: Arc<GpuContext>,
     dtype: DType,
-    coop: bool,
+    kind: Kind,
     dims: (usize, usize, usize),
     a: Vec<f32>,
     b: Vec<f32>,
@@ -83,11 +112,15 @@ impl Matmul {
         n: usize,
         k: usize,
     ) -> anyhow::Result<Self> {
-        let coop = match (dtype, ctx.coop()) {
-            (DType::F16, Ok(sg)) => Some(sg),
-            _ => None,
+        let kind = match (dtype, ctx.coop()) {
+            (DType::F16, Ok(sg)) => coop_kind(sg, n, k),
+            _ => Kind::Tiled,
         };
-        let tile = if coop.is_some() { COOP_TILE } else { TILE };
+        let tile = match kind {
+            Kind::Tiled => TILE,
+            Kind::CoopTiled => COOP_TILED_TILE,
+            Kind::Coop(_) => COOP_TILE,
+        };
         let groups = (n.div_ceil(tile) as u32, m.div_ceil(tile) as u32, 1);
         if groups.0 > ctx.max_groups() || groups.1 > ctx.max_groups() {
             anyhow::bail!("{m}×{n} needs more workgroups per dimension than the device allows");
@@ -99,15 +132,19 @@ impl Matmul {
             "dims",
             bytemuck::cast_slice(&[m as u32, n as u32, k as u32, 0]),
         );
-        let (name, src) = match coop {
-            Some(sg) => ("matmul_coop.wgsl", coop_source(sg)),
-            None => (KERNELS[0].0, source(dtype)),
+        let (name, src) = match kind {
+            Kind::CoopTiled => (
+                "matmul_coop_tiled.wgsl",
+                kernel_source("matmul_coop_tiled.wgsl").to_string(),
+            ),
+            Kind::Coop(sg) => ("matmul_coop.wgsl", coop_source(sg)),
+            Kind::Tiled => (KERNELS[0].0, source(dtype)),
         };
         let (pipeline, bind) = ctx.pipeline(name, &src, &[&abuf, &bbuf, &c, &dims])?;
         Ok(Self {
             ctx,
             dtype,
-            coop: coop.is_some(),
+            kind,
             dims: (m, n, k),
             a,
             b,
@@ -121,23 +158,25 @@ impl Matmul {
 
 impl Kernel for Matmul {
     fn method(&self) -> String {
-        if self.coop {
-            "wgpu/matmul-coop".into()
-        } else {
-            "wgpu/matmul-tiled".into()
+        match self.kind {
+            Kind::Tiled => "wgpu/matmul-tiled".into(),
+            Kind::CoopTiled | Kind::Coop(_) => "wgpu/matmul-coop".into(),
         }
     }
 
     fn variant(&self) -> String {
-        let kernel = match (self.coop, self.dtype, self.ctx.coop()) {
-            (true, _, _) => {
+        let kernel = match (self.kind, self.dtype, self.ctx.coop()) {
+            (Kind::CoopTiled, _, _) => "matmul_coop_tiled.wgsl: 16×16×16 f16 cooperative matrices, \
+                8 subgroups × 4×2 tiles, 128×128 workgroup tiles, BK 32"
+                .to_string(),
+            (Kind::Coop(_), _, _) => {
                 "matmul_coop.wgsl: 16×16×16 f16 cooperative matrices, 2×2 per subgroup, 32×32 tiles"
                     .to_string()
             }
-            (false, DType::F16, Err(why)) => format!(
-                "matmul_tiled.wgsl: 64×64 tiles, BK 16, 4×4 per thread (matrix units not used: {why})"
+            (Kind::Tiled, DType::F16, Err(why)) => format!(
+                "matmul_tiled.wgsl: 128×128 tiles, BK 16, 8×8 per thread (matrix units not used: {why})"
             ),
-            _ => "matmul_tiled.wgsl: 64×64 tiles, BK 16, 4×4 per thread".to_string(),
+            _ => "matmul_tiled.wgsl: 128×128 tiles, BK 16, 8×8 per thread".to_string(),
         };
         format!(
             "{kernel}, {} inputs, f32 accumulation; {} timing",

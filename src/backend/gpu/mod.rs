@@ -51,6 +51,10 @@ pub const KERNELS: &[(&str, &str)] = &[
         "matmul_coop.wgsl",
         include_str!("../../../kernels/matmul_coop.wgsl"),
     ),
+    (
+        "matmul_coop_tiled.wgsl",
+        include_str!("../../../kernels/matmul_coop_tiled.wgsl"),
+    ),
 ];
 
 /// Runs kernels on one wgpu adapter.

@@ -143,6 +143,8 @@ fn matmul_is_correct_at_odd_sizes_and_tile_multiples() {
         (1, 1, 1),
         (130, 33, 67),
         (128, 192, 64),
+        (256, 256, 256),
+        (129, 257, 31),
     ] {
         let case = Case {
             bench: BenchKind::Matmul,
@@ -316,4 +318,14 @@ fn peak_chains_reach_their_fixed_point() {
     let v = kernel.verify();
     assert!(v.passed && v.checked == 4096, "{v:?}");
     assert_eq!(kernel.work().flops, 1024.0 * 64.0 * 8.0 * 4.0 * 2.0);
+}
+
+#[test]
+fn the_large_coop_kernel_needs_32_wide_subgroups_and_k_n_multiples_of_4() {
+    use matmul::{Kind, coop_kind};
+    assert_eq!(coop_kind(32, 4096, 4096), Kind::CoopTiled);
+    assert_eq!(coop_kind(32, 36, 100), Kind::CoopTiled);
+    assert_eq!(coop_kind(32, 4098, 4096), Kind::Coop(32));
+    assert_eq!(coop_kind(32, 4096, 33), Kind::Coop(32));
+    assert_eq!(coop_kind(64, 4096, 4096), Kind::Coop(64));
 }
