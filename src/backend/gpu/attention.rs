@@ -1,5 +1,6 @@
 //! Flash attention forward on the GPU: `kernels/attention_flash.wgsl`, with f32 or f16 inputs
-//! (softmax and accumulation in f32 either way).
+//! (softmax and accumulation in f32 either way), and `kernels/attention_coop.wgsl` on matrix
+//! units for f16 where the adapter has cooperative matrices and 32-wide subgroups.
 
 use super::matmul::{read_failure, upload};
 use super::{GpuContext, KERNELS};
@@ -14,27 +15,62 @@ use std::time::Duration;
 const BR: usize = 64;
 const BC: usize = 32;
 
-/// Attention forward on `[b·h][s][d]` tensors, f32 or f16 inputs.
-pub struct Attention {
-    ctx: Arc<GpuContext>,
-    dtype: DType,
-    dims: AttentionDims,
-    q: Vec<f32>,
-    k: Vec<f32>,
-    v: Vec<f32>,
-    o: wgpu::Buffer,
-    pipeline: wgpu::ComputePipeline,
-    bind: wgpu::BindGroup,
-    groups: (u32, u32, u32),
+/// Whether f16 attention with head dimension `d` runs on matrix units on a device whose
+/// cooperative-matrix support is `coop` (its subgroup width, or why not): it needs 32-wide
+/// subgroups and d a multiple of 16 up to 128 (its Q fragments and O accumulators live in
+/// registers).
+pub fn use_coop(dtype: DType, d: usize, coop: Result<u32, &str>) -> Result<(), String> {
+    if dtype != DType::F16 {
+        return Err("matrix units are used for f16 inputs only".into());
+    }
+    match coop {
+        Err(why) => Err(why.to_string()),
+        Ok(sg) if sg != 32 => Err(format!("the kernel needs 32-wide subgroups, not {sg}")),
+        Ok(_) if d % 16 != 0 || d > 128 => Err(format!(
+            "the kernel needs a head dimension that is a multiple of 16 up to 128, not {d}"
+        )),
+        Ok(_) => Ok(()),
+    }
 }
 
-/// The kernel's source with its head dimension and input type set.
-pub fn source(d: usize, dtype: DType) -> String {
+/// The cooperative-matrix kernel's source with its head dimension set.
+pub fn coop_source(d: usize) -> String {
+    KERNELS
+        .iter()
+        .find(|(n, _)| *n == "attention_coop.wgsl")
+        .map_or("", |(_, s)| s)
+        .replace("const D: u32 = 64u;", &format!("const D: u32 = {d}u;"))
+}
+
+/// Attention forward on `[b·h][s][d]` tensors, f32 or f16 inputs.
+/// Threads per query row in `attention_flash.wgsl` for head dimension `d` on a device whose
+/// smallest subgroup is `subgroup_min` lanes (None without subgroup operations): one up to d = 64;
+/// beyond that 2 or 4, so that each thread holds at most 64 elements of the query and of the
+/// output accumulator in registers, where shuffles can sum the partial dot products.
+pub fn threads_per_row(d: usize, subgroup_min: Option<u32>) -> usize {
+    let Some(lanes) = subgroup_min else { return 1 };
+    [4, 2]
+        .into_iter()
+        .find(|&t| d > 64 * (t / 2) && d % (4 * t) == 0 && t as u32 <= lanes)
+        .unwrap_or(1)
+}
+
+/// The flash kernel's source with its head dimension, threads per row and input type set.
+pub fn source(d: usize, t: usize, dtype: DType) -> String {
     let src = KERNELS
         .iter()
         .find(|(n, _)| *n == "attention_flash.wgsl")
         .map_or("", |(_, s)| s);
-    let src = src.replace("const D: u32 = 64u;", &format!("const D: u32 = {d}u;"));
+    let mut src = src
+        .replace("const D: u32 = 64u;", &format!("const D: u32 = {d}u;"))
+        .replace("const T: u32 = 1u;", &format!("const T: u32 = {t}u;"));
+    if t == 1 {
+        // No subgroup operation in the module, so it also runs on devices without SUBGROUP.
+        src = src.replace(
+            "        y += subgroupShuffleXor(y, off); // SHUFFLE\n",
+            "",
+        );
+    }
     if dtype == DType::F16 {
         format!(
             "enable f16;\n{}",
@@ -45,13 +81,34 @@ pub fn source(d: usize, dtype: DType) -> String {
     }
 }
 
+/// Attention forward on `[b·h][s][d]` tensors, f32 or f16 inputs.
+pub struct Attention {
+    ctx: Arc<GpuContext>,
+    dtype: DType,
+    /// Ok when the matrix-unit kernel runs, else why not (for f16).
+    coop: Result<(), String>,
+    /// Threads per query row in the flash kernel.
+    t: usize,
+    dims: AttentionDims,
+    q: Vec<f32>,
+    k: Vec<f32>,
+    v: Vec<f32>,
+    o: wgpu::Buffer,
+    pipeline: wgpu::ComputePipeline,
+    bind: wgpu::BindGroup,
+    groups: (u32, u32, u32),
+}
+
 impl Attention {
     /// Uploads deterministic random Q, K, V (the CPU backend's) and builds the pipeline.
     pub fn new(ctx: Arc<GpuContext>, dims: AttentionDims, dtype: DType) -> anyhow::Result<Self> {
         let AttentionDims { b, h, s, d, causal } = dims;
-        if d % 4 != 0 || d == 0 || d > 256 {
+        let coop = use_coop(dtype, d, ctx.coop());
+        let t = threads_per_row(d, ctx.subgroup_min());
+        if coop.is_err() && (d % 4 != 0 || d == 0 || d > 64 * t) {
             anyhow::bail!(
-                "the flash kernel takes head dimensions that are multiples of 4, up to 256"
+                "the flash kernel takes head dimensions that are multiples of 4, up to {} on this device",
+                64 * t
             );
         }
         let shared = 2 * BC * d * 4;
@@ -69,21 +126,30 @@ impl Attention {
             );
         }
         let len = b * h * s * d;
-        let (qb, q) = upload(&ctx, "Q", random_vec(len, 11), dtype);
+        // The matrix-unit kernel loads whole 16-row fragments of Q: pad by a block of rows.
+        let mut qv = random_vec(len, 11);
+        if coop.is_ok() {
+            qv.resize(len + BR * d, 0.0);
+        }
+        let (qb, mut q) = upload(&ctx, "Q", qv, dtype);
+        q.truncate(len);
         let (kb, k) = upload(&ctx, "K", random_vec(len, 12), dtype);
         let (vb, v) = upload(&ctx, "V", random_vec(len, 13), dtype);
         let o = ctx.storage_zeroed("O", (len * 4).max(16) as u64);
         let scale = 1.0 / (d as f32).sqrt();
         let params: [u32; 4] = [s as u32, u32::from(causal), scale.to_bits(), 0];
         let p = ctx.uniform("params", bytemuck::cast_slice(&params));
-        let (pipeline, bind) = ctx.pipeline(
-            "attention_flash.wgsl",
-            &source(d, dtype),
-            &[&qb, &kb, &vb, &o, &p],
-        )?;
+        let (name, src) = if coop.is_ok() {
+            ("attention_coop.wgsl", coop_source(d))
+        } else {
+            ("attention_flash.wgsl", source(d, t, dtype))
+        };
+        let (pipeline, bind) = ctx.pipeline(name, &src, &[&qb, &kb, &vb, &o, &p])?;
         Ok(Self {
             ctx,
             dtype,
+            coop,
+            t,
             dims,
             q,
             k,
@@ -98,12 +164,32 @@ impl Attention {
 
 impl Kernel for Attention {
     fn method(&self) -> String {
-        "wgpu/attention-flash".into()
+        if self.coop.is_ok() {
+            "wgpu/attention-coop".into()
+        } else {
+            "wgpu/attention-flash".into()
+        }
     }
 
     fn variant(&self) -> String {
+        let kernel = match (&self.coop, self.dtype) {
+            (Ok(()), _) => "attention_coop.wgsl: 16×16×16 f16 cooperative matrices for Q·Kᵀ and \
+                P·V, two passes (row maxima, then exact softmax), 64 query rows per workgroup, \
+                32-key tiles"
+                .to_string(),
+            (Err(why), DType::F16) => format!(
+                "attention_flash.wgsl: {BR} query rows per workgroup, {} threads per row, \
+                 {BC}-key tiles (matrix units not used: {why})",
+                self.t
+            ),
+            _ => format!(
+                "attention_flash.wgsl: {BR} query rows per workgroup, {} threads per row, \
+                 {BC}-key tiles",
+                self.t
+            ),
+        };
         format!(
-            "attention_flash.wgsl, {} inputs, f32 softmax and accumulation: {BR} query rows per workgroup, {BC}-key tiles; {} timing",
+            "{kernel}, {} inputs, f32 softmax and accumulation; {} timing",
             self.dtype,
             self.ctx.timing_name()
         )

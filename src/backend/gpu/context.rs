@@ -14,6 +14,8 @@ pub struct GpuContext {
     timestamps: bool,
     f16: bool,
     coop: Result<u32, String>,
+    /// The smallest subgroup width, where the device has subgroup operations (SUBGROUP).
+    subgroup_min: Option<u32>,
 }
 
 /// Whether an adapter can run the 16×16×16 f16 → f32 cooperative-matrix kernel: `Ok(subgroup
@@ -67,8 +69,14 @@ impl GpuContext {
             &adapter.cooperative_matrix_properties(),
             [info.subgroup_min_size, info.subgroup_max_size],
         );
-        let mut required_features =
-            offered & (wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::SHADER_F16);
+        let mut required_features = offered
+            & (wgpu::Features::TIMESTAMP_QUERY
+                | wgpu::Features::SHADER_F16
+                | wgpu::Features::SUBGROUP);
+        let subgroup_min = offered
+            .contains(wgpu::Features::SUBGROUP)
+            .then_some(info.subgroup_min_size)
+            .filter(|&n| n > 0);
         if coop.is_ok() {
             required_features |= wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX;
         }
@@ -95,6 +103,7 @@ impl GpuContext {
             timestamps,
             f16,
             coop,
+            subgroup_min,
         })
     }
 
@@ -115,6 +124,11 @@ impl GpuContext {
     /// The subgroup size for the cooperative-matrix kernel, or why it cannot run here.
     pub fn coop(&self) -> Result<u32, &str> {
         self.coop.as_ref().copied().map_err(String::as_str)
+    }
+
+    /// The smallest subgroup width, where subgroup operations (SUBGROUP) are enabled.
+    pub fn subgroup_min(&self) -> Option<u32> {
+        self.subgroup_min
     }
 
     /// Whether f16 kernels can run (SHADER_F16).

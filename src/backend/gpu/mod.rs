@@ -55,6 +55,10 @@ pub const KERNELS: &[(&str, &str)] = &[
         "matmul_coop_tiled.wgsl",
         include_str!("../../../kernels/matmul_coop_tiled.wgsl"),
     ),
+    (
+        "attention_coop.wgsl",
+        include_str!("../../../kernels/attention_coop.wgsl"),
+    ),
 ];
 
 /// Runs kernels on one wgpu adapter.

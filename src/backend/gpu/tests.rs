@@ -53,15 +53,47 @@ fn generated_variants_validate_too() {
         ("matmul f16", matmul::source(DType::F16)),
         ("matmul coop, subgroup 32", matmul::coop_source(32)),
         ("matmul coop, subgroup 64", matmul::coop_source(64)),
-        ("attention d=128", attention::source(128, DType::F32)),
-        ("attention d=8 f16", attention::source(8, DType::F16)),
+        ("attention d=128", attention::source(128, 2, DType::F32)),
+        ("attention d=256 f16, 4 threads", attention::source(256, 4, DType::F16)),
+        ("attention d=8 f16", attention::source(8, 1, DType::F16)),
+        ("attention coop d=64", attention::coop_source(64)),
+        ("attention coop d=128", attention::coop_source(128)),
+        ("attention coop d=16", attention::coop_source(16)),
     ];
     for (name, source) in &variants {
         compile(name, source);
     }
     assert!(matmul::source(DType::F16).starts_with("enable f16;"));
     assert!(matmul::coop_source(64).contains("const SG: u32 = 64u;"));
-    assert!(attention::source(128, DType::F32).contains("const D: u32 = 128u;"));
+    assert!(attention::source(128, 2, DType::F32).contains("const D: u32 = 128u;"));
+    // One thread per row: no subgroup operation, so devices without SUBGROUP can run it.
+    assert!(!attention::source(64, 1, DType::F32).contains("subgroupShuffleXor"));
+    assert!(attention::source(128, 2, DType::F32).contains("const T: u32 = 2u;"));
+    assert!(attention::coop_source(128).contains("const D: u32 = 128u;"));
+}
+
+#[test]
+fn flash_attention_splits_wide_heads_across_threads_where_subgroups_allow() {
+    use attention::threads_per_row as t;
+    assert_eq!(t(64, Some(32)), 1);
+    assert_eq!(t(128, Some(32)), 2);
+    assert_eq!(t(256, Some(8)), 4);
+    assert_eq!(t(96, Some(32)), 2);
+    assert_eq!(t(128, None), 1, "no subgroups: one thread per row");
+    assert_eq!(t(256, Some(2)), 2, "subgroups narrower than four lanes: at most two");
+}
+
+#[test]
+fn attention_on_matrix_units_needs_f16_32_lanes_and_d_a_multiple_of_16() {
+    use attention::use_coop;
+    assert!(use_coop(DType::F16, 64, Ok(32)).is_ok());
+    assert!(use_coop(DType::F16, 128, Ok(32)).is_ok());
+    let why = |dtype, d, coop| use_coop(dtype, d, coop).unwrap_err();
+    assert!(why(DType::F32, 64, Ok(32)).contains("f16 inputs only"));
+    assert!(why(DType::F16, 64, Ok(64)).contains("32-wide"));
+    assert!(why(DType::F16, 72, Ok(32)).contains("multiple of 16"));
+    assert!(why(DType::F16, 256, Ok(32)).contains("up to 128"));
+    assert_eq!(why(DType::F16, 64, Err("no coop")), "no coop");
 }
 
 #[test]
@@ -280,6 +312,32 @@ fn flash_attention_is_correct_at_odd_sizes_and_tile_multiples() {
                 );
             }
         }
+    }
+}
+
+#[test]
+fn flash_attention_with_two_threads_per_row_is_correct() {
+    let Some(gpu) = backend() else { return };
+    // d = 128 takes 2 threads per row where the adapter has subgroups (lavapipe has 8 lanes);
+    // lavapipe runs shuffles slowly, so one small odd size.
+    for causal in [false, true] {
+        let case = Case {
+            bench: BenchKind::Attention,
+            dtype: DType::F32,
+            shape: Shape::Attention {
+                b: 1,
+                h: 1,
+                s: 37,
+                d: 128,
+                causal,
+            },
+        };
+        let mut kernel = gpu.prepare(&case).unwrap();
+        assert!(kernel.variant().contains("2 threads per row"), "{}", kernel.variant());
+        kernel.run(1).unwrap();
+        let v = kernel.verify();
+        assert!(v.passed && v.is_full(), "causal={causal}: {v:?}");
+        assert!(v.max_rel_error < 1e-5, "causal={causal}: {}", v.max_rel_error);
     }
 }
 
