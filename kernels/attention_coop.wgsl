@@ -2,22 +2,23 @@
 // matrices: f16 Q, K, V; S = Q·Kᵀ and O = P·V as 16×16×16 f16 → f32 products; softmax in f32;
 // f32 O. Needs EXPERIMENTAL_COOPERATIVE_MATRIX, SHADER_F16 and 32-wide subgroups.
 //
-// Q, K, V, O are [b·h][s][D] row-major. One workgroup of 4 subgroups takes 64 query rows of one
+// Q, K, V, O are [b·h][s][D] row-major. One workgroup of BR/16 subgroups takes BR query rows of one
 // (batch, head), 16 rows per subgroup; its Q fragments and its O accumulators (D/16 of each)
-// stay in registers. Keys and values come in tiles of 32, staged through workgroup memory as f16
+// stay in registers. Keys and values come in tiles of BC, staged through workgroup memory as f16
 // (rows padded by 8 halves against bank conflicts), zero outside s.
 //
 // WGSL cannot scale the rows of a cooperative matrix, so the online softmax's rescaling of O is
 // replaced by two passes over the keys: the first computes S and keeps each row's maximum m, the
 // second computes S again, P = exp(S − m) (exact, never rescaled) and O += P·V. This costs one
 // extra Q·Kᵀ (1.5× the matrix work of one pass) and no element-wise traffic on O. S goes through
-// a per-subgroup staging tile in workgroup memory, where each pair of lanes owns one row (16 keys
+// a per-subgroup staging tile in workgroup memory, where two lanes own each row (BC/2 keys
 // each); P is written back as f16 for the P·V product. With the causal mask, tiles past the
-// block's last query are skipped and masked keys get P = 0. Any s works. The host pads Q by 64
-// rows so the last block's fragment loads stay inside the buffer.
+// block's last query are skipped and masked keys get P = 0. Any s works. The host reads BR from
+// this file, dispatches ceil(s / BR) workgroups per head and pads Q by BR rows so the last
+// block's fragment loads stay inside the buffer.
 //
 // D is set when the pipeline is built (the line `const D` is rewritten): a multiple of 16, up to
-// 128. Dispatch: (ceil(s / 64), b·h, 1).
+// 128. Dispatch: (ceil(s / BR), b·h, 1).
 
 enable f16;
 enable wgpu_cooperative_matrix;
@@ -37,18 +38,20 @@ struct Params {
 
 const D: u32 = 64u;
 const DN: u32 = D / 16u;     // fragments across the head dimension
-const BR: u32 = 64u;         // query rows per workgroup
+const BR: u32 = 64u;         // query rows per workgroup, 16 per subgroup
 const BC: u32 = 32u;         // keys per tile
+const KN: u32 = BC / 16u;    // fragments across a tile's keys
+const HALF: u32 = BC / 2u;   // keys per lane in the element-wise steps
 const KSTR: u32 = D + 8u;    // halves per row of k_tile and v_tile
-const SSTR: u32 = 32u;       // floats per row of a subgroup's S staging tile (16 × BC)
-const PSTR: u32 = 40u;       // halves per row of a subgroup's P tile (16 × BC, padded)
-const THREADS: u32 = 128u;
+const SSTR: u32 = BC;        // floats per row of a subgroup's S staging tile (16 × BC)
+const PSTR: u32 = BC + 8u;   // halves per row of a subgroup's P tile (16 × BC, padded)
+const THREADS: u32 = BR * 2u; // one subgroup of 32 per 16 rows
 
 var<workgroup> k_tile: array<f16, BC * KSTR>;
 var<workgroup> v_tile: array<f16, BC * KSTR>;
-var<workgroup> s_stage: array<f32, 2048>;   // 4 subgroups × 16 × SSTR
-var<workgroup> p_tile: array<f16, 2560>;    // 4 subgroups × 16 × PSTR
-var<workgroup> red: array<f32, 128>;        // one value per lane, to combine a row's two lanes
+var<workgroup> s_stage: array<f32, BR * SSTR>;   // per subgroup 16 × SSTR
+var<workgroup> p_tile: array<f16, BR * PSTR>;    // per subgroup 16 × PSTR
+var<workgroup> red: array<f32, THREADS>;         // one value per lane, to combine a row's two lanes
 
 // Stages keys (and values when `with_v`) k0..k0+BC of head `hbase` (in vec4 units), zero past s.
 fn stage(hbase: u32, k0: u32, li: u32, with_v: bool) {
@@ -78,7 +81,7 @@ fn stage(hbase: u32, k0: u32, li: u32, with_v: bool) {
     }
 }
 
-@compute @workgroup_size(128, 1, 1)
+@compute @workgroup_size(THREADS, 1, 1)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
     let s = params.s;
     let causal = params.causal != 0u;
@@ -88,9 +91,11 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     let hrow = wg.y * s;                 // first row of this head
     let hbase = hrow * (D / 4u);         // the same in vec4 units
     let sub0 = q0 + sg * 16u;            // this subgroup's first query row
-    // This lane's row of the subgroup's 16 and its 16 of the tile's 32 keys.
-    let r = lane / 2u;
-    let c0 = (lane % 2u) * 16u;
+    // This lane's row of the subgroup's 16 and its half of the tile's keys. Lanes visit their
+    // keys in a rotated order, j + r, so that the 32 lanes' reads of the staging tile fall in
+    // 32 different banks.
+    let r = lane % 16u;
+    let c0 = (lane / 16u) * HALF;
     let qrow = sub0 + r;
     let soff = sg * 16u * SSTR;
     let poff = sg * 16u * PSTR;
@@ -113,30 +118,28 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     for (var k0 = 0u; k0 < key_end; k0 += BC) {
         stage(hbase, k0, li, false);
         workgroupBarrier();
-        var s0 = coop_mat16x16<f32, C>();
-        var s1 = coop_mat16x16<f32, C>();
-        for (var i = 0u; i < DN; i++) {
-            let kb0 = coopLoad<coop_mat16x16<f16, B>>(&k_tile[i * 16u], KSTR);
-            let kb1 = coopLoad<coop_mat16x16<f16, B>>(&k_tile[16u * KSTR + i * 16u], KSTR);
-            s0 = coopMultiplyAdd(qf[i], kb0, s0);
-            s1 = coopMultiplyAdd(qf[i], kb1, s1);
+        for (var kb = 0u; kb < KN; kb++) {
+            var sacc = coop_mat16x16<f32, C>();
+            for (var i = 0u; i < DN; i++) {
+                let kt = coopLoad<coop_mat16x16<f16, B>>(&k_tile[kb * 16u * KSTR + i * 16u], KSTR);
+                sacc = coopMultiplyAdd(qf[i], kt, sacc);
+            }
+            let st = soff + kb * 16u;
+            coopStoreT(sacc, &s_stage[st], SSTR);
         }
-        let st0 = soff;
-        let st1 = soff + 16u;
-        coopStoreT(s0, &s_stage[st0], SSTR);
-        coopStoreT(s1, &s_stage[st1], SSTR);
         workgroupBarrier();
-        for (var j = 0u; j < 16u; j++) {
-            let key = k0 + c0 + j;
+        for (var j = 0u; j < HALF; j++) {
+            let jj = c0 + (j + r) % HALF;
+            let key = k0 + jj;
             if (key < s && (!causal || key <= qrow)) {
-                m = max(m, s_stage[soff + r * SSTR + c0 + j]);
+                m = max(m, s_stage[soff + r * SSTR + jj]);
             }
         }
         workgroupBarrier();
     }
     red[li] = m;
     workgroupBarrier();
-    m = max(m, red[li ^ 1u]);
+    m = max(m, red[li ^ 16u]);
     workgroupBarrier();
 
     // Pass 2: P = exp(S − m), l = Σ P, O += P·V.
@@ -144,42 +147,39 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     for (var k0 = 0u; k0 < key_end; k0 += BC) {
         stage(hbase, k0, li, true);
         workgroupBarrier();
-        var s0 = coop_mat16x16<f32, C>();
-        var s1 = coop_mat16x16<f32, C>();
-        for (var i = 0u; i < DN; i++) {
-            let kb0 = coopLoad<coop_mat16x16<f16, B>>(&k_tile[i * 16u], KSTR);
-            let kb1 = coopLoad<coop_mat16x16<f16, B>>(&k_tile[16u * KSTR + i * 16u], KSTR);
-            s0 = coopMultiplyAdd(qf[i], kb0, s0);
-            s1 = coopMultiplyAdd(qf[i], kb1, s1);
+        for (var kb = 0u; kb < KN; kb++) {
+            var sacc = coop_mat16x16<f32, C>();
+            for (var i = 0u; i < DN; i++) {
+                let kt = coopLoad<coop_mat16x16<f16, B>>(&k_tile[kb * 16u * KSTR + i * 16u], KSTR);
+                sacc = coopMultiplyAdd(qf[i], kt, sacc);
+            }
+            let st = soff + kb * 16u;
+            coopStoreT(sacc, &s_stage[st], SSTR);
         }
-        let st0 = soff;
-        let st1 = soff + 16u;
-        coopStoreT(s0, &s_stage[st0], SSTR);
-        coopStoreT(s1, &s_stage[st1], SSTR);
         workgroupBarrier();
-        for (var j = 0u; j < 16u; j++) {
-            let key = k0 + c0 + j;
+        for (var j = 0u; j < HALF; j++) {
+            let jj = c0 + (j + r) % HALF;
+            let key = k0 + jj;
             var p = 0.0;
             if (key < s && (!causal || key <= qrow)) {
-                p = exp2((s_stage[soff + r * SSTR + c0 + j] - m) * scale2);
+                p = exp2((s_stage[soff + r * SSTR + jj] - m) * scale2);
             }
             l += p;
-            p_tile[poff + r * PSTR + c0 + j] = f16(p);
+            p_tile[poff + r * PSTR + jj] = f16(p);
         }
         workgroupBarrier();
-        let pa0 = coopLoadT<coop_mat16x16<f16, A>>(&p_tile[poff], PSTR);
-        let pa1 = coopLoadT<coop_mat16x16<f16, A>>(&p_tile[poff + 16u], PSTR);
-        for (var i = 0u; i < DN; i++) {
-            let vb0 = coopLoadT<coop_mat16x16<f16, B>>(&v_tile[i * 16u], KSTR);
-            let vb1 = coopLoadT<coop_mat16x16<f16, B>>(&v_tile[16u * KSTR + i * 16u], KSTR);
-            oacc[i] = coopMultiplyAdd(pa0, vb0, oacc[i]);
-            oacc[i] = coopMultiplyAdd(pa1, vb1, oacc[i]);
+        for (var kb = 0u; kb < KN; kb++) {
+            let pa = coopLoadT<coop_mat16x16<f16, A>>(&p_tile[poff + kb * 16u], PSTR);
+            for (var i = 0u; i < DN; i++) {
+                let vb = coopLoadT<coop_mat16x16<f16, B>>(&v_tile[kb * 16u * KSTR + i * 16u], KSTR);
+                oacc[i] = coopMultiplyAdd(pa, vb, oacc[i]);
+            }
         }
         workgroupBarrier();
     }
     red[li] = l;
     workgroupBarrier();
-    l = l + red[li ^ 1u];
+    l = l + red[li ^ 16u];
 
     // O / l, 16 columns at a time through the staging tile; rows past s are not written.
     for (var i = 0u; i < DN; i++) {
@@ -188,7 +188,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         workgroupBarrier();
         if (lane < 16u && sub0 + lane < s) {
             let dst = (hrow + sub0 + lane) * D + i * 16u;
-            let sum = red[sg * 32u + lane * 2u] + red[sg * 32u + lane * 2u + 1u];
+            let sum = red[sg * 32u + lane] + red[sg * 32u + lane + 16u];
             for (var j = 0u; j < 16u; j++) {
                 o[dst + j] = s_stage[soff + lane * SSTR + j] / sum;
             }

@@ -3,7 +3,7 @@
 //! units for f16 where the adapter has cooperative matrices and 32-wide subgroups.
 
 use super::matmul::{read_failure, upload};
-use super::{GpuContext, KERNELS};
+use super::{GpuContext, kernel_source, override_note};
 use crate::backend::Kernel;
 use crate::backend::cpu::random_vec;
 use crate::bench::verify::{AttentionDims, Verification, check_attention};
@@ -33,16 +33,29 @@ pub fn use_coop(dtype: DType, d: usize, coop: Result<u32, &str>) -> Result<(), S
     }
 }
 
-/// The cooperative-matrix kernel's source with its head dimension set.
+/// The cooperative-matrix kernel's source with its head dimension set, and 128 query rows per
+/// workgroup from d = 128 (measured on an H100: 29 against 20 TFLOP/s at s = 4096, while d = 64
+/// ran faster with 64 rows; reports/gpu/2026-11-23-h100-tuning-3.md).
 pub fn coop_source(d: usize) -> String {
-    KERNELS
-        .iter()
-        .find(|(n, _)| *n == "attention_coop.wgsl")
-        .map_or("", |(_, s)| s)
-        .replace("const D: u32 = 64u;", &format!("const D: u32 = {d}u;"))
+    let src = kernel_source("attention_coop.wgsl")
+        .replace("const D: u32 = 64u;", &format!("const D: u32 = {d}u;"));
+    if d >= 128 {
+        src.replace("const BR: u32 = 64u;", "const BR: u32 = 128u;")
+    } else {
+        src
+    }
 }
 
 /// Attention forward on `[b·h][s][d]` tensors, f32 or f16 inputs.
+/// The value of `const NAME: u32 = Nu;` in a kernel's source.
+pub fn const_u32(src: &str, name: &str) -> Option<u32> {
+    let prefix = format!("const {name}: u32 = ");
+    src.lines()
+        .find_map(|l| l.trim_start().strip_prefix(&prefix))
+        .and_then(|rest| rest.split('u').next())
+        .and_then(|n| n.trim().parse().ok())
+}
+
 /// Threads per query row in `attention_flash.wgsl` for head dimension `d` on a device whose
 /// smallest subgroup is `subgroup_min` lanes (None without subgroup operations): one up to d = 64;
 /// beyond that 2 or 4, so that each thread holds at most 64 elements of the query and of the
@@ -57,11 +70,7 @@ pub fn threads_per_row(d: usize, subgroup_min: Option<u32>) -> usize {
 
 /// The flash kernel's source with its head dimension, threads per row and input type set.
 pub fn source(d: usize, t: usize, dtype: DType) -> String {
-    let src = KERNELS
-        .iter()
-        .find(|(n, _)| *n == "attention_flash.wgsl")
-        .map_or("", |(_, s)| s);
-    let mut src = src
+    let mut src = kernel_source("attention_flash.wgsl")
         .replace("const D: u32 = 64u;", &format!("const D: u32 = {d}u;"))
         .replace("const T: u32 = 1u;", &format!("const T: u32 = {t}u;"));
     if t == 1 {
@@ -89,6 +98,8 @@ pub struct Attention {
     coop: Result<(), String>,
     /// Threads per query row in the flash kernel.
     t: usize,
+    /// Query rows per workgroup and keys per tile of the kernel that runs.
+    tiles: (usize, usize),
     dims: AttentionDims,
     q: Vec<f32>,
     k: Vec<f32>,
@@ -112,13 +123,21 @@ impl Attention {
             );
         }
         let shared = 2 * BC * d * 4;
-        if shared as u32 > ctx.max_workgroup_memory() {
+        if coop.is_err() && shared as u32 > ctx.max_workgroup_memory() {
             anyhow::bail!(
                 "d={d} needs {shared} bytes of workgroup memory; the device has {}",
                 ctx.max_workgroup_memory()
             );
         }
-        let groups = (s.div_ceil(BR) as u32, (b * h) as u32, 1);
+        let (name, src) = if coop.is_ok() {
+            ("attention_coop.wgsl", coop_source(d))
+        } else {
+            ("attention_flash.wgsl", source(d, t, dtype))
+        };
+        // The matrix-unit kernel's block of query rows and keys per tile are its own constants.
+        let br = const_u32(&src, "BR").unwrap_or(BR as u32) as usize;
+        let bc = const_u32(&src, "BC").unwrap_or(BC as u32) as usize;
+        let groups = (s.div_ceil(br) as u32, (b * h) as u32, 1);
         if groups.0 > ctx.max_groups() || groups.1 > ctx.max_groups() {
             anyhow::bail!(
                 "b·h = {} or s = {s} exceeds the device's workgroups per dimension",
@@ -129,7 +148,7 @@ impl Attention {
         // The matrix-unit kernel loads whole 16-row fragments of Q: pad by a block of rows.
         let mut qv = random_vec(len, 11);
         if coop.is_ok() {
-            qv.resize(len + BR * d, 0.0);
+            qv.resize(len + br * d, 0.0);
         }
         let (qb, mut q) = upload(&ctx, "Q", qv, dtype);
         q.truncate(len);
@@ -139,17 +158,13 @@ impl Attention {
         let scale = 1.0 / (d as f32).sqrt();
         let params: [u32; 4] = [s as u32, u32::from(causal), scale.to_bits(), 0];
         let p = ctx.uniform("params", bytemuck::cast_slice(&params));
-        let (name, src) = if coop.is_ok() {
-            ("attention_coop.wgsl", coop_source(d))
-        } else {
-            ("attention_flash.wgsl", source(d, t, dtype))
-        };
         let (pipeline, bind) = ctx.pipeline(name, &src, &[&qb, &kb, &vb, &o, &p])?;
         Ok(Self {
             ctx,
             dtype,
             coop,
             t,
+            tiles: (br, bc),
             dims,
             q,
             k,
@@ -173,10 +188,11 @@ impl Kernel for Attention {
 
     fn variant(&self) -> String {
         let kernel = match (&self.coop, self.dtype) {
-            (Ok(()), _) => "attention_coop.wgsl: 16×16×16 f16 cooperative matrices for Q·Kᵀ and \
-                P·V, two passes (row maxima, then exact softmax), 64 query rows per workgroup, \
-                32-key tiles"
-                .to_string(),
+            (Ok(()), _) => format!(
+                "attention_coop.wgsl: 16×16×16 f16 cooperative matrices for Q·Kᵀ and P·V, two \
+                 passes (row maxima, then exact softmax), {} query rows per workgroup, {}-key tiles",
+                self.tiles.0, self.tiles.1
+            ),
             (Err(why), DType::F16) => format!(
                 "attention_flash.wgsl: {BR} query rows per workgroup, {} threads per row, \
                  {BC}-key tiles (matrix units not used: {why})",
@@ -188,8 +204,14 @@ impl Kernel for Attention {
                 self.t
             ),
         };
+        let file = if self.coop.is_ok() {
+            "attention_coop.wgsl"
+        } else {
+            "attention_flash.wgsl"
+        };
         format!(
-            "{kernel}, {} inputs, f32 softmax and accumulation; {} timing",
+            "{kernel}{}, {} inputs, f32 softmax and accumulation; {} timing",
+            override_note(file),
             self.dtype,
             self.ctx.timing_name()
         )

@@ -1,7 +1,7 @@
 //! Matmul on the GPU: `kernels/matmul_tiled.wgsl` (128×128 workgroup tiles, 8×8 per thread), in
 //! f32, or with f16 inputs and f32 accumulation where the device has SHADER_F16.
 
-use super::{GpuContext, KERNELS};
+use super::{GpuContext, kernel_source, override_note};
 use crate::backend::Kernel;
 use crate::backend::cpu::random_vec;
 use crate::bench::verify::{Verification, check_matmul};
@@ -39,17 +39,9 @@ pub fn coop_kind(sg: u32, n: usize, k: usize) -> Kind {
     }
 }
 
-/// An embedded kernel's source by file name.
-fn kernel_source(name: &str) -> &'static str {
-    KERNELS
-        .iter()
-        .find(|(n, _)| *n == name)
-        .map_or("", |(_, s)| s)
-}
-
 /// The kernel's source for `dtype` (f32, or f16 inputs with f32 accumulation).
 pub fn source(dtype: DType) -> String {
-    let src = KERNELS[0].1;
+    let src = kernel_source("matmul_tiled.wgsl");
     match dtype {
         DType::F16 => {
             let body = src
@@ -138,7 +130,7 @@ impl Matmul {
                 kernel_source("matmul_coop_tiled.wgsl").to_string(),
             ),
             Kind::Coop(sg) => ("matmul_coop.wgsl", coop_source(sg)),
-            Kind::Tiled => (KERNELS[0].0, source(dtype)),
+            Kind::Tiled => ("matmul_tiled.wgsl", source(dtype)),
         };
         let (pipeline, bind) = ctx.pipeline(name, &src, &[&abuf, &bbuf, &c, &dims])?;
         Ok(Self {
@@ -178,8 +170,14 @@ impl Kernel for Matmul {
             ),
             _ => "matmul_tiled.wgsl: 128×128 tiles, BK 16, 8×8 per thread".to_string(),
         };
+        let file = match self.kind {
+            Kind::Tiled => "matmul_tiled.wgsl",
+            Kind::CoopTiled => "matmul_coop_tiled.wgsl",
+            Kind::Coop(_) => "matmul_coop.wgsl",
+        };
         format!(
-            "{kernel}, {} inputs, f32 accumulation; {} timing",
+            "{kernel}{}, {} inputs, f32 accumulation; {} timing",
+            override_note(file),
             self.dtype,
             self.ctx.timing_name()
         )

@@ -1,7 +1,7 @@
 //! Device memory copy bandwidth: `kernels/membw_copy.wgsl`, counted as bytes read + written.
 
 use super::matmul::read_failure;
-use super::{GpuContext, KERNELS};
+use super::{GpuContext, kernel_source, override_note};
 use crate::backend::Kernel;
 use crate::bench::verify::Verification;
 use crate::bench::{Work, copy_bytes};
@@ -31,7 +31,11 @@ impl Copy {
         let sbuf = ctx.storage("src", bytemuck::cast_slice(&src));
         let dst = ctx.storage_zeroed("dst", (words * 16).max(16) as u64);
         let params = ctx.uniform("params", bytemuck::cast_slice(&[words as u32, row, 0, 0]));
-        let (pipeline, bind) = ctx.pipeline(KERNELS[1].0, KERNELS[1].1, &[&sbuf, &dst, &params])?;
+        let (pipeline, bind) = ctx.pipeline(
+            "membw_copy.wgsl",
+            &kernel_source("membw_copy.wgsl"),
+            &[&sbuf, &dst, &params],
+        )?;
         Ok(Self {
             ctx,
             src,
@@ -50,7 +54,8 @@ impl Kernel for Copy {
 
     fn variant(&self) -> String {
         format!(
-            "membw_copy.wgsl: 16 bytes per invocation; {} timing",
+            "membw_copy.wgsl{}: 16 bytes per invocation; {} timing",
+            override_note("membw_copy.wgsl"),
             self.ctx.timing_name()
         )
     }

@@ -61,6 +61,38 @@ pub const KERNELS: &[(&str, &str)] = &[
     ),
 ];
 
+/// A kernel's WGSL source by file name: the embedded one, or, when `HPCREADY_KERNEL_DIR` names a
+/// folder holding a file of that name, that file. The override is for tuning kernels on a
+/// machine without a Rust toolchain (edit the .wgsl, rerun the release binary); results record
+/// the override in the kernel's variant, and every kernel is still verified before it is timed.
+pub fn kernel_source(name: &str) -> std::borrow::Cow<'static, str> {
+    if let Some(path) = kernel_override(name) {
+        if let Ok(text) = std::fs::read_to_string(&path) {
+            return text.into();
+        }
+    }
+    KERNELS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map_or("", |(_, s)| s)
+        .into()
+}
+
+/// " (kernel file overridden by PATH)" when `HPCREADY_KERNEL_DIR` overrides kernel `name`, for
+/// its variant; else empty.
+pub fn override_note(name: &str) -> String {
+    kernel_override(name)
+        .map(|p| format!(" (kernel file overridden by {})", p.display()))
+        .unwrap_or_default()
+}
+
+/// The override file for kernel `name`, where `HPCREADY_KERNEL_DIR` provides one.
+pub fn kernel_override(name: &str) -> Option<std::path::PathBuf> {
+    let dir = std::env::var_os("HPCREADY_KERNEL_DIR")?;
+    let path = std::path::Path::new(&dir).join(name);
+    path.is_file().then_some(path)
+}
+
 /// Runs kernels on one wgpu adapter.
 pub struct GpuBackend {
     ctx: Arc<GpuContext>,

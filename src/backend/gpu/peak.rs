@@ -1,7 +1,7 @@
 //! The GPU's measured f32 FMA ceiling: `kernels/peak_fma.wgsl`.
 
 use super::matmul::read_failure;
-use super::{GpuContext, KERNELS};
+use super::{GpuContext, kernel_source, override_note};
 use crate::backend::Kernel;
 use crate::bench::Work;
 use crate::bench::verify::{Checker, Verification};
@@ -32,11 +32,8 @@ impl PeakF32 {
         let out = ctx.storage_zeroed("out", invocations * 16);
         let params: [u32; 4] = [trips, 0, 0.5f32.to_bits(), (FIXED_POINT / 2.0).to_bits()];
         let p = ctx.uniform("params", bytemuck::cast_slice(&params));
-        let src = KERNELS
-            .iter()
-            .find(|(n, _)| *n == "peak_fma.wgsl")
-            .map_or("", |(_, s)| s);
-        let (pipeline, bind) = ctx.pipeline("peak_fma.wgsl", src, &[&out, &p])?;
+        let src = kernel_source("peak_fma.wgsl");
+        let (pipeline, bind) = ctx.pipeline("peak_fma.wgsl", &src, &[&out, &p])?;
         Ok(Self {
             ctx,
             invocations,
@@ -59,7 +56,8 @@ impl Kernel for PeakF32 {
 
     fn variant(&self) -> String {
         format!(
-            "peak_fma.wgsl: 8 vec4 FMA chains × {} trips on {} invocations; {} timing",
+            "peak_fma.wgsl{}: 8 vec4 FMA chains × {} trips on {} invocations; {} timing",
+            override_note("peak_fma.wgsl"),
             self.trips,
             self.invocations,
             self.ctx.timing_name()
