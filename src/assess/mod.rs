@@ -325,7 +325,14 @@ fn compare_row(results: &Results, profile: &Profile, bench: BenchKind, dtype: DT
                     uncertain: bw.uncertain,
                     fraction_of_peak: None,
                 });
-                row.basis = Basis::ContextOnly;
+                if on_cpu {
+                    // Host DRAM beside accelerator HBM: scale only.
+                    row.basis = Basis::ContextOnly;
+                } else {
+                    // A device copy against the device's datasheet bandwidth: ceiling vs ceiling.
+                    row.ratio = Some(value / bw.value);
+                    row.basis = Basis::PeakVsPeak;
+                }
             }
         }
         BenchKind::Matmul | BenchKind::Attention => {
@@ -335,7 +342,11 @@ fn compare_row(results: &Results, profile: &Profile, bench: BenchKind, dtype: DT
                 .filter(|r| r.bench == bench.name())
                 .collect();
             let same_dtype = refs.iter().find(|r| r.dtype == dtype_key(dtype)).copied();
-            if let (false, Some(r)) = (on_cpu, same_dtype) {
+            // Like for like needs the same method too: a baseline measured with hpcready itself.
+            // A vendor library's figure (cuBLAS, FlashAttention) beside our portable kernels
+            // would measure the kernels, not the machine.
+            let same_method = same_dtype.filter(|r| r.method.starts_with(&ours.method));
+            if let (false, Some(r)) = (on_cpu, same_method) {
                 row.baseline = Some(reference_figure(profile, r));
                 row.ratio = Some(value / r.value);
                 row.basis = Basis::LikeForLike;

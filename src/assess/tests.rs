@@ -232,3 +232,94 @@ fn gpu_figures_are_compared_per_accelerator() {
         c.headline
     );
 }
+
+fn on_gpu(mut m: Measurement, method: &str) -> Measurement {
+    m.backend = "gpu".into();
+    m.device = "NVIDIA H100 80GB HBM3 (Vulkan, 580.159.04)".into();
+    m.method = method.into();
+    m
+}
+
+#[test]
+fn gpu_kernels_are_not_compared_like_for_like_with_vendor_libraries() {
+    let ms = vec![
+        on_gpu(
+            measurement(
+                BenchKind::Peak,
+                DType::F32,
+                Shape::Peak { threads: 1 },
+                53.6,
+                true,
+            ),
+            "wgpu/fma-chains",
+        ),
+        on_gpu(
+            measurement(
+                BenchKind::Attention,
+                DType::F16,
+                Shape::square(4096),
+                37.0,
+                true,
+            ),
+            "wgpu/attention-coop",
+        ),
+        on_gpu(
+            measurement(
+                BenchKind::Matmul,
+                DType::F32,
+                Shape::square(4096),
+                36.9,
+                true,
+            ),
+            "wgpu/matmul-tiled",
+        ),
+    ];
+    let mut profile = lookup("aws-p5.48xlarge").unwrap();
+    let c = compare(&results(ms.clone()), &profile);
+    let row = |c: &Comparison, bench, dtype| {
+        c.rows
+            .iter()
+            .find(|r| r.bench == bench && r.dtype == dtype)
+            .cloned()
+            .unwrap()
+    };
+    // FlashAttention's f16 figure beside our WGSL kernel: no f16 peak of ours, so context only.
+    let att = row(&c, BenchKind::Attention, DType::F16);
+    assert_eq!(att.basis, Basis::ContextOnly, "{att:?}");
+    assert_eq!(att.ratio, None);
+    // f32 matmul: fractions of each machine's own peak.
+    assert_eq!(
+        row(&c, BenchKind::Matmul, DType::F32).basis,
+        Basis::FractionOfPeak
+    );
+    // A baseline measured with the same kernels (e.g. `baselines save`) is like for like.
+    for r in &mut profile.references {
+        if r.bench == "attention" && r.dtype == "f16" {
+            r.method = "wgpu/attention-coop on an H100, hpcready 0.1.0".into();
+        }
+    }
+    let c = compare(&results(ms), &profile);
+    assert_eq!(
+        row(&c, BenchKind::Attention, DType::F16).basis,
+        Basis::LikeForLike
+    );
+}
+
+#[test]
+fn gpu_copy_bandwidth_is_compared_with_the_datasheet() {
+    let m = on_gpu(
+        measurement(
+            BenchKind::Membw,
+            DType::Bytes,
+            Shape::Membw { bytes: 1 << 31 },
+            2961.0,
+            true,
+        ),
+        "wgpu/copy",
+    );
+    let c = compare(&results(vec![m]), &lookup("aws-p5.48xlarge").unwrap());
+    let row = &c.rows[0];
+    assert_eq!(row.basis, Basis::PeakVsPeak);
+    let ratio = row.ratio.unwrap();
+    assert!((ratio - 2961.0 / 3350.0).abs() < 1e-9, "{ratio}");
+}

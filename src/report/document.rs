@@ -194,12 +194,25 @@ pub fn document(ctx: &ReportContext) -> Vec<Block> {
         rows,
     });
     if c.rows.iter().any(|r| r.basis == Basis::FractionOfPeak) {
+        let on_gpu = ctx.results.measurements.iter().any(|m| m.backend != "cpu");
+        let why = if on_gpu {
+            format!(
+                "this node's matmul and attention ran through hpcready's portable WGSL kernels, \
+                 while {}'s published figures come from vendor libraries (cuBLAS, FlashAttention) \
+                 — different code, so their ratio would measure the kernels, not the machine",
+                c.baseline_name
+            )
+        } else {
+            format!(
+                "this node ran on its CPU, and {}'s published figures are for its accelerators",
+                c.baseline_name
+            )
+        };
         b.push(Block::Para(format!(
-            "No like-for-like reference: this node ran on its CPU, and {}'s published figures are \
-             for its accelerators. Matmul and attention are therefore compared as fractions of \
-             each machine's own peak — ours measured with FMA chains on this node, theirs from \
-             the datasheet — an efficiency comparison, not a speed comparison.",
-            c.baseline_name
+            "No like-for-like reference: {why}. Matmul and attention are therefore compared as \
+             fractions of each machine's own peak — ours measured with FMA chains on the same \
+             device, theirs from the datasheet — an efficiency comparison, not a speed \
+             comparison."
         )));
     }
     if c.rows.iter().any(|r| r.basis == Basis::ContextOnly) {

@@ -75,10 +75,7 @@ pub fn source(d: usize, t: usize, dtype: DType) -> String {
         .replace("const T: u32 = 1u;", &format!("const T: u32 = {t}u;"));
     if t == 1 {
         // No subgroup operation in the module, so it also runs on devices without SUBGROUP.
-        src = src.replace(
-            "        y += subgroupShuffleXor(y, off); // SHUFFLE\n",
-            "",
-        );
+        src = src.replace("        y += subgroupShuffleXor(y, off); // SHUFFLE\n", "");
     }
     if dtype == DType::F16 {
         format!(

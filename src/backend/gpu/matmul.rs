@@ -55,7 +55,8 @@ pub fn source(dtype: DType) -> String {
 
 /// The cooperative-matrix kernel's source for subgroup size `sg`.
 pub fn coop_source(sg: u32) -> String {
-    kernel_source("matmul_coop.wgsl").replace("const SG: u32 = 32u;", &format!("const SG: u32 = {sg}u;"))
+    kernel_source("matmul_coop.wgsl")
+        .replace("const SG: u32 = 32u;", &format!("const SG: u32 = {sg}u;"))
 }
 
 /// Row-major C (m×n, f32) = A (m×k) · B (k×n), inputs in f32 or f16: on matrix units
@@ -158,9 +159,11 @@ impl Kernel for Matmul {
 
     fn variant(&self) -> String {
         let kernel = match (self.kind, self.dtype, self.ctx.coop()) {
-            (Kind::CoopTiled, _, _) => "matmul_coop_tiled.wgsl: 16×16×16 f16 cooperative matrices, \
+            (Kind::CoopTiled, _, _) => {
+                "matmul_coop_tiled.wgsl: 16×16×16 f16 cooperative matrices, \
                 8 subgroups × 4×2 tiles, 128×128 workgroup tiles, BK 32"
-                .to_string(),
+                    .to_string()
+            }
             (Kind::Coop(_), _, _) => {
                 "matmul_coop.wgsl: 16×16×16 f16 cooperative matrices, 2×2 per subgroup, 32×32 tiles"
                     .to_string()

@@ -54,7 +54,10 @@ fn generated_variants_validate_too() {
         ("matmul coop, subgroup 32", matmul::coop_source(32)),
         ("matmul coop, subgroup 64", matmul::coop_source(64)),
         ("attention d=128", attention::source(128, 2, DType::F32)),
-        ("attention d=256 f16, 4 threads", attention::source(256, 4, DType::F16)),
+        (
+            "attention d=256 f16, 4 threads",
+            attention::source(256, 4, DType::F16),
+        ),
         ("attention d=8 f16", attention::source(8, 1, DType::F16)),
         ("attention coop d=64", attention::coop_source(64)),
         ("attention coop d=128", attention::coop_source(128)),
@@ -80,7 +83,11 @@ fn flash_attention_splits_wide_heads_across_threads_where_subgroups_allow() {
     assert_eq!(t(256, Some(8)), 4);
     assert_eq!(t(96, Some(32)), 2);
     assert_eq!(t(128, None), 1, "no subgroups: one thread per row");
-    assert_eq!(t(256, Some(2)), 2, "subgroups narrower than four lanes: at most two");
+    assert_eq!(
+        t(256, Some(2)),
+        2,
+        "subgroups narrower than four lanes: at most two"
+    );
 }
 
 #[test]
@@ -333,11 +340,19 @@ fn flash_attention_with_two_threads_per_row_is_correct() {
             },
         };
         let mut kernel = gpu.prepare(&case).unwrap();
-        assert!(kernel.variant().contains("2 threads per row"), "{}", kernel.variant());
+        assert!(
+            kernel.variant().contains("2 threads per row"),
+            "{}",
+            kernel.variant()
+        );
         kernel.run(1).unwrap();
         let v = kernel.verify();
         assert!(v.passed && v.is_full(), "causal={causal}: {v:?}");
-        assert!(v.max_rel_error < 1e-5, "causal={causal}: {}", v.max_rel_error);
+        assert!(
+            v.max_rel_error < 1e-5,
+            "causal={causal}: {}",
+            v.max_rel_error
+        );
     }
 }
 
