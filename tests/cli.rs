@@ -645,3 +645,33 @@ fn a_killed_run_leaves_its_finished_measurements_readable() {
     );
     assert!(read(&report.join("report.md")).contains("the run is incomplete"));
 }
+
+#[test]
+fn the_committed_h100_run_reports_per_accelerator_and_never_like_for_like_with_vendor_figures() {
+    // A real run on an NVIDIA H100 through Vulkan, committed with its report.
+    let results = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("reports/gpu/2026-11-23-h100-assess/results.json");
+    let dir = tempfile::tempdir().unwrap();
+    hpcready()
+        .arg("report")
+        .arg(&results)
+        .arg("--out")
+        .arg(dir.path())
+        .assert()
+        .success();
+    let md = read(&dir.path().join("report.md"));
+    assert!(md.contains("**Verdict: READY WITH CHANGES**"), "{md}");
+    assert!(
+        md.contains("1 accelerator(s) on this node against 8 on AWS p5.48xlarge"),
+        "{md}"
+    );
+    assert!(
+        md.contains(
+            "| peak f32 | 53.6 TFLOP/s | 67 TFLOP/s | 0.800× | measured peak vs datasheet peak |"
+        ),
+        "{md}"
+    );
+    assert!(!md.contains("| like for like |"), "{md}");
+    assert!(md.contains("portable WGSL kernels"), "{md}");
+    assert!(md.contains("wgpu/matmul-coop"), "{md}");
+}

@@ -217,8 +217,9 @@ pub fn document(ctx: &ReportContext) -> Vec<Block> {
     }
     if c.rows.iter().any(|r| r.basis == Basis::ContextOnly) {
         b.push(Block::Para(
-            "Rows marked \"context only\" show the baseline's nearest figure (e.g. accelerator \
-             HBM bandwidth beside host DRAM copy bandwidth) for scale; they are not scored."
+            "Rows marked \"context only\" show the baseline's nearest figure for scale (e.g. \
+             accelerator HBM bandwidth beside host DRAM copy bandwidth, or a vendor library's \
+             16-bit figure beside a portable kernel's); they are not scored."
                 .into(),
         ));
     }

@@ -26,7 +26,7 @@ pub fn use_coop(dtype: DType, d: usize, coop: Result<u32, &str>) -> Result<(), S
     match coop {
         Err(why) => Err(why.to_string()),
         Ok(sg) if sg != 32 => Err(format!("the kernel needs 32-wide subgroups, not {sg}")),
-        Ok(_) if d % 16 != 0 || d > 128 => Err(format!(
+        Ok(_) if !d.is_multiple_of(16) || d > 128 => Err(format!(
             "the kernel needs a head dimension that is a multiple of 16 up to 128, not {d}"
         )),
         Ok(_) => Ok(()),
@@ -64,7 +64,7 @@ pub fn threads_per_row(d: usize, subgroup_min: Option<u32>) -> usize {
     let Some(lanes) = subgroup_min else { return 1 };
     [4, 2]
         .into_iter()
-        .find(|&t| d > 64 * (t / 2) && d % (4 * t) == 0 && t as u32 <= lanes)
+        .find(|&t| d > 64 * (t / 2) && d.is_multiple_of(4 * t) && t as u32 <= lanes)
         .unwrap_or(1)
 }
 

@@ -32,7 +32,7 @@ pub enum Kind {
 /// the large one where it applies (its vec4 loads need k and n multiples of 4, its layout 32-wide
 /// subgroups), else the small one that takes any size.
 pub fn coop_kind(sg: u32, n: usize, k: usize) -> Kind {
-    if sg == 32 && n % 4 == 0 && k % 4 == 0 {
+    if sg == 32 && n.is_multiple_of(4) && k.is_multiple_of(4) {
         Kind::CoopTiled
     } else {
         Kind::Coop(sg)

@@ -66,10 +66,10 @@ pub const KERNELS: &[(&str, &str)] = &[
 /// machine without a Rust toolchain (edit the .wgsl, rerun the release binary); results record
 /// the override in the kernel's variant, and every kernel is still verified before it is timed.
 pub fn kernel_source(name: &str) -> std::borrow::Cow<'static, str> {
-    if let Some(path) = kernel_override(name) {
-        if let Ok(text) = std::fs::read_to_string(&path) {
-            return text.into();
-        }
+    if let Some(path) = kernel_override(name)
+        && let Ok(text) = std::fs::read_to_string(&path)
+    {
+        return text.into();
     }
     KERNELS
         .iter()

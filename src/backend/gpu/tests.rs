@@ -402,3 +402,15 @@ fn the_large_coop_kernel_needs_32_wide_subgroups_and_k_n_multiples_of_4() {
     assert_eq!(coop_kind(32, 4096, 33), Kind::Coop(32));
     assert_eq!(coop_kind(64, 4096, 4096), Kind::Coop(64));
 }
+
+#[test]
+fn kernel_constants_are_read_from_the_source() {
+    let src = attention::coop_source(128);
+    assert_eq!(attention::const_u32(&src, "BR"), Some(128));
+    assert_eq!(attention::const_u32(&src, "BC"), Some(32));
+    assert_eq!(
+        attention::const_u32(&attention::coop_source(64), "BR"),
+        Some(64)
+    );
+    assert_eq!(attention::const_u32(&src, "NOPE"), None);
+}
