@@ -3,13 +3,14 @@
 // EXPERIMENTAL_COOPERATIVE_MATRIX, SHADER_F16, and k and n multiples of 4 (else the host picks
 // matmul_coop.wgsl, which takes any size).
 //
-// Workgroup tile 128×128 over 32-deep slices of k: 8 subgroups of 32 in a 2×4 grid, each owning
-// a 64×32 block of C as 4×2 accumulator tiles, so each fragment of A is used twice and each of B
-// four times. A and B slices are staged through workgroup memory with rows padded by 8 halves
-// (16 bytes) against bank conflicts, loaded from global memory as vec4<f16> and prefetched into
-// registers one slice ahead. Tiles wholly inside C are stored straight to global memory; edge
-// tiles go through a 16×16 staging tile per subgroup and only elements inside C are written.
-// Loads outside A or B read zero, so any m works. Dispatch: (ceil(n/128), ceil(m/128), 1).
+// Workgroup tile 128×128 over 16-deep slices of k: 8 subgroups of 32 in a 2×4 grid, each
+// owning a 64×32 block of C as 4×2 accumulator tiles, so each fragment of A is used
+// 2 times and each of B 4 times. A and B slices are staged through workgroup memory with rows
+// padded by 8 halves (16 bytes) against bank conflicts, loaded from global memory as vec4<f16>
+// and prefetched into registers one slice ahead. Tiles wholly inside C are stored straight to
+// global memory; edge tiles go through a 16×16 staging tile per subgroup and only elements
+// inside C are written. Loads outside A or B read zero, so any m works.
+// Dispatch: (ceil(n/128), ceil(m/128), 1).
 
 enable f16;
 enable wgpu_cooperative_matrix;
@@ -28,12 +29,12 @@ struct Dims {
 
 const BM: u32 = 128u;
 const BN: u32 = 128u;
-const BK: u32 = 32u;
-const ASTR: u32 = 40u;  // halves per row of a_tile: BK + 8
+const BK: u32 = 16u;
+const ASTR: u32 = 24u;  // halves per row of a_tile: BK + 8
 const BSTR: u32 = 136u; // halves per row of b_tile: BN + 8
 
-var<workgroup> a_tile: array<f16, 5120>; // [BM][ASTR]
-var<workgroup> b_tile: array<f16, 4352>; // [BK][BSTR]
+var<workgroup> a_tile: array<f16, 3072>; // [BM][ASTR]
+var<workgroup> b_tile: array<f16, 2176>; // [BK][BSTR]
 var<workgroup> c_stage: array<f32, 2048>; // 8 subgroups × 16×16
 
 // Four consecutive elements of row r of A from column col (a multiple of 4), zero outside A.
@@ -90,11 +91,11 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     // This subgroup's 64×32 block of the tile.
     let arow = (sg / 4u) * 64u * ASTR;
     let bcol = (sg % 4u) * 32u;
-    // Global loads: A slice 128×32 is 1024 vec4 (8 per row), B slice 32×128 is 1024 vec4 (32 per
-    // row); each thread takes 4 of each.
-    let ar = li / 8u;          // rows ar, ar + 32, ar + 64, ar + 96
-    let ac = (li % 8u) * 4u;
-    let br = li / 32u;         // rows br, br + 8, br + 16, br + 24
+    // Global loads: the A slice is 128×16 (4 vec4 per row), the B slice 16×128
+    // (32 vec4 per row); each thread takes 2 of A and 2 of B.
+    let ar = li / 4u;
+    let ac = (li % 4u) * 4u;
+    let br = li / 32u;
     let bc = (li % 32u) * 4u;
 
     var acc00 = coop_mat16x16<f32, C>();
@@ -106,60 +107,30 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     var acc30 = coop_mat16x16<f32, C>();
     var acc31 = coop_mat16x16<f32, C>();
 
-    var pa0 = load_a4(row0 + ar, ac);
-    var pa1 = load_a4(row0 + ar + 32u, ac);
-    var pa2 = load_a4(row0 + ar + 64u, ac);
-    var pa3 = load_a4(row0 + ar + 96u, ac);
-    var pb0 = load_b4(br, col0 + bc);
+    var pa0 = load_a4(row0 + ar + 0u, ac);
+    var pa1 = load_a4(row0 + ar + 64u, ac);
+    var pb0 = load_b4(br + 0u, col0 + bc);
     var pb1 = load_b4(br + 8u, col0 + bc);
-    var pb2 = load_b4(br + 16u, col0 + bc);
-    var pb3 = load_b4(br + 24u, col0 + bc);
     for (var k0 = 0u; k0 < dims.k; k0 += BK) {
-        put_a(ar * ASTR + ac, pa0);
-        put_a((ar + 32u) * ASTR + ac, pa1);
-        put_a((ar + 64u) * ASTR + ac, pa2);
-        put_a((ar + 96u) * ASTR + ac, pa3);
-        put_b(br * BSTR + bc, pb0);
+        put_a((ar + 0u) * ASTR + ac, pa0);
+        put_a((ar + 64u) * ASTR + ac, pa1);
+        put_b((br + 0u) * BSTR + bc, pb0);
         put_b((br + 8u) * BSTR + bc, pb1);
-        put_b((br + 16u) * BSTR + bc, pb2);
-        put_b((br + 24u) * BSTR + bc, pb3);
         workgroupBarrier();
         let kn = k0 + BK;
         if (kn < dims.k) {
-            pa0 = load_a4(row0 + ar, kn + ac);
-            pa1 = load_a4(row0 + ar + 32u, kn + ac);
-            pa2 = load_a4(row0 + ar + 64u, kn + ac);
-            pa3 = load_a4(row0 + ar + 96u, kn + ac);
-            pb0 = load_b4(kn + br, col0 + bc);
+            pa0 = load_a4(row0 + ar + 0u, kn + ac);
+            pa1 = load_a4(row0 + ar + 64u, kn + ac);
+            pb0 = load_b4(kn + br + 0u, col0 + bc);
             pb1 = load_b4(kn + br + 8u, col0 + bc);
-            pb2 = load_b4(kn + br + 16u, col0 + bc);
-            pb3 = load_b4(kn + br + 24u, col0 + bc);
         }
         {
-            // k 0..16 of the slice
             let fa0 = coopLoadT<coop_mat16x16<f16, A>>(&a_tile[arow + 0u * ASTR + 0u], ASTR);
             let fa1 = coopLoadT<coop_mat16x16<f16, A>>(&a_tile[arow + 16u * ASTR + 0u], ASTR);
             let fa2 = coopLoadT<coop_mat16x16<f16, A>>(&a_tile[arow + 32u * ASTR + 0u], ASTR);
             let fa3 = coopLoadT<coop_mat16x16<f16, A>>(&a_tile[arow + 48u * ASTR + 0u], ASTR);
             let fb0 = coopLoadT<coop_mat16x16<f16, B>>(&b_tile[0u * BSTR + bcol + 0u], BSTR);
             let fb1 = coopLoadT<coop_mat16x16<f16, B>>(&b_tile[0u * BSTR + bcol + 16u], BSTR);
-            acc00 = coopMultiplyAdd(fa0, fb0, acc00);
-            acc01 = coopMultiplyAdd(fa0, fb1, acc01);
-            acc10 = coopMultiplyAdd(fa1, fb0, acc10);
-            acc11 = coopMultiplyAdd(fa1, fb1, acc11);
-            acc20 = coopMultiplyAdd(fa2, fb0, acc20);
-            acc21 = coopMultiplyAdd(fa2, fb1, acc21);
-            acc30 = coopMultiplyAdd(fa3, fb0, acc30);
-            acc31 = coopMultiplyAdd(fa3, fb1, acc31);
-        }
-        {
-            // k 16..32 of the slice
-            let fa0 = coopLoadT<coop_mat16x16<f16, A>>(&a_tile[arow + 0u * ASTR + 16u], ASTR);
-            let fa1 = coopLoadT<coop_mat16x16<f16, A>>(&a_tile[arow + 16u * ASTR + 16u], ASTR);
-            let fa2 = coopLoadT<coop_mat16x16<f16, A>>(&a_tile[arow + 32u * ASTR + 16u], ASTR);
-            let fa3 = coopLoadT<coop_mat16x16<f16, A>>(&a_tile[arow + 48u * ASTR + 16u], ASTR);
-            let fb0 = coopLoadT<coop_mat16x16<f16, B>>(&b_tile[16u * BSTR + bcol + 0u], BSTR);
-            let fb1 = coopLoadT<coop_mat16x16<f16, B>>(&b_tile[16u * BSTR + bcol + 16u], BSTR);
             acc00 = coopMultiplyAdd(fa0, fb0, acc00);
             acc01 = coopMultiplyAdd(fa0, fb1, acc01);
             acc10 = coopMultiplyAdd(fa1, fb0, acc10);

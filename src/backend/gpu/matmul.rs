@@ -161,7 +161,7 @@ impl Kernel for Matmul {
         let kernel = match (self.kind, self.dtype, self.ctx.coop()) {
             (Kind::CoopTiled, _, _) => {
                 "matmul_coop_tiled.wgsl: 16×16×16 f16 cooperative matrices, \
-                8 subgroups × 4×2 tiles, 128×128 workgroup tiles, BK 32"
+                8 subgroups × 4×2 tiles, 128×128 workgroup tiles, BK 16"
                     .to_string()
             }
             (Kind::Coop(_), _, _) => {
