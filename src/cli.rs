@@ -177,4 +177,19 @@ pub enum BaselinesCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Turn a results file measured on the machine to compare against (e.g. your cloud instance)
+    /// into a baseline profile: the most exact comparison, same kernels on both sides.
+    Save {
+        /// results.json from `hpcready run` or `assess` on that machine.
+        results: PathBuf,
+        /// The baseline's id (letters, digits, '.', '-', '_').
+        #[arg(long)]
+        id: String,
+        /// Display name (default: the id and the host it was measured on).
+        #[arg(long)]
+        name: Option<String>,
+        /// Profile file to write (default: ./ID.toml); an existing file is never overwritten.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
 }

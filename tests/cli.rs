@@ -675,3 +675,66 @@ fn the_committed_h100_run_reports_per_accelerator_and_never_like_for_like_with_v
     assert!(md.contains("portable WGSL kernels"), "{md}");
     assert!(md.contains("wgpu/matmul-coop"), "{md}");
 }
+
+#[test]
+fn baselines_save_makes_a_like_for_like_baseline_and_refuses_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let results = small_run(dir.path());
+    let file = dir.path().join("my-cloud.toml");
+    hpcready()
+        .args(["baselines", "save"])
+        .arg(&results)
+        .args(["--id", "my-cloud", "--out"])
+        .arg(&file)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("saved baseline my-cloud"));
+    let text = read(&file);
+    assert!(text.contains("kind = \"measured\""), "{text}");
+    assert!(text.contains("method = \"cpu/"), "{text}");
+    // It loads as any profile file does, and the same run against it is like for like, on par.
+    hpcready()
+        .args(["baselines", "show"])
+        .arg(&file)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("my-cloud"));
+    let out = dir.path().join("rep");
+    hpcready()
+        .arg("report")
+        .arg(&results)
+        .arg("--baseline")
+        .arg(&file)
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .success();
+    let md = read(&out.join("report.md"));
+    assert!(md.contains("| 1.00× | like for like | on par |"), "{md}");
+    assert!(!md.contains("fraction of own peak |"), "{md}");
+    // Never overwrites; bad ids and missing results are input errors.
+    hpcready()
+        .args(["baselines", "save"])
+        .arg(&results)
+        .args(["--id", "my-cloud", "--out"])
+        .arg(&file)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("exists"));
+    hpcready()
+        .args(["baselines", "save"])
+        .arg(&results)
+        .args(["--id", "../evil", "--out"])
+        .arg(dir.path().join("x.toml"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--id ../evil"));
+    hpcready()
+        .args(["baselines", "save"])
+        .arg(dir.path().join("missing.json"))
+        .args(["--id", "x", "--out"])
+        .arg(dir.path().join("y.toml"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("missing.json"));
+}

@@ -260,6 +260,27 @@ fn reference_figure(profile: &Profile, r: &Reference) -> BaselineFigure {
     }
 }
 
+/// The baseline's reference measured the way `m` was: same benchmark, data type and method (its
+/// `method` starts with ours, as `baselines save` writes it); the same shape where there is one,
+/// else its best.
+fn same_method_reference<'a>(profile: &'a Profile, m: &Measurement) -> Option<&'a Reference> {
+    let candidates: Vec<&Reference> = profile
+        .references
+        .iter()
+        .filter(|r| {
+            r.bench == m.bench.name()
+                && r.dtype == m.dtype.name()
+                && r.method.starts_with(&m.method)
+        })
+        .collect();
+    let shape = m.shape.display();
+    candidates
+        .iter()
+        .find(|r| r.params == shape)
+        .or_else(|| candidates.iter().max_by(|a, b| a.value.total_cmp(&b.value)))
+        .copied()
+}
+
 fn compare_row(results: &Results, profile: &Profile, bench: BenchKind, dtype: DType) -> Row {
     let ours = best(results, bench, dtype);
     let mut row = Row {
@@ -279,6 +300,15 @@ fn compare_row(results: &Results, profile: &Profile, bench: BenchKind, dtype: DT
     };
     let value = ours.value().unwrap_or(0.0);
     let on_cpu = ours.backend == "cpu";
+    // Like for like: the baseline has the same benchmark, data type and method — a machine
+    // measured with hpcready itself (`baselines save`).
+    if let Some(r) = same_method_reference(profile, ours) {
+        row.baseline = Some(reference_figure(profile, r));
+        row.ratio = Some(value / r.value);
+        row.basis = Basis::LikeForLike;
+        row.verdict = Verdict::from_ratio(value / r.value);
+        return row;
+    }
     if bench != BenchKind::Peak && bench != BenchKind::Membw {
         row.our_fraction_of_peak = results
             .peak_for(ours)
@@ -341,16 +371,10 @@ fn compare_row(results: &Results, profile: &Profile, bench: BenchKind, dtype: DT
                 .iter()
                 .filter(|r| r.bench == bench.name())
                 .collect();
+            // A vendor library's figure (cuBLAS, FlashAttention) is never like for like with our
+            // kernels: it would measure the kernels, not the machine.
             let same_dtype = refs.iter().find(|r| r.dtype == dtype_key(dtype)).copied();
-            // Like for like needs the same method too: a baseline measured with hpcready itself.
-            // A vendor library's figure (cuBLAS, FlashAttention) beside our portable kernels
-            // would measure the kernels, not the machine.
-            let same_method = same_dtype.filter(|r| r.method.starts_with(&ours.method));
-            if let (false, Some(r)) = (on_cpu, same_method) {
-                row.baseline = Some(reference_figure(profile, r));
-                row.ratio = Some(value / r.value);
-                row.basis = Basis::LikeForLike;
-            } else if let Some(r) = same_dtype.or_else(|| {
+            if let Some(r) = same_dtype.or_else(|| {
                 refs.iter()
                     .find(|r| reference_peak(profile, r).is_some())
                     .copied()

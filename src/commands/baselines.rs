@@ -3,7 +3,10 @@
 use super::{emit, text_table};
 use crate::bench::num;
 use crate::cli::{BaselinesArgs, BaselinesCommand};
-use crate::profiles::{self, Profile};
+use crate::error::input_error;
+use crate::profiles::{self, Profile, saved};
+use crate::results::io::{ensure_writable_dir, load, write_atomic};
+use std::path::{Path, PathBuf};
 
 fn flag(uncertain: bool) -> &'static str {
     if uncertain { " ⚠ uncertain" } else { "" }
@@ -156,6 +159,45 @@ pub fn baselines(args: &BaselinesArgs) -> anyhow::Result<()> {
                 emit(&describe(&p));
             }
         }
+        BaselinesCommand::Save {
+            results,
+            id,
+            name,
+            out,
+        } => save(results, id, name.as_deref(), out.as_deref())?,
     }
+    Ok(())
+}
+
+/// `baselines save`: checks the target before reading anything, never overwrites.
+fn save(results: &Path, id: &str, name: Option<&str>, out: Option<&Path>) -> anyhow::Result<()> {
+    let out = out.map_or_else(|| PathBuf::from(format!("{id}.toml")), Path::to_path_buf);
+    if out.exists() {
+        return Err(input_error(
+            format!("--out {}", out.display()),
+            "the file exists; name another (a baseline is never overwritten)",
+        ));
+    }
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        ensure_writable_dir(dir, "--out")?;
+    }
+    let loaded = load(results)?;
+    let profile = saved::from_results(&loaded, id, name)?;
+    let text = format!(
+        "# Baseline saved by `hpcready baselines save` from {}.\n# Use it with --baseline {}\n{}",
+        results.display(),
+        out.display(),
+        toml::to_string_pretty(&profile)?
+    );
+    // Read back as any profile file will be, so a saved baseline always loads.
+    Profile::from_toml(&text, &out.display().to_string())?;
+    write_atomic(&out, text.as_bytes())?;
+    emit(&format!(
+        "saved baseline {} ({} reference results) to {}\nuse it: hpcready assess --baseline {}\n",
+        profile.id,
+        profile.references.len(),
+        out.display(),
+        out.display()
+    ));
     Ok(())
 }

@@ -6,6 +6,8 @@
 //! derived carries `uncertain = true`. Unknown figures are absent, never guessed.
 
 use crate::error::input_error;
+
+pub mod saved;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -62,6 +64,8 @@ pub enum ProfileKind {
     Hpc,
     /// One accelerator on its own.
     Accelerator,
+    /// A machine measured with hpcready (`baselines save`).
+    Measured,
 }
 
 /// A sourced number.
