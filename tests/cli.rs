@@ -738,3 +738,83 @@ fn baselines_save_makes_a_like_for_like_baseline_and_refuses_bad_input() {
         .code(2)
         .stderr(predicate::str::contains("missing.json"));
 }
+
+/// Debian's `chromium` (or another Chromium) on PATH.
+fn chromium() -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    ["chromium", "chromium-browser", "google-chrome"]
+        .iter()
+        .flat_map(|name| std::env::split_paths(&path).map(move |d| d.join(name)))
+        .find(|p| p.is_file())
+}
+
+#[test]
+fn the_report_renders_in_headless_chromium() {
+    let Some(browser) = chromium() else {
+        assert!(
+            std::env::var_os("HPCREADY_REQUIRE_BROWSER_TESTS").is_none(),
+            "no Chromium on PATH, and browser tests are required (apt-get install chromium)"
+        );
+        eprintln!("skipping: no Chromium on PATH");
+        return;
+    };
+    // The committed real run on an H100: verdict, GPU rows and three plots.
+    let results = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("reports/gpu/2026-11-23-h100-assess/results.json");
+    let dir = tempfile::tempdir().unwrap();
+    hpcready()
+        .arg("report")
+        .arg(&results)
+        .arg("--out")
+        .arg(dir.path())
+        .assert()
+        .success();
+    let url = format!("file://{}", dir.path().join("report.html").display());
+    let headless = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--hide-scrollbars",
+        "--window-size=1280,900",
+        "--enable-logging=stderr",
+        "--v=0",
+    ];
+    // The first screen, kept under target/ for a person to look at.
+    let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("report-first-screen.png");
+    let _ = std::fs::remove_file(&shot);
+    let out = std::process::Command::new(&browser)
+        .args(headless)
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg(&url)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let png = std::fs::read(&shot).unwrap_or_else(|e| panic!("{}: {e}\n{stderr}", shot.display()));
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 20_000,
+        "{} bytes",
+        png.len()
+    );
+    // No console message at all: the report has no scripts, so any would be an error.
+    let console: Vec<&str> = stderr.lines().filter(|l| l.contains(":CONSOLE")).collect();
+    assert!(console.is_empty(), "console messages: {console:?}");
+    // The DOM as rendered: the verdict and every plot, each with a size.
+    let dom = std::process::Command::new(&browser)
+        .args(headless)
+        .arg("--dump-dom")
+        .arg(&url)
+        .output()
+        .unwrap();
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    assert!(dom.contains(">ready with changes<"), "{dom}");
+    let plots: Vec<&str> = dom.split("<svg").skip(1).collect();
+    assert_eq!(plots.len(), 3, "matmul, attention and membw plots");
+    for p in plots {
+        let head = &p[..p.find('>').unwrap()];
+        assert!(
+            head.contains("width=\"") && !head.contains("width=\"0\""),
+            "{head}"
+        );
+    }
+}

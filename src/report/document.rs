@@ -436,7 +436,7 @@ pub fn document(ctx: &ReportContext) -> Vec<Block> {
         "Work: matmul 2·m·n·k flops; attention 4·b·h·s²·d, halved when causal (FlashAttention's accounting); copy counts bytes read + written (base-10 GB/s).".into(),
         "The CPU's ceiling is measured, not assumed: 12 independent FMA chains per thread in the widest vector ISA present, on one thread and on all. Nominal clocks lie in VMs and under turbo.".into(),
         "A result above its device's measured peak (by more than 5%) is flagged as suspect and not counted.".into(),
-        "Comparison: like for like (same benchmark, dtype and device class) where the baseline publishes such a figure; otherwise fractions of each machine's own peak; verdicts: faster ≥ 1.1×, on par ≥ 0.9×, slower ≥ 0.5×, else much slower.".into(),
+        "Comparison: like for like (same benchmark, data type and method — a baseline measured with hpcready) where the baseline has such a figure; otherwise fractions of each machine's own peak, or measured ceilings against the datasheet; verdicts: faster ≥ 1.1×, on par ≥ 0.9×, slower ≥ 0.5×, else much slower.".into(),
     ]));
     if !ctx.profile.notes.is_empty() {
         b.push(Block::Heading(3, format!("Notes on {}", ctx.profile.name)));
