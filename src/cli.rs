@@ -30,8 +30,25 @@ pub enum Command {
     Run(RunArgs),
     /// Write a report from a results file.
     Report(ReportArgs),
-    /// List or show the shipped baseline profiles.
+    /// List, show or save baseline profiles.
     Baselines(BaselinesArgs),
+    /// Several machines' results side by side (procurement): per device, per node, per dollar.
+    Compare(CompareArgs),
+}
+
+/// `hpcready compare`.
+#[derive(Debug, Args, Clone)]
+pub struct CompareArgs {
+    /// Two or more results.json files, one per machine.
+    #[arg(required = true, num_args = 2.., value_name = "RESULTS.json")]
+    pub results: Vec<PathBuf>,
+    /// Output directory (default: reports/compare-<UTC timestamp>/).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// A machine's price per node-hour in USD, as FILE=USD with FILE one of the results files
+    /// (repeatable); adds a price-performance table.
+    #[arg(long = "price", value_name = "FILE=USD")]
+    pub prices: Vec<String>,
 }
 
 /// How long to sample each case (hidden: for tests and quick checks).

@@ -818,3 +818,66 @@ fn the_report_renders_in_headless_chromium() {
         );
     }
 }
+
+#[test]
+fn compare_puts_machines_side_by_side_and_shows_missing_benchmarks_as_missing() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let gpu = root.join("reports/gpu/2026-11-23-h100-assess/results.json");
+    let cpu = root.join("reports/example/results.json");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("cmp");
+    hpcready()
+        .arg("compare")
+        .arg(&gpu)
+        .arg(&cpu)
+        .arg("--price")
+        .arg(format!("{}=10", cpu.display()))
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("vm — NVIDIA H100 80GB HBM3"))
+        .stdout(predicate::str::contains("vm — AMD EPYC"));
+    let md = read(&out.join("compare.md"));
+    // The CPU run has no f16 matmul and the GPU run no f64 peak: missing, not zero.
+    assert!(
+        md.contains("| matmul f16 | 162.7 TFLOP/s at m=8192 n=8192 k=8192 | missing |"),
+        "{md}"
+    );
+    assert!(md.contains("| peak f64 | missing |"), "{md}");
+    assert!(
+        md.contains("## Per node") && md.contains("## Price-performance"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| matmul f32 | no price | 0.01788 TFLOP/s per $/h |"),
+        "{md}"
+    );
+    let csv = read(&out.join("compare.csv"));
+    assert!(csv.starts_with("machine,results_file,bench,dtype,shape,value_per_device,"));
+    for f in ["compare.html", "matmul.svg", "attention.svg", "membw.svg"] {
+        assert!(out.join(f).is_file(), "{f}");
+    }
+    // Bad input: one file, a malformed or unknown price, a missing file.
+    hpcready().arg("compare").arg(&gpu).assert().code(2);
+    for price in ["nonsense", "other.json=5", &format!("{}=-3", gpu.display())] {
+        hpcready()
+            .arg("compare")
+            .arg(&gpu)
+            .arg(&cpu)
+            .args(["--price", price, "--out"])
+            .arg(&out)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains("--price"));
+    }
+    hpcready()
+        .arg("compare")
+        .arg(&gpu)
+        .arg(dir.path().join("nope.json"))
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("nope.json"));
+}

@@ -217,7 +217,9 @@ pub fn is_suspect(results: &Results, m: &Measurement) -> bool {
     }
 }
 
-fn best(results: &Results, bench: BenchKind, dtype: DType) -> Option<&Measurement> {
+/// The measurement that stands for (bench, dtype) in a comparison: the all-threads peak, else the
+/// fastest valid, non-suspect one.
+pub fn best(results: &Results, bench: BenchKind, dtype: DType) -> Option<&Measurement> {
     let candidates = results
         .valid(bench, dtype)
         .filter(|m| !is_suspect(results, m));

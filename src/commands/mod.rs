@@ -2,6 +2,7 @@
 
 pub mod assess;
 pub mod baselines;
+pub mod compare;
 pub mod probe;
 pub mod report;
 pub mod run;
@@ -18,6 +19,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Run(a)) => run::run(&a),
         Some(Command::Report(a)) => report::report(&a),
         Some(Command::Baselines(a)) => baselines::baselines(&a),
+        Some(Command::Compare(a)) => compare::compare(&a),
     }
 }
 

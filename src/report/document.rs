@@ -15,6 +15,16 @@ pub struct Cell {
     pub class: Option<&'static str>,
 }
 
+impl Cell {
+    /// A cell with no highlight.
+    pub fn plain(text: impl Into<String>) -> Self {
+        Self {
+            text: text.into(),
+            class: None,
+        }
+    }
+}
+
 impl From<String> for Cell {
     fn from(text: String) -> Self {
         Self { text, class: None }

@@ -29,70 +29,75 @@ impl Exporter for Markdown {
     }
 
     fn render(&self, ctx: &ReportContext) -> anyhow::Result<Vec<u8>> {
-        let mut m = String::new();
-        for block in document(ctx) {
-            match block {
-                Block::Heading(level, text) => {
-                    let _ = writeln!(m, "{} {}\n", "#".repeat(level as usize), escape(&text));
+        Ok(render_blocks(&document(ctx), &ctx.plots).into_bytes())
+    }
+}
+
+/// Renders the document model as Markdown; plots are linked as `NAME.svg` beside the file.
+pub fn render_blocks(blocks: &[Block], plots: &[super::plots::Plot]) -> String {
+    let mut m = String::new();
+    for block in blocks.iter().cloned() {
+        match block {
+            Block::Heading(level, text) => {
+                let _ = writeln!(m, "{} {}\n", "#".repeat(level as usize), escape(&text));
+            }
+            Block::Para(text) => {
+                let _ = writeln!(m, "{}\n", escape(&text));
+            }
+            Block::Warning(text) => {
+                let _ = writeln!(m, "> **Warning:** {}\n", escape(&text));
+            }
+            Block::Verdict {
+                readiness,
+                headline,
+                reasons,
+            } => {
+                let _ = writeln!(m, "**Verdict: {}**\n", escape(&readiness.to_uppercase()));
+                let _ = writeln!(m, "{}\n", escape(&headline));
+                for r in reasons {
+                    let _ = writeln!(m, "- {}", escape(&r));
                 }
-                Block::Para(text) => {
-                    let _ = writeln!(m, "{}\n", escape(&text));
+                m.push('\n');
+            }
+            Block::List(items) => {
+                for i in items {
+                    let _ = writeln!(m, "- {}", escape(&i));
                 }
-                Block::Warning(text) => {
-                    let _ = writeln!(m, "> **Warning:** {}\n", escape(&text));
-                }
-                Block::Verdict {
-                    readiness,
-                    headline,
-                    reasons,
-                } => {
-                    let _ = writeln!(m, "**Verdict: {}**\n", escape(&readiness.to_uppercase()));
-                    let _ = writeln!(m, "{}\n", escape(&headline));
-                    for r in reasons {
-                        let _ = writeln!(m, "- {}", escape(&r));
-                    }
-                    m.push('\n');
-                }
-                Block::List(items) => {
-                    for i in items {
-                        let _ = writeln!(m, "- {}", escape(&i));
-                    }
-                    m.push('\n');
-                }
-                Block::Table { head, rows } => {
+                m.push('\n');
+            }
+            Block::Table { head, rows } => {
+                let _ = writeln!(
+                    m,
+                    "| {} |",
+                    head.iter()
+                        .map(|h| escape(h))
+                        .collect::<Vec<_>>()
+                        .join(" | ")
+                );
+                let _ = writeln!(m, "|{}", "---|".repeat(head.len()));
+                for row in rows {
                     let _ = writeln!(
                         m,
                         "| {} |",
-                        head.iter()
-                            .map(|h| escape(h))
+                        row.iter()
+                            .map(|c| escape(&c.text))
                             .collect::<Vec<_>>()
                             .join(" | ")
                     );
-                    let _ = writeln!(m, "|{}", "---|".repeat(head.len()));
-                    for row in rows {
-                        let _ = writeln!(
-                            m,
-                            "| {} |",
-                            row.iter()
-                                .map(|c| escape(&c.text))
-                                .collect::<Vec<_>>()
-                                .join(" | ")
-                        );
-                    }
-                    m.push('\n');
                 }
-                Block::Plot(i) => {
-                    if let Some(p) = ctx.plots.get(i) {
-                        let _ = writeln!(m, "![{}]({}.svg)\n", escape(&p.title), p.name);
-                    }
-                }
-                Block::Code(text) => {
-                    let _ = writeln!(m, "```\n{text}\n```\n");
+                m.push('\n');
+            }
+            Block::Plot(i) => {
+                if let Some(p) = plots.get(i) {
+                    let _ = writeln!(m, "![{}]({}.svg)\n", escape(&p.title), p.name);
                 }
             }
+            Block::Code(text) => {
+                let _ = writeln!(m, "```\n{text}\n```\n");
+            }
         }
-        Ok(m.into_bytes())
     }
+    m
 }
 
 #[cfg(test)]

@@ -19,9 +19,9 @@ pub struct Plot {
 }
 
 /// One line of points on a plot.
-struct Series {
-    label: String,
-    points: Vec<(f64, f64)>,
+pub(crate) struct Series {
+    pub(crate) label: String,
+    pub(crate) points: Vec<(f64, f64)>,
 }
 
 const COLORS: [RGBColor; 6] = [
@@ -39,7 +39,7 @@ fn plot_err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
 
 /// Draws series against log₂ of x (ticks at the sizes measured), with optional horizontal
 /// reference lines (label, y).
-fn draw(
+pub(crate) fn draw(
     title: &str,
     x_desc: &str,
     y_desc: &str,

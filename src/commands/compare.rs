@@ -1,0 +1,129 @@
+//! `hpcready compare A.json B.json …`: machines side by side, for procurement.
+
+use super::{emit, text_table};
+use crate::assess::best;
+use crate::bench::num;
+use crate::error::input_error;
+use crate::report::compare::{self, Machine};
+use crate::report::{html, markdown};
+use crate::results::io::{ensure_writable_dir, load, write_atomic};
+use std::path::{Path, PathBuf};
+
+/// The prices given as FILE=USD, by the results file they name.
+fn prices(args: &[String], files: &[PathBuf]) -> anyhow::Result<Vec<Option<f64>>> {
+    let mut out = vec![None; files.len()];
+    for a in args {
+        let (file, usd) = a.rsplit_once('=').ok_or_else(|| {
+            input_error(
+                format!("--price {a}"),
+                "write it as FILE=USD, e.g. p5.json=55.04",
+            )
+        })?;
+        let usd: f64 = usd
+            .trim()
+            .parse()
+            .ok()
+            .filter(|v: &f64| v.is_finite() && *v > 0.0)
+            .ok_or_else(|| {
+                input_error(format!("--price {a}"), "the price is not a positive number")
+            })?;
+        let i = files
+            .iter()
+            .position(|f| f == Path::new(file))
+            .ok_or_else(|| {
+                input_error(
+                    format!("--price {a}"),
+                    format!("{file} is not one of the results files compared"),
+                )
+            })?;
+        out[i] = Some(usd);
+    }
+    Ok(out)
+}
+
+/// `hpcready compare`.
+pub fn compare(args: &crate::cli::CompareArgs) -> anyhow::Result<()> {
+    let prices = prices(&args.prices, &args.results)?;
+    let out = args.out.clone().unwrap_or_else(|| {
+        Path::new("reports").join(format!(
+            "compare-{}",
+            crate::timefmt::compact(crate::timefmt::now_unix())
+        ))
+    });
+    ensure_writable_dir(&out, "--out")?;
+    let mut loaded = Vec::new();
+    for f in &args.results {
+        loaded.push((f.display().to_string(), load(f)?));
+    }
+    let labels = compare::labels(&loaded.iter().map(|(_, r)| r).collect::<Vec<_>>());
+    let machines: Vec<Machine> = loaded
+        .into_iter()
+        .zip(labels)
+        .zip(prices)
+        .map(|(((file, results), label), price)| Machine {
+            label,
+            file,
+            results,
+            price,
+        })
+        .collect();
+    let (blocks, plots) = compare::document(&machines)?;
+    let title = format!(
+        "hpcready comparison: {}",
+        machines
+            .iter()
+            .map(|m| m.label.as_str())
+            .collect::<Vec<_>>()
+            .join(" vs ")
+    );
+    let mut files: Vec<(String, Vec<u8>)> = vec![
+        (
+            "compare.html".into(),
+            html::page(&title, &blocks, &plots).into_bytes(),
+        ),
+        (
+            "compare.md".into(),
+            markdown::render_blocks(&blocks, &plots).into_bytes(),
+        ),
+        ("compare.csv".into(), compare::csv(&machines)?),
+    ];
+    for p in &plots {
+        files.push((format!("{}.svg", p.name), p.svg.clone().into_bytes()));
+    }
+    for (name, bytes) in &files {
+        write_atomic(&out.join(name), bytes)?;
+    }
+    // The per-device summary on the terminal.
+    let mut head = vec!["benchmark"];
+    head.extend(machines.iter().map(|m| m.label.as_str()));
+    let mut cases: Vec<_> = machines
+        .iter()
+        .flat_map(|m| m.results.measurements.iter())
+        .filter(|x| x.is_valid())
+        .map(|x| (x.bench, x.dtype))
+        .collect();
+    cases.sort_by_key(|(b, d)| (b.name(), d.name()));
+    cases.dedup();
+    let rows: Vec<Vec<String>> = cases
+        .iter()
+        .map(|&(bench, dtype)| {
+            let mut row = vec![compare::label(bench, dtype)];
+            for m in &machines {
+                row.push(best(&m.results, bench, dtype).map_or_else(
+                    || "missing".into(),
+                    |x| {
+                        x.throughput
+                            .map_or_else(|| "—".into(), |t| format!("{} {}", num(t.value), t.unit))
+                    },
+                ));
+            }
+            row
+        })
+        .collect();
+    emit(&format!(
+        "per device (best of each benchmark):\n{}\ncomparison: {}\n",
+        text_table(&head, &rows),
+        out.join("compare.html").display()
+    ));
+    Ok(())
+}
