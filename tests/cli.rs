@@ -43,7 +43,59 @@ fn probe_prints_the_inventory() {
         .stdout(predicate::str::contains("host"))
         .stdout(predicate::str::contains("simd"))
         .stdout(predicate::str::contains("caches"))
-        .stdout(predicate::str::contains("accelerators (wgpu adapters):"));
+        .stdout(predicate::str::contains("accelerators (wgpu adapters):"))
+        .stdout(predicate::str::contains("porting checklist"));
+}
+
+#[test]
+fn the_porting_checklist_reads_the_environment_it_runs_in() {
+    // A fake environment: an apptainer on PATH, offline settings, a Slurm job's variables.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("apptainer"), "#!/bin/sh\n").unwrap();
+    let path = format!(
+        "{}:{}",
+        dir.path().display(),
+        std::env::var("PATH").unwrap()
+    );
+    let out = hpcready()
+        .args(["probe", "--json"])
+        .env("PATH", path)
+        .env("HF_HUB_OFFLINE", "1")
+        .env("SLURM_JOB_ID", "4242")
+        .env("SLURM_JOB_NUM_NODES", "2")
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let checks = v["checklist"].as_array().unwrap();
+    let find = |id: &str| checks.iter().find(|c| c["id"] == id).unwrap().clone();
+    assert_eq!(find("containers")["status"], "pass");
+    assert_eq!(find("offline")["status"], "pass");
+    assert!(
+        find("slurm")["finding"]
+            .as_str()
+            .unwrap()
+            .contains("inside job 4242: 2 node(s)")
+    );
+    // The same checklist is recorded with a run and shown in its report, with the GPU count
+    // against the baseline.
+    let results = small_run(dir.path());
+    let rep = dir.path().join("rep");
+    hpcready()
+        .arg("report")
+        .arg(&results)
+        .arg("--out")
+        .arg(&rep)
+        .assert()
+        .success();
+    let md = read(&rep.join("report.md"));
+    assert!(md.contains("## Porting checklist"), "{md}");
+    assert!(
+        md.contains("| GPUs per node against the baseline | warn | 0 here, 8 on AWS p5.48xlarge |"),
+        "{md}"
+    );
 }
 
 #[test]

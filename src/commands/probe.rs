@@ -92,6 +92,21 @@ pub fn describe(n: &Inventory) -> String {
     if n.accelerators.devices.iter().any(|d| d.index.is_none()) {
         s.push_str("  (- : GL adapters are listed but not used for compute)\n");
     }
+    if !n.checklist.is_empty() {
+        s.push_str("\nporting checklist (read locally; nothing is sent over the network):\n");
+        let rows: Vec<Vec<String>> = n
+            .checklist
+            .iter()
+            .map(|c| {
+                vec![
+                    c.status.name().to_string(),
+                    c.item.clone(),
+                    format!("{} — {}", c.finding, c.advice),
+                ]
+            })
+            .collect();
+        s.push_str(&text_table(&["status", "item", "finding — advice"], &rows));
+    }
     s
 }
 

@@ -2,6 +2,7 @@
 //! `/sys` and `/proc` where `sysinfo` has no answer (caches, ISA flags).
 
 pub mod adapters;
+pub mod checklist;
 pub mod load;
 
 use serde::{Deserialize, Serialize};
@@ -24,6 +25,9 @@ pub struct Inventory {
     pub memory: MemoryInfo,
     /// Accelerators.
     pub accelerators: Accelerators,
+    /// The porting checklist (empty in results written before it existed).
+    #[serde(default)]
+    pub checklist: Vec<checklist::Check>,
 }
 
 /// The CPU as the OS reports it.
@@ -146,7 +150,16 @@ impl Inventory {
                 available_bytes: sys.as_ref().map_or(0, |s| s.available_memory()),
             },
             accelerators: Accelerators::probe(),
+            checklist: Vec::new(),
         }
+        .with_checklist(&checklist::Env::real())
+    }
+
+    /// The inventory with the porting checklist run on `env`.
+    pub fn with_checklist(mut self, env: &checklist::Env) -> Self {
+        let gpus: Vec<String> = self.accelerators.gpus().map(|g| g.name.clone()).collect();
+        self.checklist = checklist::run(env, &gpus, &self.arch, &self.accelerators.note);
+        self
     }
 
     /// `L1 data 32 KiB ×2, L2 unified 512 KiB ×2, …`, or `unknown`.

@@ -109,6 +109,60 @@ pub fn fmt_time(s: f64) -> String {
     }
 }
 
+/// The porting checklist recorded with the run, plus the GPU count against the baseline.
+fn porting_checklist(b: &mut Vec<Block>, ctx: &ReportContext) {
+    use crate::node::checklist::{Status, gpu_count};
+    let node = &ctx.results.node;
+    let mut checks = node.checklist.clone();
+    if checks.is_empty() {
+        return;
+    }
+    let devices = ctx
+        .profile
+        .accelerator
+        .as_ref()
+        .map_or(0, |a| a.count * a.devices_per_accelerator);
+    if let Some(c) = gpu_count(node.accelerators.gpus().count(), &ctx.profile.name, devices) {
+        checks.insert(1, c);
+    }
+    b.push(Block::Heading(2, "Porting checklist".into()));
+    let count = |s: Status| checks.iter().filter(|c| c.status == s).count();
+    b.push(Block::Para(format!(
+        "{} pass, {} warn, {} fail, {} for information — read on the node when it was measured; \
+         nothing was sent over the network.",
+        count(Status::Pass),
+        count(Status::Warn),
+        count(Status::Fail),
+        count(Status::Info)
+    )));
+    let rows = checks
+        .iter()
+        .map(|c| {
+            let class = match c.status {
+                Status::Pass => Some("good"),
+                Status::Warn => Some("warn"),
+                Status::Fail => Some("bad"),
+                Status::Info => None,
+            };
+            vec![
+                Cell::plain(&c.item),
+                Cell {
+                    text: c.status.name().into(),
+                    class,
+                },
+                Cell::plain(&c.finding),
+                Cell::plain(&c.advice),
+            ]
+        })
+        .collect();
+    b.push(Block::Table {
+        head: ["item", "status", "finding", "advice"]
+            .map(String::from)
+            .to_vec(),
+        rows,
+    });
+}
+
 /// The report, as blocks.
 pub fn document(ctx: &ReportContext) -> Vec<Block> {
     let r = ctx.results;
@@ -269,6 +323,8 @@ pub fn document(ctx: &ReportContext) -> Vec<Block> {
             c.invalid.join("; ")
         )));
     }
+
+    porting_checklist(&mut b, ctx);
 
     if !ctx.plots.is_empty() {
         b.push(Block::Heading(2, "Plots".into()));
