@@ -34,6 +34,32 @@ pub enum Command {
     Baselines(BaselinesArgs),
     /// Several machines' results side by side (procurement): per device, per node, per dollar.
     Compare(CompareArgs),
+    /// Time to train a model (6·N·D FLOPs) on this node's measured rate and on the baseline's.
+    Project(ProjectArgs),
+}
+
+/// `hpcready project`.
+#[derive(Debug, Args, Clone)]
+pub struct ProjectArgs {
+    /// Model parameters N, e.g. 7B, 7e9, 70b.
+    #[arg(long, value_name = "N")]
+    pub params: String,
+    /// Training tokens D, e.g. 1T, 2e12, 300G.
+    #[arg(long, value_name = "D")]
+    pub tokens: String,
+    /// This node's results.json (from `run` or `assess`); without it only the baseline is
+    /// projected.
+    #[arg(long, value_name = "FILE")]
+    pub results: Option<PathBuf>,
+    /// Baseline: a profile id or a profile file.
+    #[arg(long, value_name = "ID|FILE", default_value = crate::profiles::DEFAULT_BASELINE)]
+    pub baseline: String,
+    /// Nodes on each side.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub nodes: u32,
+    /// End-to-end training throughput as a fraction of the matmul rate, LO,HI.
+    #[arg(long, value_name = "LO,HI", default_value = "0.35,0.55")]
+    pub utilisation: String,
 }
 
 /// `hpcready compare`.

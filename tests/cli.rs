@@ -933,3 +933,43 @@ fn compare_puts_machines_side_by_side_and_shows_missing_benchmarks_as_missing() 
         .code(2)
         .stderr(predicate::str::contains("nope.json"));
 }
+
+#[test]
+fn project_gives_time_node_hours_and_cost_as_a_band() {
+    let results = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("reports/gpu/2026-11-23-h100-assess/results.json");
+    hpcready()
+        .args(["project", "--params", "7B", "--tokens", "1T", "--results"])
+        .arg(&results)
+        .args(["--nodes", "2", "--utilisation", "0.4,0.5"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "6·N·D = 4.200e22 FLOPs, on 2 node(s)",
+        ))
+        .stdout(predicate::str::contains("AWS p5.48xlarge"))
+        .stdout(predicate::str::contains("at $55.04/node-hour, 2026-11-09"))
+        .stdout(predicate::str::contains("40–50% of the matmul rate"))
+        .stdout(predicate::str::contains(
+            "measured f16 matmul m=8192 n=8192 k=8192",
+        ))
+        .stdout(predicate::str::contains("portable kernels"));
+    // Without results only the baseline is projected, and it says so.
+    hpcready()
+        .args(["project", "--params", "70b", "--tokens", "2e12"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("This node is not projected"));
+    for (args, flag) in [
+        (["--params", "lots", "--tokens", "1T"], "--params"),
+        (["--params", "7B", "--tokens", "-1T"], "--tokens"),
+        (["--params", "7B", "--tokens", "1T"], "--utilisation"),
+    ] {
+        let mut cmd = hpcready();
+        cmd.arg("project").args(args);
+        if flag == "--utilisation" {
+            cmd.args(["--utilisation", "0.9,0.1"]);
+        }
+        cmd.assert().code(2).stderr(predicate::str::contains(flag));
+    }
+}

@@ -657,5 +657,7 @@ pub fn size_of(shape: &Shape) -> f64 {
     }
 }
 
+pub mod project;
+
 #[cfg(test)]
 mod tests;

@@ -4,6 +4,7 @@ pub mod assess;
 pub mod baselines;
 pub mod compare;
 pub mod probe;
+pub mod project;
 pub mod report;
 pub mod run;
 
@@ -20,6 +21,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Report(a)) => report::report(&a),
         Some(Command::Baselines(a)) => baselines::baselines(&a),
         Some(Command::Compare(a)) => compare::compare(&a),
+        Some(Command::Project(a)) => project::project(&a),
     }
 }
 

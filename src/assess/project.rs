@@ -1,0 +1,249 @@
+//! Time to train: a model of N parameters on D tokens needs about 6·N·D floating-point operations
+//! (forward and backward passes of a dense transformer; Kaplan et al. 2020, Hoffmann et al. 2022).
+//! Divided by the rate a node sustains — its measured matmul rate times a utilisation band —
+//! it gives wall time, node-hours and, where the baseline has a dated price, cost.
+//!
+//! The utilisation (end-to-end training throughput over the matmul rate) is an assumption, shown
+//! and overridable; communication is assumed overlapped with compute until all-reduce is
+//! measured. The result is a band, never one false-precise number.
+
+use super::best;
+use crate::bench::{BenchKind, DType, num};
+use crate::error::input_error;
+use crate::profiles::Profile;
+use crate::results::Results;
+
+/// The default utilisation band: end-to-end training reaching 35–55% of the matmul rate, the
+/// range large dense-model training reports as model FLOPs utilisation against peak (e.g. 38–55%
+/// in PaLM, Chowdhery et al. 2022, and Megatron-LM, Narayanan et al. 2021), taken here against a
+/// measured matmul rate instead of a datasheet peak.
+pub const DEFAULT_UTILISATION: (f64, f64) = (0.35, 0.55);
+
+/// Parses a count such as `7e9`, `7B`, `70b`, `1.5T`, `300G`, `2000000`.
+pub fn parse_count(flag: &str, text: &str) -> anyhow::Result<f64> {
+    let t = text.trim();
+    let (digits, scale) = match t.chars().last().map(|c| c.to_ascii_uppercase()) {
+        Some('K') => (&t[..t.len() - 1], 1e3),
+        Some('M') => (&t[..t.len() - 1], 1e6),
+        Some('B') | Some('G') => (&t[..t.len() - 1], 1e9),
+        Some('T') => (&t[..t.len() - 1], 1e12),
+        _ => (t, 1.0),
+    };
+    digits
+        .parse::<f64>()
+        .ok()
+        .map(|v| v * scale)
+        .filter(|v| v.is_finite() && *v >= 1.0)
+        .ok_or_else(|| {
+            input_error(
+                format!("{flag} {text}"),
+                "expected a positive count such as 7e9, 7B, 1.5T or 300G",
+            )
+        })
+}
+
+/// Parses the utilisation band `LO,HI` (fractions in (0, 1]).
+pub fn parse_band(text: &str) -> anyhow::Result<(f64, f64)> {
+    let bad = || {
+        input_error(
+            format!("--utilisation {text}"),
+            "expected LO,HI with 0 < LO ≤ HI ≤ 1, e.g. 0.35,0.55",
+        )
+    };
+    let (lo, hi) = text.split_once(',').ok_or_else(bad)?;
+    let (lo, hi): (f64, f64) = (
+        lo.trim().parse().map_err(|_| bad())?,
+        hi.trim().parse().map_err(|_| bad())?,
+    );
+    if lo > 0.0 && lo <= hi && hi <= 1.0 {
+        Ok((lo, hi))
+    } else {
+        Err(bad())
+    }
+}
+
+/// The rate one side of the projection runs at.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rate {
+    /// Which machine.
+    pub machine: String,
+    /// TFLOP/s per node.
+    pub tflops_per_node: f64,
+    /// Where it comes from, in words.
+    pub basis: String,
+    /// USD per node-hour and its date, where known.
+    pub price: Option<(f64, String)>,
+}
+
+/// The node's rate from a run: its best 16-bit matmul (f32 when it has none), per device × the
+/// node's GPUs (a CPU figure is already the node's).
+pub fn measured_rate(results: &Results) -> Option<Rate> {
+    let m = [DType::Bf16, DType::F16, DType::F32]
+        .into_iter()
+        .filter_map(|d| best(results, BenchKind::Matmul, d))
+        .max_by(|a, b| {
+            a.value()
+                .unwrap_or(0.0)
+                .total_cmp(&b.value().unwrap_or(0.0))
+        })?;
+    let devices = if m.backend == "cpu" {
+        1
+    } else {
+        results.node.accelerators.gpus().count().max(1)
+    };
+    Some(Rate {
+        machine: format!("{} ({})", results.node.host, m.device),
+        tflops_per_node: m.value()? * devices as f64,
+        basis: format!(
+            "measured {} matmul {} = {} TFLOP/s per device × {devices} device(s), {}",
+            m.dtype,
+            m.shape.display(),
+            num(m.value()?),
+            m.method
+        ),
+        price: None,
+    })
+}
+
+/// The baseline's rate: its best published 16-bit matmul result per accelerator × accelerators
+/// per node, else its bf16 datasheet peak (said so).
+pub fn baseline_rate(profile: &Profile) -> Option<Rate> {
+    let acc = profile.accelerator.as_ref()?;
+    let count = acc.count as f64;
+    let price = profile.price.as_ref().and_then(|p| {
+        p.usd_per_hour
+            .or(p.usd_per_accelerator_hour.map(|a| a * count))
+            .map(|usd| (usd, p.date.clone()))
+    });
+    let reference = profile
+        .references
+        .iter()
+        .filter(|r| r.bench == "matmul" && matches!(r.dtype.as_str(), "bf16" | "f16"))
+        .max_by(|a, b| a.value.total_cmp(&b.value));
+    if let Some(r) = reference {
+        let per_node = if r.per == "node" {
+            r.value
+        } else {
+            r.value * count
+        };
+        return Some(Rate {
+            machine: profile.name.clone(),
+            tflops_per_node: per_node,
+            basis: format!(
+                "published {} matmul {} = {} TFLOP/s per {} ({}), × {} {}",
+                r.dtype,
+                r.params,
+                num(r.value),
+                r.per,
+                r.method,
+                acc.count,
+                acc.model
+            ),
+            price,
+        });
+    }
+    let peak = profile.peak("bf16").or_else(|| profile.peak("f16"))?;
+    Some(Rate {
+        machine: profile.name.clone(),
+        tflops_per_node: peak.value * count,
+        basis: format!(
+            "datasheet {} peak {} TFLOP/s × {} {} (no published matmul result)",
+            peak.dtype,
+            num(peak.value),
+            acc.count,
+            acc.model
+        ),
+        price,
+    })
+}
+
+/// One side of the projection.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Projection {
+    /// The rate used.
+    pub rate: Rate,
+    /// Wall hours, best case (high utilisation) and worst case.
+    pub hours: (f64, f64),
+    /// Node-hours, best and worst.
+    pub node_hours: (f64, f64),
+    /// Cost in USD, best and worst, where a price exists.
+    pub cost: Option<(f64, f64)>,
+}
+
+/// Projects training `flops` on `nodes` nodes at `rate` with utilisation band `util`.
+pub fn project(flops: f64, rate: Rate, nodes: u32, util: (f64, f64)) -> Projection {
+    let per_s = |u: f64| rate.tflops_per_node * 1e12 * nodes as f64 * u;
+    let hours = (
+        flops / per_s(util.1) / 3600.0,
+        flops / per_s(util.0) / 3600.0,
+    );
+    let node_hours = (hours.0 * nodes as f64, hours.1 * nodes as f64);
+    let cost = rate
+        .price
+        .as_ref()
+        .map(|(usd, _)| (node_hours.0 * usd, node_hours.1 * usd));
+    Projection {
+        rate,
+        hours,
+        node_hours,
+        cost,
+    }
+}
+
+/// `3.2 h`, `4.1 days`, `2.3 years`.
+pub fn duration(hours: f64) -> String {
+    if hours < 48.0 {
+        format!("{} h", crate::bench::sig(hours, 2))
+    } else if hours < 24.0 * 365.0 {
+        format!("{} days", crate::bench::sig(hours / 24.0, 2))
+    } else {
+        format!("{} years", crate::bench::sig(hours / 24.0 / 365.0, 2))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::profiles::lookup;
+
+    #[test]
+    fn counts_take_suffixes_and_refuse_nonsense() {
+        assert_eq!(parse_count("--params", "7B").unwrap(), 7e9);
+        assert_eq!(parse_count("--params", "7e9").unwrap(), 7e9);
+        assert_eq!(parse_count("--tokens", "1.5T").unwrap(), 1.5e12);
+        assert_eq!(parse_count("--tokens", "300g").unwrap(), 300e9);
+        for bad in ["", "x", "-5B", "0", "7Q"] {
+            assert!(parse_count("--params", bad).is_err(), "{bad}");
+        }
+        assert_eq!(parse_band("0.3,0.5").unwrap(), (0.3, 0.5));
+        for bad in ["0.5", "0.6,0.5", "0,0.5", "0.5,1.5", "a,b"] {
+            assert!(parse_band(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_p5_projection_uses_its_published_matmul_and_price() {
+        let p5 = lookup("aws-p5.48xlarge").unwrap();
+        let rate = baseline_rate(&p5).unwrap();
+        assert!((rate.tflops_per_node - 794.5 * 8.0).abs() < 1e-9);
+        // 7B parameters on 1T tokens: 4.2e22 FLOPs.
+        let p = project(6.0 * 7e9 * 1e12, rate, 1, (0.4, 0.5));
+        let fastest = 4.2e22 / (794.5e12 * 8.0 * 0.5) / 3600.0;
+        assert!((p.hours.0 - fastest).abs() / fastest < 1e-12);
+        assert!((p.hours.1 / p.hours.0 - 1.25).abs() < 1e-12);
+        let (lo, hi) = p.cost.unwrap();
+        assert!((lo - p.node_hours.0 * 55.04).abs() < 1e-6 && hi > lo);
+        // Twice the nodes: half the time, the same node-hours.
+        let p2 = project(4.2e22, baseline_rate(&p5).unwrap(), 2, (0.4, 0.5));
+        assert!((p2.hours.0 * 2.0 - p.hours.0).abs() < 1e-9);
+        assert!((p2.node_hours.0 - p.node_hours.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn per_accelerator_prices_are_scaled_to_the_node() {
+        let a3 = lookup("gcp-a3-highgpu-8g").unwrap();
+        let rate = baseline_rate(&a3).unwrap();
+        let (usd, _) = rate.price.unwrap();
+        assert!((usd - 10.9791 * 8.0).abs() < 1e-9);
+    }
+}

@@ -1,0 +1,101 @@
+//! `hpcready project --params N --tokens D`: time to train, node-hours and cost, as a band.
+
+use super::{emit, text_table};
+use crate::assess::project::{
+    Projection, baseline_rate, duration, measured_rate, parse_band, parse_count, project as run,
+};
+use crate::bench::{num, sig};
+use crate::cli::ProjectArgs;
+use crate::profiles;
+use crate::results::io::load;
+
+fn row(p: &Projection) -> Vec<String> {
+    vec![
+        p.rate.machine.clone(),
+        format!("{} TFLOP/s", num(p.rate.tflops_per_node)),
+        format!("{} – {}", duration(p.hours.0), duration(p.hours.1)),
+        format!("{} – {}", sig(p.node_hours.0, 3), sig(p.node_hours.1, 3)),
+        match (&p.cost, &p.rate.price) {
+            (Some((lo, hi)), Some((usd, date))) => format!(
+                "${} – ${} (at ${}/node-hour, {date})",
+                sig(*lo, 3),
+                sig(*hi, 3),
+                num(*usd)
+            ),
+            _ => "no price".into(),
+        },
+    ]
+}
+
+/// `hpcready project`.
+pub fn project(args: &ProjectArgs) -> anyhow::Result<()> {
+    let n = parse_count("--params", &args.params)?;
+    let d = parse_count("--tokens", &args.tokens)?;
+    let util = parse_band(&args.utilisation)?;
+    let profile = profiles::lookup(&args.baseline)?;
+    let flops = 6.0 * n * d;
+    let mut rows = Vec::new();
+    let mut basis = Vec::new();
+    if let Some(path) = &args.results {
+        let results = load(path)?;
+        let rate = measured_rate(&results).ok_or_else(|| {
+            crate::error::input_error(
+                path.display().to_string(),
+                "it holds no valid matmul measurement to project from",
+            )
+        })?;
+        basis.push(format!("this node: {}", rate.basis));
+        rows.push(row(&run(flops, rate, args.nodes, util)));
+    }
+    match baseline_rate(&profile) {
+        Some(rate) => {
+            basis.push(format!("{}: {}", profile.name, rate.basis));
+            rows.push(row(&run(flops, rate, args.nodes, util)));
+        }
+        None => basis.push(format!(
+            "{}: no accelerator matmul figure or peak to project from",
+            profile.name
+        )),
+    }
+    let mut out = format!(
+        "Training {n:.3e} parameters on {d:.3e} tokens: 6·N·D = {flops:.3e} FLOPs, on {} node(s) each side.\n\n",
+        args.nodes
+    );
+    out.push_str(&text_table(
+        &[
+            "machine",
+            "rate per node",
+            "time to train",
+            "node-hours",
+            "cost",
+        ],
+        &rows,
+    ));
+    out.push_str(&format!(
+        "\nAssumptions: end-to-end training runs at {:.0}–{:.0}% of the matmul rate (--utilisation); \
+         communication is overlapped with compute (all-reduce is not measured yet); nodes scale \
+         linearly. The faster end of each band uses the higher utilisation.\nRates:\n",
+        util.0 * 100.0,
+        util.1 * 100.0
+    ));
+    for b in &basis {
+        out.push_str(&format!("  - {b}\n"));
+    }
+    let saved = profile.kind == profiles::ProfileKind::Measured;
+    if args.results.is_some() && !saved {
+        out.push_str(
+            "\nThis node's rate comes from hpcready's portable kernels and the baseline's from a \
+             vendor library, so the gap reflects the kernels as well as the machines. A baseline \
+             saved from the same kernels on your cloud instance (`hpcready baselines save`) makes \
+             the two rates like for like.\n",
+        );
+    }
+    if args.results.is_none() {
+        out.push_str(
+            "\nThis node is not projected: pass --results with a results.json from \
+             `hpcready run` or `hpcready assess`.\n",
+        );
+    }
+    emit(&out);
+    Ok(())
+}
