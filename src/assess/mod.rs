@@ -321,22 +321,43 @@ fn compare_row(results: &Results, profile: &Profile, bench: BenchKind, dtype: DT
         BenchKind::Peak => {
             if let (Some(acc), Some(p)) = (&profile.accelerator, profile.peak(dtype_key(dtype))) {
                 // A GPU's peak is one device's; a CPU's is the node's.
-                let (count, scope) = if on_cpu {
-                    (acc.count, "the node")
+                // A GPU is one device: a package's peak divided among the devices it shows
+                // (an MI250X is 2 GCDs); a CPU's figure is the node's.
+                let per_device = f64::from(acc.devices_per_accelerator.max(1));
+                let (node_peak, what) = if on_cpu {
+                    (
+                        p.value * f64::from(acc.count),
+                        format!(
+                            "datasheet {dtype} peak of the node: {} × {} TFLOP/s ({})",
+                            acc.count,
+                            num(p.value),
+                            acc.model
+                        ),
+                    )
+                } else if per_device > 1.0 {
+                    (
+                        p.value / per_device,
+                        format!(
+                            "datasheet {dtype} peak of one device: {} TFLOP/s per {} ÷ {} devices",
+                            num(p.value),
+                            acc.model,
+                            acc.devices_per_accelerator
+                        ),
+                    )
                 } else {
-                    (1, "one accelerator")
+                    (
+                        p.value,
+                        format!(
+                            "datasheet {dtype} peak of one accelerator: 1 × {} TFLOP/s ({})",
+                            num(p.value),
+                            acc.model
+                        ),
+                    )
                 };
-                let node_peak = p.value * count as f64;
                 row.baseline = Some(BaselineFigure {
                     value: node_peak,
                     unit: "TFLOP/s".into(),
-                    what: format!(
-                        "datasheet {} peak of {scope}: {} × {} TFLOP/s ({})",
-                        dtype,
-                        count,
-                        num(p.value),
-                        acc.model
-                    ),
+                    what,
                     source: profile.cite(&p.source).to_string(),
                     uncertain: p.uncertain,
                     fraction_of_peak: Some(1.0),
@@ -593,7 +614,18 @@ fn headline(results: &Results, profile: &Profile, rows: &[Row]) -> String {
         );
         if let (Some(acc), Some(p)) = (&profile.accelerator, profile.peak(dtype_key(r.dtype))) {
             let ours = r.ours.map_or(0.0, |t| t.value);
-            if per_accelerator {
+            if per_accelerator && acc.devices_per_accelerator > 1 {
+                let device = p.value / f64::from(acc.devices_per_accelerator);
+                s.push_str(&format!(
+                    " on one device: {} of one {} device's {} peak ({} TFLOP/s: the package's {} ÷ {}, datasheet)",
+                    percent(ours / device),
+                    acc.model,
+                    r.dtype,
+                    num(device),
+                    num(p.value),
+                    acc.devices_per_accelerator
+                ));
+            } else if per_accelerator {
                 s.push_str(&format!(
                     " on one device: {} of one {}'s {} peak ({} TFLOP/s, datasheet)",
                     percent(ours / p.value),

@@ -121,23 +121,26 @@ pub fn baseline_rate(profile: &Profile) -> Option<Rate> {
         .filter(|r| r.bench == "matmul" && matches!(r.dtype.as_str(), "bf16" | "f16"))
         .max_by(|a, b| a.value.total_cmp(&b.value));
     if let Some(r) = reference {
-        let per_node = if r.per == "node" {
-            r.value
-        } else {
-            r.value * count
+        let devices = count * f64::from(acc.devices_per_accelerator);
+        let (per_node, times) = match r.per.as_str() {
+            "node" => (r.value, "for the node".to_string()),
+            // One GCD of a multi-die package (LUMI-G's MI250X): every device of the node.
+            "device" => (
+                r.value * devices,
+                format!("× {devices} devices of {} {}", acc.count, acc.model),
+            ),
+            _ => (r.value * count, format!("× {} {}", acc.count, acc.model)),
         };
         return Some(Rate {
             machine: profile.name.clone(),
             tflops_per_node: per_node,
             basis: format!(
-                "published {} matmul {} = {} TFLOP/s per {} ({}), × {} {}",
+                "published {} matmul {} = {} TFLOP/s per {} ({}), {times}",
                 r.dtype,
                 r.params,
                 num(r.value),
                 r.per,
                 r.method,
-                acc.count,
-                acc.model
             ),
             price,
         });
@@ -237,6 +240,17 @@ mod tests {
         let p2 = project(4.2e22, baseline_rate(&p5).unwrap(), 2, (0.4, 0.5));
         assert!((p2.hours.0 * 2.0 - p.hours.0).abs() < 1e-9);
         assert!((p2.node_hours.0 - p.node_hours.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_per_gcd_result_counts_every_gcd_of_the_node() {
+        let lumi = lookup("lumi-g").unwrap();
+        let rate = baseline_rate(&lumi).unwrap();
+        assert!(
+            (rate.tflops_per_node - 147.0 * 8.0).abs() < 1e-9,
+            "{rate:?}"
+        );
+        assert!(rate.price.is_none());
     }
 
     #[test]

@@ -323,3 +323,24 @@ fn gpu_copy_bandwidth_is_compared_with_the_datasheet() {
     let ratio = row.ratio.unwrap();
     assert!((ratio - 2961.0 / 3350.0).abs() < 1e-9, "{ratio}");
 }
+
+#[test]
+fn a_gpu_is_compared_with_one_gcd_of_a_multi_die_package() {
+    let m = on_gpu(
+        measurement(
+            BenchKind::Peak,
+            DType::F32,
+            Shape::Peak { threads: 1 },
+            20.0,
+            true,
+        ),
+        "wgpu/fma-chains",
+    );
+    let c = compare(&results(vec![m]), &lookup("lumi-g").unwrap());
+    let row = &c.rows[0];
+    assert_eq!(row.basis, Basis::PeakVsPeak);
+    // One GCD has half an MI250X's 47.9 TFLOP/s.
+    let base = row.baseline.as_ref().unwrap();
+    assert!((base.value - 47.9 / 2.0).abs() < 1e-9, "{base:?}");
+    assert!(base.what.contains("÷ 2 devices"), "{}", base.what);
+}

@@ -381,8 +381,31 @@ mod tests {
             "leonardo-booster",
             "marenostrum5-acc",
             "jupiter-booster",
+            // The full library of shared/reference/baselines.md.
+            "aws-p4de.24xlarge",
+            "aws-p5en.48xlarge",
+            "gcp-a2-highgpu-8g",
+            "gcp-a3-megagpu-8g",
+            "azure-nd-a100-v4",
+            "alps-gh200",
+            "vega-gpu",
+            "isambard-ai",
+            "a100-sxm-40gb",
+            "a100-sxm-80gb",
+            "h100-sxm",
+            "h200-sxm",
+            "gh200",
+            "mi250x",
+            "mi300x",
         ] {
             assert!(ids.contains(&id.to_string()), "missing {id}");
+        }
+        // Accelerator-only profiles describe one package.
+        for p in embedded()
+            .iter()
+            .filter(|p| p.kind == ProfileKind::Accelerator)
+        {
+            assert_eq!(p.accelerator_count(), 1, "{}", p.id);
         }
         for p in embedded() {
             assert!(p.problems().is_empty(), "{}: {:?}", p.id, p.problems());
@@ -411,6 +434,23 @@ mod tests {
         assert!(mn5.accelerator.as_ref().unwrap().uncertain);
         assert!(mn5.links.iter().all(|l| l.uncertain));
         assert!(mn5.cpu.as_ref().unwrap().uncertain);
+        // Every figure from the pre-launch MI250X report (S30) is flagged wherever it is used.
+        for p in embedded() {
+            for pk in p.accelerator.iter().flat_map(|a| &a.peaks) {
+                if p.cite(&pk.source).contains("pre-launch") {
+                    assert!(pk.uncertain, "{}: peak {}", p.id, pk.dtype);
+                }
+            }
+        }
+        let mi250x = lookup("mi250x").unwrap();
+        assert!(mi250x.peak("f64-matrix").unwrap().uncertain);
+        assert_eq!(mi250x.accelerator.unwrap().devices_per_accelerator, 2);
+        // Derived or secondary figures of the new profiles.
+        assert!(lookup("gcp-a2-highgpu-8g").unwrap().cpu.unwrap().uncertain);
+        assert!(lookup("isambard-ai").unwrap().cpu.unwrap().uncertain);
+        assert!(lookup("alps-gh200").unwrap().links[0].uncertain);
+        let vega = lookup("vega-gpu").unwrap();
+        assert!(vega.accelerator.unwrap().uncertain && vega.links[0].uncertain);
         // The custom Leonardo A100 has no published peaks: none are guessed.
         assert!(
             lookup("leonardo-booster")
