@@ -179,6 +179,146 @@ impl Readiness {
     }
 }
 
+/// One category of the verdict.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Category {
+    /// `compute`, `attention`, `communication` or `environment`.
+    pub name: String,
+    /// Its status, or None when nothing in it could be scored.
+    pub status: Option<Readiness>,
+    /// What decided it, in one line.
+    pub basis: String,
+}
+
+/// The status a ratio gives: ≥ 0.9 ready, ≥ 0.5 ready with changes, else not ready.
+fn status_of(ratio: f64) -> Readiness {
+    if ratio >= 0.9 {
+        Readiness::Ready
+    } else if ratio >= 0.5 {
+        Readiness::ReadyWithChanges
+    } else {
+        Readiness::NotReady
+    }
+}
+
+/// Compute (matmul, and the measured ceilings), attention, communication and environment.
+fn categories(results: &Results, rows: &[Row]) -> Vec<Category> {
+    let scored = |benches: &[BenchKind], name: &str| {
+        let like: Vec<&Row> = rows
+            .iter()
+            .filter(|r| benches.contains(&r.bench) && r.basis == Basis::LikeForLike)
+            .collect();
+        let ceilings: Vec<&Row> = rows
+            .iter()
+            .filter(|r| benches.contains(&r.bench) && r.basis == Basis::PeakVsPeak)
+            .collect();
+        let worst = |rs: &[&Row]| {
+            rs.iter()
+                .filter_map(|r| r.ratio.map(|x| (x, r.label())))
+                .min_by(|a, b| a.0.total_cmp(&b.0))
+        };
+        let efficiency: Vec<String> = rows
+            .iter()
+            .filter(|r| benches.contains(&r.bench) && r.basis == Basis::FractionOfPeak)
+            .filter_map(|r| {
+                r.ratio
+                    .map(|x| format!("{} {}×", r.label(), crate::bench::sig(x, 3)))
+            })
+            .collect();
+        let (status, basis) = if let Some((x, label)) = worst(&like) {
+            (
+                Some(status_of(x)),
+                format!(
+                    "worst like-for-like ratio {}× ({label})",
+                    crate::bench::sig(x, 3)
+                ),
+            )
+        } else if let Some((x, label)) = worst(&ceilings) {
+            // Measured ceilings against the datasheet: only a clear shortfall counts.
+            let status = if x < 0.5 {
+                Readiness::NotReady
+            } else {
+                Readiness::Ready
+            };
+            (
+                Some(status),
+                format!(
+                    "measured ceiling {}× the datasheet ({label}); no like-for-like reference",
+                    crate::bench::sig(x, 3)
+                ),
+            )
+        } else if !efficiency.is_empty() {
+            (
+                None,
+                format!(
+                    "efficiency only, not scored (fraction of own peak against the baseline's): {}",
+                    efficiency.join(", ")
+                ),
+            )
+        } else {
+            (None, "nothing comparable was measured".to_string())
+        };
+        Category {
+            name: name.into(),
+            status,
+            basis,
+        }
+    };
+    let mut out = vec![
+        scored(
+            &[BenchKind::Peak, BenchKind::Membw, BenchKind::Matmul],
+            "compute",
+        ),
+        scored(&[BenchKind::Attention], "attention"),
+        Category {
+            name: "communication".into(),
+            status: None,
+            basis: "not measured: all-reduce comes with the MPI backend".into(),
+        },
+    ];
+    let checks = &results.node.checklist;
+    let count = |s: crate::node::checklist::Status| checks.iter().filter(|c| c.status == s).count();
+    use crate::node::checklist::Status as S;
+    out.push(Category {
+        name: "environment".into(),
+        status: if checks.is_empty() {
+            None
+        } else if count(S::Fail) > 0 {
+            Some(Readiness::NotReady)
+        } else if count(S::Warn) > 0 {
+            Some(Readiness::ReadyWithChanges)
+        } else {
+            Some(Readiness::Ready)
+        },
+        basis: if checks.is_empty() {
+            "no porting checklist recorded with this run".into()
+        } else {
+            let named = |s: S| {
+                checks
+                    .iter()
+                    .filter(|c| c.status == s)
+                    .map(|c| c.item.to_lowercase())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            let mut b = format!(
+                "porting checklist: {} pass, {} warn, {} fail",
+                count(S::Pass),
+                count(S::Warn),
+                count(S::Fail)
+            );
+            if count(S::Fail) > 0 {
+                b.push_str(&format!(" (fail: {})", named(S::Fail)));
+            }
+            if count(S::Warn) > 0 {
+                b.push_str(&format!(" (warn: {})", named(S::Warn)));
+            }
+            b
+        },
+    });
+    out
+}
+
 /// A run compared with a baseline.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Comparison {
@@ -196,6 +336,8 @@ pub struct Comparison {
     pub headline: String,
     /// One row per benchmark and data type.
     pub rows: Vec<Row>,
+    /// Compute, attention, communication and environment, each scored or said to be unscored.
+    pub categories: Vec<Category>,
     /// Measurements flagged as suspect (above their device's measured peak).
     pub suspects: Vec<String>,
     /// Measurements that failed verification or errored.
@@ -455,7 +597,24 @@ pub fn compare(results: &Results, profile: &Profile) -> Comparison {
             format!("{} {} {}: {why}", m.bench, m.dtype, m.shape.display())
         })
         .collect();
-    let (readiness, reasons) = readiness(results, profile, &rows, &invalid);
+    let (mut readiness, mut reasons) = readiness(results, profile, &rows, &invalid);
+    let categories = categories(results, &rows);
+    // The environment's checklist counts too: a failed item blocks, warnings need changes.
+    if let Some(env) = categories.iter().find(|c| c.name == "environment")
+        && let Some(status) = env.status
+        && status != Readiness::Ready
+    {
+        if reasons.len() == 1
+            && (reasons[0].starts_with("no measured ceiling falls")
+                || reasons[0].starts_with("every like-for-like"))
+        {
+            reasons.clear();
+        }
+        reasons.push(env.basis.clone());
+        if rank(status) > rank(readiness) {
+            readiness = status;
+        }
+    }
     let headline = headline(results, profile, &rows);
     Comparison {
         baseline_id: profile.id.clone(),
@@ -465,8 +624,17 @@ pub fn compare(results: &Results, profile: &Profile) -> Comparison {
         reasons,
         headline,
         rows,
+        categories,
         suspects,
         invalid,
+    }
+}
+
+fn rank(r: Readiness) -> u8 {
+    match r {
+        Readiness::Ready => 0,
+        Readiness::ReadyWithChanges => 1,
+        Readiness::NotReady => 2,
     }
 }
 
@@ -499,16 +667,6 @@ fn readiness(
                 .as_ref()
                 .map_or("", |a| a.model.as_str())
         ));
-        if let Some(r) = rows
-            .iter()
-            .find(|r| r.bench == BenchKind::Peak && r.ratio.is_some())
-        {
-            reasons.push(format!(
-                "its measured {} peak is {} of the baseline's datasheet peak",
-                r.dtype,
-                percent(r.ratio.unwrap_or(0.0))
-            ));
-        }
     }
     if !invalid.is_empty() {
         reasons.push(format!("{} measurement(s) failed", invalid.len()));

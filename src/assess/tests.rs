@@ -344,3 +344,59 @@ fn a_gpu_is_compared_with_one_gcd_of_a_multi_die_package() {
     assert!((base.value - 47.9 / 2.0).abs() < 1e-9, "{base:?}");
     assert!(base.what.contains("÷ 2 devices"), "{}", base.what);
 }
+
+#[test]
+fn categories_score_compute_attention_and_the_environment() {
+    use crate::node::checklist::{Check, Status};
+    let check = |id: &str, status| Check {
+        id: id.into(),
+        item: id.into(),
+        status,
+        finding: "f".into(),
+        advice: "a".into(),
+    };
+    let mut r = results(vec![measurement(
+        BenchKind::Matmul,
+        DType::F32,
+        Shape::square(512),
+        0.18,
+        true,
+    )]);
+    // A baseline measured with the same method: like for like, on par.
+    let mut profile = lookup("aws-p5.48xlarge").unwrap();
+    profile.references.push(crate::profiles::Reference {
+        bench: "matmul".into(),
+        dtype: "f32".into(),
+        params: "m=512 n=512 k=512".into(),
+        value: 0.18,
+        unit: "TFLOP/s".into(),
+        per: "node".into(),
+        method: "cpu/test — fixed".into(),
+        source: "S1".into(),
+        uncertain: false,
+        note: None,
+    });
+    r.node.checklist = vec![check("mpi", Status::Warn), check("cpu-arch", Status::Pass)];
+    let c = compare(&r, &profile);
+    let cat = |name: &str| {
+        c.categories
+            .iter()
+            .find(|x| x.name == name)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(cat("compute").status, Some(Readiness::Ready));
+    assert!(
+        cat("compute").basis.contains("like-for-like ratio 1.00×"),
+        "{:?}",
+        cat("compute")
+    );
+    assert_eq!(cat("attention").status, None);
+    assert_eq!(cat("communication").status, None);
+    assert_eq!(cat("environment").status, Some(Readiness::ReadyWithChanges));
+    assert!(cat("environment").basis.contains("warn: mpi"));
+    r.node.checklist.push(check("containers", Status::Fail));
+    let c = compare(&r, &profile);
+    assert_eq!(c.readiness, Readiness::NotReady, "{:?}", c.reasons);
+    assert!(c.reasons.iter().any(|x| x.contains("fail: containers")));
+}

@@ -187,6 +187,33 @@ pub fn document(ctx: &ReportContext) -> Vec<Block> {
         r.tool.version,
         r.tool.git_revision
     )));
+    b.push(Block::Table {
+        head: ["category", "status", "what decided it"]
+            .map(String::from)
+            .to_vec(),
+        rows: c
+            .categories
+            .iter()
+            .map(|cat| {
+                let (text, class) = match cat.status {
+                    Some(crate::assess::Readiness::Ready) => ("ready", Some("good")),
+                    Some(crate::assess::Readiness::ReadyWithChanges) => {
+                        ("ready with changes", Some("warn"))
+                    }
+                    Some(crate::assess::Readiness::NotReady) => ("not ready", Some("bad")),
+                    None => ("not scored", None),
+                };
+                vec![
+                    Cell::plain(&cat.name),
+                    Cell {
+                        text: text.into(),
+                        class,
+                    },
+                    Cell::plain(&cat.basis),
+                ]
+            })
+            .collect(),
+    });
     if !r.complete {
         b.push(Block::Warning(format!(
             "Incomplete run: {} of {} planned measurements finished (the run was stopped or is \
