@@ -109,6 +109,81 @@ pub fn fmt_time(s: f64) -> String {
     }
 }
 
+/// Time to train an example model on this node and on the baseline (`hpcready project` takes
+/// the user's own model and assumptions).
+fn projection(b: &mut Vec<Block>, ctx: &ReportContext) {
+    use crate::assess::project::{
+        DEFAULT_UTILISATION, baseline_rate, duration, measured_rate, project,
+    };
+    use crate::bench::sig;
+    let (n, d) = (7e9, 1e12);
+    let flops = 6.0 * n * d;
+    let rates: Vec<_> = [measured_rate(ctx.results), baseline_rate(ctx.profile)]
+        .into_iter()
+        .flatten()
+        .collect();
+    if rates.is_empty() {
+        return;
+    }
+    b.push(Block::Heading(
+        2,
+        "Time to train (example: 7B parameters on 1T tokens)".into(),
+    ));
+    let (lo, hi) = DEFAULT_UTILISATION;
+    b.push(Block::Para(format!(
+        "6·N·D = {flops:.2e} FLOPs on one node of each machine, at {:.0}–{:.0}% of each node's \
+         16-bit (else f32) matmul rate; communication assumed overlapped (not measured yet). \
+         hpcready project --params N --tokens D --results results.json projects your own \
+         model, node count and utilisation.{}",
+        lo * 100.0,
+        hi * 100.0,
+        if ctx.profile.kind == crate::profiles::ProfileKind::Measured {
+            ""
+        } else {
+            " This node's rate comes from hpcready's kernels and the baseline's from a vendor \
+             library, so the gap reflects the kernels as well as the machines."
+        }
+    )));
+    let rows = rates
+        .into_iter()
+        .map(|rate| {
+            let basis = rate.basis.clone();
+            let p = project(flops, rate, 1, DEFAULT_UTILISATION);
+            vec![
+                Cell::plain(&p.rate.machine),
+                Cell::plain(format!(
+                    "{} TFLOP/s",
+                    crate::bench::num(p.rate.tflops_per_node)
+                )),
+                Cell::plain(format!("{} – {}", duration(p.hours.0), duration(p.hours.1))),
+                Cell::plain(match (&p.cost, &p.rate.price) {
+                    (Some((a, z)), Some((usd, date))) => {
+                        format!(
+                            "${} – ${} at ${usd}/node-hour ({date})",
+                            sig(*a, 3),
+                            sig(*z, 3)
+                        )
+                    }
+                    _ => "no price".into(),
+                }),
+                Cell::plain(basis),
+            ]
+        })
+        .collect();
+    b.push(Block::Table {
+        head: [
+            "machine",
+            "rate per node",
+            "time to train",
+            "cost",
+            "rate from",
+        ]
+        .map(String::from)
+        .to_vec(),
+        rows,
+    });
+}
+
 /// The porting checklist recorded with the run, plus the GPU count against the baseline.
 fn porting_checklist(b: &mut Vec<Block>, ctx: &ReportContext) {
     use crate::node::checklist::{Status, gpu_count};
@@ -351,6 +426,7 @@ pub fn document(ctx: &ReportContext) -> Vec<Block> {
         )));
     }
 
+    projection(&mut b, ctx);
     porting_checklist(&mut b, ctx);
 
     if !ctx.plots.is_empty() {
