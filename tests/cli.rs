@@ -991,3 +991,31 @@ fn project_gives_time_node_hours_and_cost_as_a_band() {
         cmd.assert().code(2).stderr(predicate::str::contains(flag));
     }
 }
+
+#[test]
+fn compare_escapes_file_and_host_names_in_html() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    // A results file whose name and host carry markup and quotes.
+    let text = read(&root.join("reports/example/results.json")).replacen(
+        "\"host\": \"",
+        "\"host\": \"<script>alert('h')</script>",
+        1,
+    );
+    let evil = dir.path().join("<img src=x onerror=\"y\">'.json");
+    std::fs::write(&evil, text).unwrap();
+    let out = dir.path().join("cmp");
+    hpcready()
+        .arg("compare")
+        .arg(&evil)
+        .arg(root.join("reports/gpu/2026-11-23-h100-assess/results.json"))
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .success();
+    let html = read(&out.join("compare.html"));
+    assert!(!html.contains("<script>alert"), "raw host name in the page");
+    assert!(!html.contains("<img src=x"), "raw file name in the page");
+    assert!(html.contains("&lt;script&gt;alert(&#39;h&#39;)&lt;/script&gt;"));
+    assert!(html.contains("&lt;img src=x onerror=&quot;y&quot;&gt;&#39;.json"));
+}
