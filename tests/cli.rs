@@ -92,6 +92,7 @@ fn the_porting_checklist_reads_the_environment_it_runs_in() {
         .success();
     let md = read(&rep.join("report.md"));
     assert!(md.contains("## Porting checklist"), "{md}");
+    assert!(md.contains("Normalisation: per node."), "{md}");
     assert!(
         md.contains("| GPUs per node against the baseline | warn | 0 here, 8 on AWS p5.48xlarge |"),
         "{md}"
@@ -733,6 +734,10 @@ fn the_committed_h100_run_reports_per_accelerator_and_never_like_for_like_with_v
     assert!(!md.contains("| like for like |"), "{md}");
     assert!(md.contains("portable WGSL kernels"), "{md}");
     assert!(md.contains("wgpu/matmul-coop"), "{md}");
+    assert!(
+        md.contains("Normalisation: per device. Each figure of this node is one GPU"),
+        "{md}"
+    );
     // The projection section: both machines, the baseline priced.
     assert!(
         md.contains("## Time to train (example: 7B parameters on 1T tokens)"),

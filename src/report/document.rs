@@ -359,6 +359,36 @@ pub fn document(ctx: &ReportContext) -> Vec<Block> {
         .to_vec(),
         rows,
     });
+    let gpu_run = r
+        .measurements
+        .iter()
+        .any(|m| m.is_valid() && m.backend != "cpu");
+    b.push(Block::Para(if gpu_run {
+        format!(
+            "Normalisation: per device. Each figure of this node is one GPU; the baseline's is one \
+             of its devices ({}), whose node has {} of them.",
+            ctx.profile.accelerator.as_ref().map_or_else(
+                || "no accelerator".to_string(),
+                |a| if a.devices_per_accelerator > 1 {
+                    format!(
+                        "one of the {} devices of a {}",
+                        a.devices_per_accelerator, a.model
+                    )
+                } else {
+                    format!("one {}", a.model)
+                }
+            ),
+            ctx.profile
+                .accelerator
+                .as_ref()
+                .map_or(0, |a| a.count * a.devices_per_accelerator)
+        )
+    } else {
+        "Normalisation: per node. This node's figures are its whole CPU; the baseline's peaks are \
+         its node's (all accelerators), and accelerator memory bandwidth is one accelerator's, for \
+         scale only."
+            .to_string()
+    }));
     if c.rows.iter().any(|r| r.basis == Basis::FractionOfPeak) {
         let on_gpu = ctx.results.measurements.iter().any(|m| m.backend != "cpu");
         let why = if on_gpu {
