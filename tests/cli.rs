@@ -971,7 +971,7 @@ fn project_gives_time_node_hours_and_cost_as_a_band() {
             "6·N·D = 4.200e22 FLOPs, on 2 node(s)",
         ))
         .stdout(predicate::str::contains("AWS p5.48xlarge"))
-        .stdout(predicate::str::contains("at $55.04/node-hour, 2026-11-09"))
+        .stdout(predicate::str::contains("at $55.04/node-hour (2026-11-09)"))
         .stdout(predicate::str::contains("40–50% of the matmul rate"))
         .stdout(predicate::str::contains(
             "measured f16 matmul m=8192 n=8192 k=8192",

@@ -13,10 +13,9 @@ use crate::error::input_error;
 use crate::profiles::Profile;
 use crate::results::Results;
 
-/// The default utilisation band: end-to-end training reaching 35–55% of the matmul rate, the
-/// range large dense-model training reports as model FLOPs utilisation against peak (e.g. 38–55%
-/// in PaLM, Chowdhery et al. 2022, and Megatron-LM, Narayanan et al. 2021), taken here against a
-/// measured matmul rate instead of a datasheet peak.
+/// The default utilisation band: end-to-end training reaching 35–55% of the matmul rate. This is
+/// an assumption, not a measured or cited figure: it is printed with every projection and set
+/// with `--utilisation LO,HI`.
 pub const DEFAULT_UTILISATION: (f64, f64) = (0.35, 0.55);
 
 /// Parses a count such as `7e9`, `7B`, `70b`, `1.5T`, `300G`, `2000000`.
@@ -190,6 +189,21 @@ pub fn project(flops: f64, rate: Rate, nodes: u32, util: (f64, f64)) -> Projecti
         hours,
         node_hours,
         cost,
+    }
+}
+
+impl Projection {
+    /// `$a – $b at $p/node-hour (date)`, or `no price`.
+    pub fn cost_text(&self) -> String {
+        match (&self.cost, &self.rate.price) {
+            (Some((lo, hi)), Some((usd, date))) => format!(
+                "${} – ${} at ${}/node-hour ({date})",
+                crate::bench::sig(*lo, 3),
+                crate::bench::sig(*hi, 3),
+                num(*usd)
+            ),
+            _ => "no price".into(),
+        }
     }
 }
 

@@ -96,14 +96,7 @@ pub fn compare(args: &crate::cli::CompareArgs) -> anyhow::Result<()> {
     // The per-device summary on the terminal.
     let mut head = vec!["benchmark"];
     head.extend(machines.iter().map(|m| m.label.as_str()));
-    let mut cases: Vec<_> = machines
-        .iter()
-        .flat_map(|m| m.results.measurements.iter())
-        .filter(|x| x.is_valid())
-        .map(|x| (x.bench, x.dtype))
-        .collect();
-    cases.sort_by_key(|(b, d)| (b.name(), d.name()));
-    cases.dedup();
+    let cases = compare::cases(&machines);
     let rows: Vec<Vec<String>> = cases
         .iter()
         .map(|&(bench, dtype)| {

@@ -15,15 +15,7 @@ fn row(p: &Projection) -> Vec<String> {
         format!("{} TFLOP/s", num(p.rate.tflops_per_node)),
         format!("{} – {}", duration(p.hours.0), duration(p.hours.1)),
         format!("{} – {}", sig(p.node_hours.0, 3), sig(p.node_hours.1, 3)),
-        match (&p.cost, &p.rate.price) {
-            (Some((lo, hi)), Some((usd, date))) => format!(
-                "${} – ${} (at ${}/node-hour, {date})",
-                sig(*lo, 3),
-                sig(*hi, 3),
-                num(*usd)
-            ),
-            _ => "no price".into(),
-        },
+        p.cost_text(),
     ]
 }
 

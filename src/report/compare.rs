@@ -88,7 +88,7 @@ pub fn labels(results: &[&Results]) -> Vec<String> {
 }
 
 /// Every (bench, dtype) any machine measured validly, in a stable order.
-fn cases(machines: &[Machine]) -> Vec<(BenchKind, DType)> {
+pub fn cases(machines: &[Machine]) -> Vec<(BenchKind, DType)> {
     let mut v: Vec<(BenchKind, DType)> = machines
         .iter()
         .flat_map(|m| m.results.measurements.iter())

@@ -115,7 +115,6 @@ fn projection(b: &mut Vec<Block>, ctx: &ReportContext) {
     use crate::assess::project::{
         DEFAULT_UTILISATION, baseline_rate, duration, measured_rate, project,
     };
-    use crate::bench::sig;
     let (n, d) = (7e9, 1e12);
     let flops = 6.0 * n * d;
     let rates: Vec<_> = [measured_rate(ctx.results), baseline_rate(ctx.profile)]
@@ -156,16 +155,7 @@ fn projection(b: &mut Vec<Block>, ctx: &ReportContext) {
                     crate::bench::num(p.rate.tflops_per_node)
                 )),
                 Cell::plain(format!("{} – {}", duration(p.hours.0), duration(p.hours.1))),
-                Cell::plain(match (&p.cost, &p.rate.price) {
-                    (Some((a, z)), Some((usd, date))) => {
-                        format!(
-                            "${} – ${} at ${usd}/node-hour ({date})",
-                            sig(*a, 3),
-                            sig(*z, 3)
-                        )
-                    }
-                    _ => "no price".into(),
-                }),
+                Cell::plain(p.cost_text()),
                 Cell::plain(basis),
             ]
         })
