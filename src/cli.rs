@@ -128,6 +128,9 @@ pub struct ProbeArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Baseline whose GPUs per node the checklist compares with: a profile id or file.
+    #[arg(long, value_name = "ID|FILE", default_value = crate::profiles::DEFAULT_BASELINE)]
+    pub baseline: String,
 }
 
 fn parse_bench(s: &str) -> Result<BenchKind, String> {

@@ -58,7 +58,7 @@ fn the_porting_checklist_reads_the_environment_it_runs_in() {
         std::env::var("PATH").unwrap()
     );
     let out = hpcready()
-        .args(["probe", "--json"])
+        .args(["probe", "--json", "--baseline", "lumi-g"])
         .env("PATH", path)
         .env("HF_HUB_OFFLINE", "1")
         .env("SLURM_JOB_ID", "4242")
@@ -72,6 +72,13 @@ fn the_porting_checklist_reads_the_environment_it_runs_in() {
     let checks = v["checklist"].as_array().unwrap();
     let find = |id: &str| checks.iter().find(|c| c["id"] == id).unwrap().clone();
     assert_eq!(find("containers")["status"], "pass");
+    // GPUs per node against the named baseline: LUMI-G's 4 MI250X are 8 devices.
+    assert_eq!(find("gpu-count")["finding"], "0 here, 8 on LUMI-G");
+    hpcready()
+        .args(["probe", "--baseline", "nope"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--baseline nope"));
     assert_eq!(find("offline")["status"], "pass");
     assert!(
         find("slurm")["finding"]

@@ -112,7 +112,9 @@ pub fn describe(n: &Inventory) -> String {
 
 /// `hpcready probe`.
 pub fn probe(args: &ProbeArgs) -> anyhow::Result<()> {
-    let inv = Inventory::probe();
+    let profile = crate::profiles::lookup(&args.baseline)?;
+    let mut inv = Inventory::probe();
+    inv.checklist = crate::node::checklist::with_baseline(&inv, &profile);
     if args.json {
         emit(&(serde_json::to_string_pretty(&inv)? + "\n"));
     } else {

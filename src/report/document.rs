@@ -176,20 +176,12 @@ fn projection(b: &mut Vec<Block>, ctx: &ReportContext) {
 
 /// The porting checklist recorded with the run, plus the GPU count against the baseline.
 fn porting_checklist(b: &mut Vec<Block>, ctx: &ReportContext) {
-    use crate::node::checklist::{Status, gpu_count};
+    use crate::node::checklist::{Status, with_baseline};
     let node = &ctx.results.node;
-    let mut checks = node.checklist.clone();
-    if checks.is_empty() {
+    if node.checklist.is_empty() {
         return;
     }
-    let devices = ctx
-        .profile
-        .accelerator
-        .as_ref()
-        .map_or(0, |a| a.count * a.devices_per_accelerator);
-    if let Some(c) = gpu_count(node.accelerators.gpus().count(), &ctx.profile.name, devices) {
-        checks.insert(1, c);
-    }
+    let checks = with_baseline(node, ctx.profile);
     b.push(Block::Heading(2, "Porting checklist".into()));
     let count = |s: Status| checks.iter().filter(|c| c.status == s).count();
     b.push(Block::Para(format!(

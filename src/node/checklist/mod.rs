@@ -391,6 +391,19 @@ pub fn run(env: &Env, gpus: &[String], arch: &str, gpu_note: &str) -> Vec<Check>
     out
 }
 
+/// The node's checklist with its GPU count against `baseline`'s inserted after the GPUs item.
+pub fn with_baseline(node: &super::Inventory, baseline: &crate::profiles::Profile) -> Vec<Check> {
+    let mut checks = node.checklist.clone();
+    let devices = baseline
+        .accelerator
+        .as_ref()
+        .map_or(0, |a| a.count * a.devices_per_accelerator);
+    if let Some(c) = gpu_count(node.accelerators.gpus().count(), &baseline.name, devices) {
+        checks.insert(1.min(checks.len()), c);
+    }
+    checks
+}
+
 /// The GPU count against a baseline's: its GPUs (or GCDs) per node.
 pub fn gpu_count(gpus: usize, baseline_name: &str, baseline_devices: u32) -> Option<Check> {
     (baseline_devices > 0).then(|| {
