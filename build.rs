@@ -5,6 +5,8 @@ use std::path::Path;
 use std::process::Command;
 
 fn main() {
+    #[cfg(feature = "mpi")]
+    mpi_shim();
     println!("cargo:rerun-if-changed=profiles");
     println!("cargo:rerun-if-changed=.git/HEAD");
     println!("cargo:rerun-if-changed=.git/index");
@@ -82,4 +84,17 @@ fn git_revision() -> Option<String> {
         rev.push_str("-dirty");
     }
     Some(rev)
+}
+
+/// Compiles the C shim for MPI constants rsmpi does not export, with the MPI compiler wrapper
+/// (`$MPICC`, else `mpicc`), as rsmpi's own build does.
+#[cfg(feature = "mpi")]
+fn mpi_shim() {
+    println!("cargo:rerun-if-changed=src/comm/mpi_shim.c");
+    println!("cargo:rerun-if-env-changed=MPICC");
+    let mpicc = std::env::var("MPICC").unwrap_or_else(|_| "mpicc".into());
+    cc::Build::new()
+        .compiler(mpicc)
+        .file("src/comm/mpi_shim.c")
+        .compile("hpcready_mpi_shim");
 }

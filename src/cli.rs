@@ -161,18 +161,24 @@ pub struct RunArgs {
     /// Where to run.
     #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
     pub backend: BackendChoice,
-    /// Only these benchmarks (comma-separated): peak, membw, matmul, attention.
+    /// Only these benchmarks (comma-separated): peak, membw, matmul, attention, allreduce.
+    /// allreduce runs across the ranks of `mpirun`/`srun` (a build with `--features mpi`).
     #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = parse_bench)]
     pub bench: Option<Vec<BenchKind>>,
     /// Only these data types (comma-separated): f32, f64 on the CPU.
     #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = parse_dtype)]
     pub dtype: Option<Vec<DType>>,
-    /// Matmul's square sizes and attention's sequence lengths (comma-separated).
+    /// Matmul's square sizes and attention's sequence lengths (comma-separated); for allreduce,
+    /// message sizes in bytes.
     #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = parse_size)]
     pub sizes: Option<Vec<u64>>,
     /// Results file (default: reports/<host>-<UTC timestamp>/results.json).
     #[arg(long, value_name = "FILE.json")]
     pub out: Option<PathBuf>,
+    /// All-reduce: seconds one message size may take before the job is aborted with the ranks
+    /// that did not answer.
+    #[arg(long, value_name = "SECS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
+    pub timeout: u64,
     /// GPU adapter(s) for the gpu backend: an index or part of a name from `hpcready probe`, or
     /// `all` (every hardware GPU, the default). Software adapters (lavapipe) run only when named.
     #[arg(long, value_name = "N|NAME|all")]

@@ -9,6 +9,7 @@ pub mod assess;
 pub mod backend;
 pub mod bench;
 pub mod cli;
+pub mod comm;
 pub mod commands;
 pub mod error;
 pub mod measure;

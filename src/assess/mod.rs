@@ -217,6 +217,9 @@ pub fn best(results: &Results, bench: BenchKind, dtype: DType) -> Option<&Measur
 
 /// The baseline's peak per device for a reference (halved per GCD when `per = "device"`).
 fn reference_peak(profile: &Profile, r: &Reference) -> Option<f64> {
+    if r.unit != "TFLOP/s" {
+        return None;
+    }
     let acc = profile.accelerator.as_ref()?;
     let peak = profile.peak(&r.dtype)?.value;
     Some(if r.per == "device" {
@@ -262,6 +265,65 @@ fn same_method_reference<'a>(profile: &'a Profile, m: &Measurement) -> Option<&'
         .copied()
 }
 
+/// The tool behind an all-reduce method: `import/nccl-tests` → `nccl-tests`, `mpi` → `mpi`.
+pub fn allreduce_family(method: &str) -> &str {
+    method.strip_prefix("import/").unwrap_or(method)
+}
+
+/// A `key=value` number from a reference's parameters (`bytes=134217728 ranks=16`).
+pub fn param_u64(params: &str, key: &str) -> Option<u64> {
+    params
+        .split_whitespace()
+        .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('=')?.parse().ok())
+}
+
+/// All-reduce against the baseline's published busbw at the same message size: like for like
+/// when both were measured by the same tool (nccl-tests against nccl-tests, our MPI against a
+/// profile saved from our MPI); otherwise shown for context and not scored (MPI over host memory
+/// is not NCCL over NVLink, and a host-staged GPU all-reduce is neither).
+fn allreduce_row(results: &Results, profile: &Profile, ours: &Measurement, row: &mut Row) {
+    let family = allreduce_family(&ours.method);
+    let at = |bytes: u64| {
+        results
+            .valid_any(BenchKind::Allreduce)
+            .filter(|m| allreduce_family(&m.method) == family)
+            .filter(|m| matches!(m.shape, Shape::Allreduce { bytes: b, .. } if b == bytes))
+            .max_by(|a, b| {
+                a.value()
+                    .unwrap_or(0.0)
+                    .total_cmp(&b.value().unwrap_or(0.0))
+            })
+    };
+    let refs: Vec<(&Reference, u64)> = profile
+        .references
+        .iter()
+        .filter(|r| r.bench == "allreduce" && r.unit == "GB/s")
+        .filter_map(|r| param_u64(&r.params, "bytes").map(|b| (r, b)))
+        .collect();
+    let same_tool = |r: &Reference| r.method.starts_with(family);
+    // Prefer a reference by the same tool, then the largest size both measured.
+    let matched = refs
+        .iter()
+        .filter_map(|&(r, b)| at(b).map(|m| (r, b, m)))
+        .max_by_key(|&(r, b, _)| (same_tool(r), b));
+    if let Some((r, _, m)) = matched {
+        let value = m.value().unwrap_or(0.0);
+        row.ours = m.throughput;
+        row.ours_at = Some(m.shape.display());
+        row.baseline = Some(reference_figure(profile, r));
+        if same_tool(r) {
+            row.ratio = Some(value / r.value);
+            row.basis = Basis::LikeForLike;
+            row.verdict = Verdict::from_ratio(value / r.value);
+        } else {
+            row.basis = Basis::ContextOnly;
+        }
+    } else if let Some(&(r, _)) = refs.iter().max_by_key(|(_, b)| *b) {
+        row.baseline = Some(reference_figure(profile, r));
+        row.basis = Basis::ContextOnly;
+    }
+}
+
 fn compare_row(results: &Results, profile: &Profile, bench: BenchKind, dtype: DType) -> Row {
     let ours = best(results, bench, dtype);
     let mut row = Row {
@@ -281,6 +343,10 @@ fn compare_row(results: &Results, profile: &Profile, bench: BenchKind, dtype: DT
     };
     let value = ours.value().unwrap_or(0.0);
     let on_cpu = ours.backend == "cpu";
+    if bench == BenchKind::Allreduce {
+        allreduce_row(results, profile, ours, &mut row);
+        return row;
+    }
     // Like for like: the baseline has the same benchmark, data type and method — a machine
     // measured with hpcready itself (`baselines save`).
     if let Some(r) = same_method_reference(profile, ours) {
@@ -367,6 +433,7 @@ fn compare_row(results: &Results, profile: &Profile, bench: BenchKind, dtype: DT
                 }
             }
         }
+        BenchKind::Allreduce => unreachable!("handled by allreduce_row"),
         BenchKind::Matmul | BenchKind::Attention => {
             let refs: Vec<&Reference> = profile
                 .references
@@ -573,6 +640,7 @@ pub fn size_of(shape: &Shape) -> f64 {
         Shape::Attention { s, .. } => s as f64,
         Shape::Membw { bytes } => bytes as f64,
         Shape::Peak { threads } => threads as f64,
+        Shape::Allreduce { bytes, .. } => bytes as f64,
     }
 }
 

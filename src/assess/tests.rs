@@ -37,6 +37,7 @@ fn measurement(bench: BenchKind, dtype: DType, shape: Shape, tflops: f64, ok: bo
             first_failure: (!ok).then(|| "C[0][0]: got 1, expected 2".into()),
         },
         error: None,
+        collective: None,
     }
 }
 

@@ -7,6 +7,9 @@
 //!   2023, arXiv:2307.08691); the softmax's exponentials are not counted.
 //! - membw: a copy of `bytes` bytes counts `2·bytes` (read + written), as STREAM's copy does.
 //! - peak: the FMA chains' own count, two flops per lane per FMA.
+//! - allreduce: nccl-tests' bus bandwidth. A sum over `n` ranks of `bytes` bytes counts
+//!   `bytes · 2(n−1)/n` bus bytes (what each rank must send and receive in a ring), so its GB/s is
+//!   busbw; algbw = bytes / time is kept beside it.
 
 pub mod suites;
 pub mod verify;
@@ -26,11 +29,22 @@ pub enum BenchKind {
     Matmul,
     /// Scaled dot-product attention forward.
     Attention,
+    /// Sum of f32 buffers across ranks (MPI) or the GPUs of one node.
+    Allreduce,
 }
 
 impl BenchKind {
     /// Every benchmark, in the order a suite runs them (ceilings first).
-    pub const ALL: [BenchKind; 4] = [Self::Peak, Self::Membw, Self::Matmul, Self::Attention];
+    pub const ALL: [BenchKind; 5] = [
+        Self::Peak,
+        Self::Membw,
+        Self::Matmul,
+        Self::Attention,
+        Self::Allreduce,
+    ];
+
+    /// The benchmarks one process measures on its own device (everything but all-reduce).
+    pub const LOCAL: [BenchKind; 4] = [Self::Peak, Self::Membw, Self::Matmul, Self::Attention];
 
     /// The name used on the command line and in results.
     pub fn name(self) -> &'static str {
@@ -39,6 +53,7 @@ impl BenchKind {
             Self::Membw => "membw",
             Self::Matmul => "matmul",
             Self::Attention => "attention",
+            Self::Allreduce => "allreduce",
         }
     }
 
@@ -124,6 +139,16 @@ pub enum Shape {
         /// Causal mask (each query sees keys up to its own position).
         causal: bool,
     },
+    /// All-reduce of `bytes` bytes per rank across `ranks` ranks, in place or not. Listed before
+    /// `Membw` so that untagged reading does not take it for a copy.
+    Allreduce {
+        /// Message size per rank.
+        bytes: u64,
+        /// Ranks (or GPUs) taking part.
+        ranks: u64,
+        /// Whether the result overwrites the input buffer.
+        inplace: bool,
+    },
     /// Matrix multiply C (m×n) = A (m×k) · B (k×n).
     Matmul {
         /// Rows of A and C.
@@ -160,6 +185,11 @@ impl Shape {
             }
             Self::Membw { bytes } => format!("bytes={bytes}"),
             Self::Peak { threads } => format!("threads={threads}"),
+            Self::Allreduce {
+                bytes,
+                ranks,
+                inplace,
+            } => format!("bytes={bytes} ranks={ranks} inplace={inplace}"),
         }
     }
 
@@ -180,6 +210,10 @@ impl Shape {
                 flops: 0.0,
                 bytes: copy_bytes(bytes),
             }),
+            Self::Allreduce { bytes, ranks, .. } => Some(Work {
+                flops: 0.0,
+                bytes: allreduce_bus_bytes(bytes, ranks),
+            }),
             Self::Peak { .. } => None,
         }
     }
@@ -199,7 +233,7 @@ impl Shape {
                 .saturating_mul(s)
                 .saturating_mul(d)
                 .saturating_mul(es),
-            Self::Membw { bytes } => bytes.saturating_mul(2),
+            Self::Membw { bytes } | Self::Allreduce { bytes, .. } => bytes.saturating_mul(2),
             Self::Peak { .. } => 0,
         }
     }
@@ -214,6 +248,15 @@ pub fn matmul_flops(m: u64, n: u64, k: u64) -> f64 {
 pub fn attention_flops(b: u64, h: u64, s: u64, d: u64, causal: bool) -> f64 {
     let full = 4.0 * b as f64 * h as f64 * (s as f64).powi(2) * d as f64;
     if causal { full / 2.0 } else { full }
+}
+
+/// nccl-tests' bus bytes of an all-reduce of `bytes` over `ranks` ranks: `bytes · 2(n−1)/n`
+/// (0 for a single rank, which moves nothing).
+pub fn allreduce_bus_bytes(bytes: u64, ranks: u64) -> f64 {
+    if ranks == 0 {
+        return 0.0;
+    }
+    bytes as f64 * 2.0 * (ranks - 1) as f64 / ranks as f64
 }
 
 /// Bytes moved by a copy of `bytes` bytes: read once and written once.
@@ -253,7 +296,7 @@ impl Unit {
     /// The unit a benchmark's headline figure is given in.
     pub fn for_bench(bench: BenchKind) -> Self {
         match bench {
-            BenchKind::Membw => Self::GbPerS,
+            BenchKind::Membw | BenchKind::Allreduce => Self::GbPerS,
             _ => Self::TflopPerS,
         }
     }
@@ -371,6 +414,21 @@ mod tests {
     }
 
     #[test]
+    fn allreduce_busbw_follows_nccl_tests() {
+        // busbw = algbw · 2(n−1)/n: 8 ranks, 1 GB in 1 s → algbw 1 GB/s, busbw 1.75 GB/s.
+        let shape = Shape::Allreduce {
+            bytes: 1_000_000_000,
+            ranks: 8,
+            inplace: true,
+        };
+        let t = Throughput::of(BenchKind::Allreduce, shape.work(DType::F32).unwrap(), 1.0);
+        assert_eq!(t.unit, Unit::GbPerS);
+        assert!((t.value - 1.75).abs() < 1e-12);
+        assert_eq!(allreduce_bus_bytes(1024, 2), 1024.0);
+        assert_eq!(allreduce_bus_bytes(1024, 1), 0.0);
+    }
+
+    #[test]
     fn throughput_in_tflops() {
         let t = Throughput::of(
             BenchKind::Matmul,
@@ -397,12 +455,18 @@ mod tests {
             },
             Shape::Membw { bytes: 268_435_456 },
             Shape::Peak { threads: 2 },
+            Shape::Allreduce {
+                bytes: 1 << 20,
+                ranks: 4,
+                inplace: false,
+            },
         ];
         let texts = [
             "m=1024 n=1024 k=1024",
             "b=1 h=8 s=1024 d=64 causal=true",
             "bytes=268435456",
             "threads=2",
+            "bytes=1048576 ranks=4 inplace=false",
         ];
         for (shape, text) in shapes.iter().zip(texts) {
             assert_eq!(shape.display(), text);

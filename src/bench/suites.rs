@@ -72,6 +72,7 @@ fn default_dtypes(suite: Suite, bench: BenchKind, accelerator: bool) -> Vec<DTyp
     match (suite, bench) {
         (_, BenchKind::Membw) => vec![DType::Bytes],
         (_, BenchKind::Peak) => vec![DType::F32, DType::F64],
+        (_, BenchKind::Allreduce) => vec![DType::F32],
         // Accelerators train in 16-bit types: every suite measures them where the device can.
         (_, BenchKind::Matmul | BenchKind::Attention) if accelerator => {
             vec![DType::F32, DType::F16, DType::Bf16]
@@ -162,8 +163,12 @@ pub fn plan(selection: &Selection, target: &Target) -> anyhow::Result<Plan> {
     }
     let mut cases = Vec::new();
     let mut notes = Vec::new();
-    let benches = selection.benches.clone().unwrap_or(BenchKind::ALL.to_vec());
-    for bench in BenchKind::ALL.into_iter().filter(|b| benches.contains(b)) {
+    let benches = selection
+        .benches
+        .clone()
+        .unwrap_or(BenchKind::LOCAL.to_vec());
+    // All-reduce is planned by `crate::comm::allreduce`: it needs ranks, not a device.
+    for bench in BenchKind::LOCAL.into_iter().filter(|b| benches.contains(b)) {
         let can = supported(bench);
         let dtypes: Vec<DType> = match &selection.dtypes {
             Some(asked) if bench != BenchKind::Membw => {
@@ -197,6 +202,7 @@ pub fn plan(selection: &Selection, target: &Target) -> anyhow::Result<Plan> {
                         .map(|threads| Shape::Peak { threads })
                         .collect()
                 }
+                BenchKind::Allreduce => Vec::new(),
                 BenchKind::Membw => {
                     let bytes = membw_bytes(selection.suite, llc_bytes);
                     vec![Shape::Membw {

@@ -2,14 +2,18 @@
 
 use super::{default_report_dir, emit, text_table};
 use crate::backend::{self, BackendChoice};
-use crate::bench::Case;
+use crate::bench::suites::Suite;
 use crate::bench::suites::{self, Selection};
+use crate::bench::{BenchKind, Case, DType};
 use crate::cli::{RunArgs, Sampling};
+use crate::comm::{self, allreduce};
 use crate::error::WorkFailed;
+use crate::error::input_error;
 use crate::measure::SamplingPlan;
 use crate::measure::run::{Progress, run_cases};
 use crate::node::Inventory;
 use crate::node::load::LoadSnapshot;
+use crate::results::RankLayout;
 use crate::results::io::ResultsWriter;
 use crate::results::{Measurement, Results};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -177,6 +181,14 @@ pub fn measurement_table(results: &Results) -> String {
 
 /// `hpcready run`.
 pub fn run(args: &RunArgs) -> anyhow::Result<()> {
+    let wants_allreduce = args
+        .bench
+        .as_ref()
+        .is_some_and(|b| b.contains(&BenchKind::Allreduce));
+    let launched = comm::launcher::detect(|k| std::env::var(k).ok()).filter(|l| l.ranks > 1);
+    if wants_allreduce || launched.is_some() {
+        return run_collective(args);
+    }
     let node = Inventory::probe();
     let out = args.out.clone().unwrap_or_else(|| {
         default_report_dir(&node.host, crate::timefmt::now_unix()).join("results.json")
@@ -197,4 +209,165 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     emit(&measurement_table(&results));
     emit(&format!("\nresults: {}\n", out.display()));
     fail_on_invalid(&results)
+}
+
+/// The launcher that started this process, in words.
+fn launcher_name() -> String {
+    comm::launcher::detect(|k| std::env::var(k).ok())
+        .map(|l| l.launcher.to_string())
+        .unwrap_or_else(|| "single process".into())
+}
+
+/// `run --bench allreduce`, or any `run` under a launcher that started several ranks: the
+/// all-reduce across every rank. Rank 0 writes the results, size by size; the others write
+/// nothing.
+fn run_collective(args: &RunArgs) -> anyhow::Result<()> {
+    if let Some(other) = args
+        .bench
+        .iter()
+        .flatten()
+        .find(|b| **b != BenchKind::Allreduce)
+    {
+        return Err(input_error(
+            "--bench",
+            format!(
+                "{other} runs as one process per node, all-reduce across ranks: run them in \
+                 separate steps (`hpcready run --bench {other}` alone, then \
+                 `srun … hpcready run --bench allreduce`); `hpcready slurm` writes such a job"
+            ),
+        ));
+    }
+    if let Some(sizes) = &args.sizes {
+        allreduce::check_sizes(sizes)?;
+    }
+    if args
+        .dtype
+        .as_ref()
+        .is_some_and(|d| d.iter().any(|d| *d != DType::F32))
+    {
+        return Err(input_error(
+            "--dtype",
+            "all-reduce sums f32 buffers; only f32 is measured",
+        ));
+    }
+    let comm = comm::world()?;
+    if comm.size() < 2 {
+        return Err(input_error(
+            "--bench allreduce",
+            "all-reduce needs at least 2 ranks: start it with `mpirun -np N hpcready run \
+             --bench allreduce` or `srun -n N …` using a build with `--features mpi`",
+        ));
+    }
+    let rank0 = comm.rank() == 0;
+    let hosts = comm.hosts();
+    let layout = RankLayout {
+        size: comm.size(),
+        library: comm.library(),
+        launcher: launcher_name(),
+        hosts,
+    };
+    let nodes = layout.nodes().len();
+    let local = layout
+        .hosts
+        .iter()
+        .filter(|h| **h == layout.hosts[comm.rank()])
+        .count();
+    let smoke = args.sampling == Sampling::Smoke;
+    let mut opts = allreduce::Options::for_suite(
+        args.suite,
+        smoke,
+        args.sizes.clone(),
+        std::time::Duration::from_secs(args.timeout),
+    );
+    let (sizes, notes) = allreduce::fitting_sizes(
+        comm.as_ref(),
+        &opts.sizes,
+        crate::node::available_memory(),
+        local,
+    );
+    opts.sizes = sizes;
+    let mut writer = None;
+    let mut out = PathBuf::new();
+    if rank0 {
+        let node = Inventory::probe();
+        out = args.out.clone().unwrap_or_else(|| {
+            default_report_dir(&node.host, crate::timefmt::now_unix()).join("results.json")
+        });
+        for n in &notes {
+            eprintln!("note: {n}");
+        }
+        let suite = if args.suite == Suite::Quick && args.sizes.is_some() {
+            None
+        } else {
+            Some(args.suite.name().to_string())
+        };
+        let mut results = Results::new(node, std::env::args().collect(), suite);
+        results.planned = opts.sizes.len() * 2;
+        results.ranks = Some(layout.clone());
+        eprintln!(
+            "all-reduce: {} ranks on {} node{} ({}), {} sizes, {} s limit per size",
+            layout.size,
+            nodes,
+            if nodes == 1 { "" } else { "s" },
+            layout.library,
+            opts.sizes.len(),
+            args.timeout
+        );
+        writer = Some(ResultsWriter::create(out.clone(), results)?);
+    }
+    let load = LoadSnapshot::take();
+    let mut table = Vec::new();
+    allreduce::run(comm.as_ref(), &opts, nodes, &mut |m: &Measurement| {
+        if let Some(w) = writer.as_mut() {
+            if let Some(e) = &m.error {
+                eprintln!("FAILED: {e}");
+            }
+            table.push(allreduce_row(m));
+            w.push(m.clone())?;
+        }
+        Ok(())
+    })?;
+    comm.barrier();
+    let Some(mut w) = writer else {
+        return Ok(());
+    };
+    let usable = w.results().node.cpu.usable_threads;
+    w.results_mut().load = Some(load.report(usable));
+    let results = w.finish(true)?;
+    emit(&text_table(
+        &[
+            "bytes",
+            "place",
+            "time µs",
+            "algbw GB/s",
+            "busbw GB/s",
+            "#wrong",
+        ],
+        &table,
+    ));
+    emit(&format!("\nresults: {}\n", out.display()));
+    fail_on_invalid(&results)
+}
+
+/// One line of the all-reduce table, nccl-tests' columns.
+fn allreduce_row(m: &Measurement) -> Vec<String> {
+    let (bytes, inplace) = match m.shape {
+        crate::bench::Shape::Allreduce { bytes, inplace, .. } => (bytes, inplace),
+        _ => (0, false),
+    };
+    let c = m.collective.as_ref();
+    let f = |x: Option<f64>| {
+        x.map(|v| crate::bench::sig(v, 3))
+            .unwrap_or_else(|| "—".into())
+    };
+    vec![
+        bytes.to_string(),
+        if inplace { "in" } else { "out" }.into(),
+        f(c.map(|c| c.time_us)),
+        f(c.filter(|_| m.is_valid()).map(|c| c.algbw_gbs)),
+        f(c.filter(|_| m.is_valid()).map(|c| c.busbw_gbs)),
+        c.and_then(|c| c.wrong)
+            .map(|w| w.to_string())
+            .unwrap_or_default(),
+    ]
 }

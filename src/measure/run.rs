@@ -45,6 +45,7 @@ pub fn measure_case(
             first_failure: None,
         },
         error: None,
+        collective: None,
     };
     match sample(kernel.as_mut(), plan) {
         Ok(s) => {

@@ -126,7 +126,7 @@ impl Inventory {
             .filter(|b| !b.is_empty())
             .unwrap_or_else(cpu_model);
         Self {
-            host: System::host_name().unwrap_or_else(|_| "unknown-host".into()),
+            host: hostname(),
             os: System::long_os_version()
                 .or_else(|_| System::name())
                 .unwrap_or_else(|_| std::env::consts::OS.into()),
@@ -195,6 +195,11 @@ impl Inventory {
 }
 
 /// Threads this process may run on.
+/// This machine's host name (`unknown-host` when it cannot be read).
+pub fn hostname() -> String {
+    sysinfo::System::host_name().unwrap_or_else(|_| "unknown-host".into())
+}
+
 pub fn usable_threads() -> usize {
     std::thread::available_parallelism()
         .map(|n| n.get())

@@ -43,8 +43,55 @@ pub struct Results {
     /// The load during the run (written at the end).
     #[serde(default)]
     pub load: Option<LoadReport>,
+    /// The ranks of a collective run (MPI) or the GPUs of a host-staged one; absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ranks: Option<RankLayout>,
     /// Measurements, in the order they finished.
     pub measurements: Vec<Measurement>,
+}
+
+/// Who took part in a collective run: one host name per rank, so intra- and inter-node runs can
+/// be told apart, and the library that carried it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RankLayout {
+    /// Ranks in the communicator.
+    pub size: usize,
+    /// Host name of each rank, in rank order.
+    pub hosts: Vec<String>,
+    /// The MPI library's own version string, or the tool that produced imported figures.
+    pub library: String,
+    /// How the processes were launched (`srun`, `mpirun`, `single process`).
+    #[serde(default)]
+    pub launcher: String,
+}
+
+impl RankLayout {
+    /// Distinct hosts, in order of first appearance.
+    pub fn nodes(&self) -> Vec<&str> {
+        let mut seen: Vec<&str> = Vec::new();
+        for h in &self.hosts {
+            if !seen.contains(&h.as_str()) {
+                seen.push(h);
+            }
+        }
+        seen
+    }
+}
+
+/// What a collective measurement adds to the common fields.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CollectiveInfo {
+    /// Algorithm bandwidth, bytes / time, in GB/s (base 10), at the median time.
+    pub algbw_gbs: f64,
+    /// Bus bandwidth, algbw · 2(n−1)/n, in GB/s: the measurement's throughput.
+    pub busbw_gbs: f64,
+    /// The median time of one all-reduce, in microseconds (the slowest rank's).
+    pub time_us: f64,
+    /// Nodes the ranks ran on (1: intra-node).
+    pub nodes: usize,
+    /// Elements that came back wrong, summed over ranks (nccl-tests' `#wrong`); None when the
+    /// source did not check.
+    pub wrong: Option<u64>,
 }
 
 /// Provenance of the tool.
@@ -122,6 +169,9 @@ pub struct Measurement {
     /// Why the case did not produce a valid figure, when it did not.
     #[serde(default)]
     pub error: Option<String>,
+    /// algbw, busbw, time and nodes of a collective.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collective: Option<CollectiveInfo>,
 }
 
 impl Measurement {
@@ -152,6 +202,7 @@ impl Results {
             planned: 0,
             node,
             load: None,
+            ranks: None,
             measurements: Vec::new(),
         }
     }

@@ -112,6 +112,8 @@ impl Backend for CpuBackend {
             BenchKind::Peak | BenchKind::Matmul => vec![DType::F32, DType::F64],
             BenchKind::Attention => vec![DType::F32],
             BenchKind::Membw => vec![DType::Bytes],
+            // Collectives run through a communicator (`crate::comm`), not a kernel.
+            BenchKind::Allreduce => vec![],
         }
     }
 
