@@ -36,6 +36,26 @@ pub enum Command {
     Compare(CompareArgs),
     /// Time to train a model (6·N·D FLOPs) on this node's measured rate and on the baseline's.
     Project(ProjectArgs),
+    /// Turn nccl-tests, rccl-tests or OSU all-reduce output into a results file.
+    Import(ImportArgs),
+}
+
+/// `hpcready import`.
+#[derive(Debug, Args, Clone)]
+pub struct ImportArgs {
+    /// The tool that wrote the logs.
+    #[arg(value_enum)]
+    pub tool: crate::import::Tool,
+    /// Its output files: text logs as captured (mpirun/srun prefixes and NCCL INFO lines are
+    /// fine), nccl-tests `-J` JSON, rccl-tests `-Z csv|json`.
+    #[arg(required = true, num_args = 1.., value_name = "LOGFILE")]
+    pub logs: Vec<PathBuf>,
+    /// Results file to write (default: reports/import-<tool>-<UTC timestamp>/results.json).
+    #[arg(long, value_name = "FILE.json")]
+    pub out: Option<PathBuf>,
+    /// Ranks that ran, for logs that do not say (OSU), or to correct them.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub ranks: Option<u64>,
 }
 
 /// `hpcready project`.
@@ -190,9 +210,11 @@ pub struct RunArgs {
 /// `hpcready report`.
 #[derive(Debug, Args)]
 pub struct ReportArgs {
-    /// A results file written by `hpcready run` or `assess`.
-    #[arg(value_name = "RESULTS.json")]
-    pub results: PathBuf,
+    /// Results files written by `hpcready run`, `assess` or `import`. Several are merged into
+    /// one report of one machine: e.g. the compute run of a node and the all-reduce run or
+    /// imported nccl-tests log of its partition.
+    #[arg(required = true, num_args = 1.., value_name = "RESULTS.json")]
+    pub results: Vec<PathBuf>,
     /// Baseline to compare against: a profile id or a profile file.
     #[arg(long, value_name = "ID|FILE", default_value = crate::profiles::DEFAULT_BASELINE)]
     pub baseline: String,

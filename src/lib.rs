@@ -12,6 +12,7 @@ pub mod cli;
 pub mod comm;
 pub mod commands;
 pub mod error;
+pub mod import;
 pub mod measure;
 pub mod node;
 pub mod profiles;

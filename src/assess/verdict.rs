@@ -121,11 +121,7 @@ pub(super) fn categories(results: &Results, rows: &[Row]) -> Vec<Category> {
             "compute",
         ),
         scored(&[BenchKind::Attention], "attention"),
-        Category {
-            name: "communication".into(),
-            status: None,
-            basis: "not measured: all-reduce comes with the MPI backend".into(),
-        },
+        communication(results, rows),
     ];
     let checks = &results.node.checklist;
     let count = |s: crate::node::checklist::Status| checks.iter().filter(|c| c.status == s).count();
@@ -276,4 +272,46 @@ pub(super) fn readiness(
         });
     }
     (readiness, reasons)
+}
+
+/// Communication: scored only against a baseline measured by the same tool (nccl-tests against
+/// nccl-tests); our MPI all-reduce beside NCCL figures is context.
+fn communication(results: &Results, rows: &[Row]) -> Category {
+    let name = "communication".to_string();
+    let ar: Vec<&Row> = rows
+        .iter()
+        .filter(|r| r.bench == BenchKind::Allreduce)
+        .collect();
+    if let Some((x, label)) = ar
+        .iter()
+        .filter(|r| r.basis == Basis::LikeForLike)
+        .filter_map(|r| r.ratio.map(|x| (x, r.label())))
+        .min_by(|a, b| a.0.total_cmp(&b.0))
+    {
+        return Category {
+            name,
+            status: Some(status_of(x)),
+            basis: format!(
+                "all-reduce busbw {}× the baseline's, same tool and message size ({label})",
+                crate::bench::sig(x, 3)
+            ),
+        };
+    }
+    if results.valid_any(BenchKind::Allreduce).next().is_none() {
+        return Category {
+            name,
+            status: None,
+            basis: "not measured: run `srun … hpcready run --bench allreduce` (a build with \
+                    --features mpi) or `hpcready import nccl-tests LOG`"
+                .into(),
+        };
+    }
+    Category {
+        name,
+        status: None,
+        basis: "measured, not scored: the baseline's all-reduce figures come from another \
+                tool (NCCL/RCCL between GPUs); import this machine's nccl-tests or rccl-tests \
+                output to compare like for like"
+            .into(),
+    }
 }

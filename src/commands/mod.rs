@@ -3,6 +3,7 @@
 pub mod assess;
 pub mod baselines;
 pub mod compare;
+pub mod import;
 pub mod probe;
 pub mod project;
 pub mod report;
@@ -22,6 +23,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Baselines(a)) => baselines::baselines(&a),
         Some(Command::Compare(a)) => compare::compare(&a),
         Some(Command::Project(a)) => project::project(&a),
+        Some(Command::Import(a)) => import::import(&a),
     }
 }
 

@@ -21,7 +21,7 @@ pub fn build_report(
         results,
         comparison: &comparison,
         profile,
-        plots: plots::plots(results)?,
+        plots: plots::plots(results, profile)?,
     };
     let files = write_report(&ctx, formats, dir)?;
     Ok((comparison, files))
@@ -69,7 +69,11 @@ pub fn summary(c: &Comparison) -> String {
 /// `hpcready report`.
 pub fn report(args: &ReportArgs) -> anyhow::Result<()> {
     let profile = profiles::lookup(&args.baseline)?;
-    let results = io::load(&args.results)?;
+    let mut all = Vec::new();
+    for path in &args.results {
+        all.push(io::load(path)?);
+    }
+    let results = crate::results::merge(all);
     let start =
         crate::timefmt::parse_rfc3339(&results.started_at).unwrap_or_else(crate::timefmt::now_unix);
     let dir = args

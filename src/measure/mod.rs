@@ -85,6 +85,8 @@ pub enum TimingSource {
     WallClock,
     /// The device's own timer (GPU timestamp queries).
     DeviceTimestamps,
+    /// Taken from another tool's output (`hpcready import`), timed as that tool times.
+    Imported,
 }
 
 /// What the sampling loop produced.

@@ -195,6 +195,39 @@ impl Inventory {
 }
 
 /// Threads this process may run on.
+impl Inventory {
+    /// The inventory of a node this process did not probe (results imported from another tool's
+    /// log): its host name where the log gives one, nothing else claimed.
+    pub fn not_probed(host: &str, why: &str) -> Self {
+        Self {
+            host: host.into(),
+            os: String::new(),
+            kernel: String::new(),
+            arch: String::new(),
+            cpu: CpuInfo {
+                model: String::new(),
+                vendor: String::new(),
+                physical_cores: None,
+                logical_threads: 0,
+                usable_threads: 0,
+                simd: Vec::new(),
+                caches: Vec::new(),
+                reported_mhz: None,
+            },
+            memory: MemoryInfo {
+                total_bytes: 0,
+                available_bytes: 0,
+            },
+            accelerators: Accelerators {
+                probed: false,
+                note: why.into(),
+                devices: Vec::new(),
+            },
+            checklist: Vec::new(),
+        }
+    }
+}
+
 /// This machine's host name (`unknown-host` when it cannot be read).
 pub fn hostname() -> String {
     sysinfo::System::host_name().unwrap_or_else(|_| "unknown-host".into())

@@ -4,6 +4,7 @@
 
 use crate::assess::size_of;
 use crate::bench::{BenchKind, DType, Shape};
+use crate::profiles::Profile;
 use crate::results::Results;
 use plotters::prelude::*;
 
@@ -198,8 +199,179 @@ fn points(
     p
 }
 
+/// The all-reduce series: one per method, placement and rank layout, with busbw points.
+pub(crate) fn allreduce_series(results: &Results) -> Vec<Series> {
+    let mut keys: Vec<(String, bool, u64, usize)> = results
+        .valid_any(BenchKind::Allreduce)
+        .filter_map(|m| match m.shape {
+            Shape::Allreduce { inplace, ranks, .. } => Some((
+                m.method.clone(),
+                inplace,
+                ranks,
+                m.collective.as_ref().map_or(1, |c| c.nodes),
+            )),
+            _ => None,
+        })
+        .collect();
+    keys.sort();
+    keys.dedup();
+    keys.iter()
+        .map(|(method, inplace, ranks, nodes)| {
+            let mut pts: Vec<(f64, f64)> = results
+                .valid_any(BenchKind::Allreduce)
+                .filter(|m| &m.method == method)
+                .filter_map(|m| match m.shape {
+                    Shape::Allreduce {
+                        bytes,
+                        inplace: i,
+                        ranks: r,
+                    } if i == *inplace && r == *ranks => {
+                        Some((bytes as f64, m.value()?)).filter(|p| p.1 > 0.0)
+                    }
+                    _ => None,
+                })
+                .collect();
+            pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+            Series {
+                label: format!(
+                    "{}{} {}, {ranks} ranks on {nodes} node{} ({})",
+                    method,
+                    if method.contains("host-staged") {
+                        " (host-staged, not NCCL)"
+                    } else {
+                        ""
+                    },
+                    if *inplace { "in-place" } else { "out-of-place" },
+                    if *nodes == 1 { "" } else { "s" },
+                    if *nodes == 1 {
+                        "intra-node"
+                    } else {
+                        "inter-node"
+                    }
+                ),
+                points: pts,
+            }
+        })
+        .filter(|s| !s.points.is_empty())
+        .collect()
+}
+
+/// busbw against message size on log axes, with the baseline's published figures as points.
+fn allreduce_plot(results: &Results, profile: &Profile) -> anyhow::Result<Option<Plot>> {
+    let series = allreduce_series(results);
+    if series.is_empty() {
+        return Ok(None);
+    }
+    let refs: Vec<(String, f64, f64)> = profile
+        .references
+        .iter()
+        .filter(|r| r.bench == "allreduce" && r.unit == "GB/s")
+        .filter_map(|r| {
+            let bytes = crate::assess::param_u64(&r.params, "bytes")?;
+            let ranks = crate::assess::param_u64(&r.params, "ranks")
+                .map(|n| format!(", {n} ranks"))
+                .unwrap_or_default();
+            Some((
+                format!(
+                    "{} {}{ranks}",
+                    profile.id,
+                    r.method.split(',').next().unwrap_or("")
+                ),
+                bytes as f64,
+                r.value,
+            ))
+        })
+        .collect();
+    let xs = series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.0))
+        .chain(refs.iter().map(|r| r.1));
+    let ys = series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.1))
+        .chain(refs.iter().map(|r| r.2));
+    let (xlo, xhi) = xs.fold((f64::MAX, 0f64), |(a, b), x| {
+        (a.min(x.log2()), b.max(x.log2()))
+    });
+    let (ylo, yhi) = ys.fold((f64::MAX, 0f64), |(a, b), y| (a.min(y), b.max(y)));
+    let (xlo, xhi) = (xlo - 0.5, xhi + 0.5);
+    let (ylo, yhi) = (ylo / 2.0, yhi * 2.0);
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (760, 460)).into_drawing_area();
+        root.fill(&WHITE).map_err(plot_err)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(
+                "All-reduce: bus bandwidth vs message size",
+                ("sans-serif", 20),
+            )
+            .margin(14)
+            .x_label_area_size(44)
+            .y_label_area_size(70)
+            .build_cartesian_2d(xlo..xhi, (ylo..yhi).log_scale())
+            .map_err(plot_err)?;
+        chart
+            .configure_mesh()
+            .x_desc("message size per rank")
+            .y_desc("busbw GB/s (log)")
+            .x_labels((xhi - xlo).ceil() as usize + 1)
+            .x_label_formatter(&|x| {
+                let r = x.round();
+                // Every third power of two: 8 B, 64 B, … 16 MiB, 128 MiB, 1 GiB.
+                if (x - r).abs() < 1e-9 && (r as i64) % 3 == 0 {
+                    crate::node::human_bytes(2f64.powf(r) as u64)
+                } else {
+                    String::new()
+                }
+            })
+            .y_label_formatter(&|y| crate::bench::num(*y))
+            .light_line_style(RGBColor(240, 240, 240))
+            .draw()
+            .map_err(plot_err)?;
+        for (i, s) in series.iter().enumerate() {
+            let color = COLORS[i % COLORS.len()];
+            let pts: Vec<(f64, f64)> = s.points.iter().map(|&(x, y)| (x.log2(), y)).collect();
+            chart
+                .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
+                .map_err(plot_err)?
+                .label(s.label.clone())
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+                });
+            chart
+                .draw_series(pts.into_iter().map(|p| Circle::new(p, 3, color.filled())))
+                .map_err(plot_err)?;
+        }
+        for (i, (label, x, y)) in refs.iter().enumerate() {
+            let color = COLORS[(series.len() + i) % COLORS.len()];
+            chart
+                .draw_series(std::iter::once(TriangleMarker::new(
+                    (x.log2(), *y),
+                    8,
+                    color.filled(),
+                )))
+                .map_err(plot_err)?
+                .label(format!("baseline: {label}"))
+                .legend(move |(x, y)| TriangleMarker::new((x + 9, y), 6, color.filled()));
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerRight)
+            .background_style(WHITE.mix(0.85))
+            .border_style(RGBColor(180, 180, 180))
+            .draw()
+            .map_err(plot_err)?;
+        root.present().map_err(plot_err)?;
+    }
+    Ok(Some(Plot {
+        name: "allreduce".into(),
+        title: "All-reduce bus bandwidth vs message size (log axes)".into(),
+        svg,
+    }))
+}
+
 /// Every plot the results have data for.
-pub fn plots(results: &Results) -> anyhow::Result<Vec<Plot>> {
+pub fn plots(results: &Results, profile: &Profile) -> anyhow::Result<Vec<Plot>> {
     let mut out = Vec::new();
 
     let keys = device_dtypes(results, BenchKind::Matmul);
@@ -294,6 +466,9 @@ pub fn plots(results: &Results) -> anyhow::Result<Vec<Plot>> {
                 &|x| crate::node::human_bytes(x.round() as u64),
             )?,
         });
+    }
+    if let Some(p) = allreduce_plot(results, profile)? {
+        out.push(p);
     }
     Ok(out)
 }

@@ -188,6 +188,33 @@ impl Measurement {
     }
 }
 
+/// Several results files of one machine as one run: the node of the first file whose node was
+/// probed (not an import), every measurement in file order, the first rank layout, complete
+/// only if every part is.
+pub fn merge(mut parts: Vec<Results>) -> Results {
+    if parts.len() == 1 {
+        return parts.remove(0);
+    }
+    let lead = parts
+        .iter()
+        .position(|r| r.node.accelerators.probed)
+        .unwrap_or(0);
+    let mut out = parts.remove(lead);
+    for p in parts {
+        out.complete &= p.complete;
+        out.planned += p.planned;
+        if out.ranks.is_none() {
+            out.ranks = p.ranks;
+        }
+        if out.load.is_none() {
+            out.load = p.load;
+        }
+        out.measurements.extend(p.measurements);
+    }
+    out.suite = None;
+    out
+}
+
 impl Results {
     /// A new, empty run on `node`.
     pub fn new(node: Inventory, command_line: Vec<String>, suite: Option<String>) -> Self {
