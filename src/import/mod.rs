@@ -14,7 +14,7 @@ mod osu;
 mod table;
 
 use crate::bench::verify::Verification;
-use crate::bench::{BenchKind, DType, Shape, Throughput, Work};
+use crate::bench::{BenchKind, DType, Shape, Throughput};
 use crate::measure::TimingSource;
 use crate::measure::stats::summarize;
 use crate::results::{CollectiveInfo, Measurement};
@@ -166,7 +166,7 @@ pub fn measurement(tool: Tool, row: &Row, device: &str) -> Measurement {
         inplace: row.inplace,
     };
     let t = row.time_us * 1e-6;
-    let work = shape.work(row.dtype).unwrap_or(Work::default());
+    let work = shape.work(row.dtype).unwrap_or_default();
     let checked = row.wrong.is_some();
     let wrong = row.wrong.unwrap_or(0.0);
     let elements = row.bytes / row.dtype.size() * row.ranks;
