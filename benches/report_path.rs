@@ -73,14 +73,14 @@ fn report(c: &mut Criterion) {
         b.iter(|| compare(black_box(&results), &profile))
     });
     c.bench_function("plots", |b| {
-        b.iter(|| plots::plots(black_box(&results)).unwrap())
+        b.iter(|| plots::plots(black_box(&results), &profile).unwrap())
     });
     let comparison = compare(&results, &profile);
     let ctx = ReportContext {
         results: &results,
         comparison: &comparison,
         profile: &profile,
-        plots: plots::plots(&results).unwrap(),
+        plots: plots::plots(&results, &profile).unwrap(),
     };
     for f in [Format::Html, Format::Md, Format::Csv] {
         let e = exporter(f);
