@@ -125,11 +125,13 @@ pub fn count_wrong(result: &[f32], ranks: usize) -> (u64, Option<usize>) {
 }
 
 /// Test-only fault injection, read from `HPCREADY_FAULT` (`hang:RANK:BYTES` sleeps forever
-/// before that size; `corrupt:RANK:BYTES` flips one element of that rank's result). Used by the
-/// integration tests to show that a hung rank aborts the job and a wrong element fails the size.
+/// before that size; `kill:RANK:BYTES` kills that rank with SIGKILL; `corrupt:RANK:BYTES` flips
+/// one element of that rank's result). Used by the integration tests to show that a hung or
+/// dead rank ends the job with the finished sizes kept, and a wrong element fails the size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Fault {
     Hang { rank: usize, bytes: u64 },
+    Kill { rank: usize, bytes: u64 },
     Corrupt { rank: usize, bytes: u64 },
 }
 
@@ -141,6 +143,7 @@ fn fault() -> Option<Fault> {
     let bytes = it.next()?.parse().ok()?;
     match kind {
         "hang" => Some(Fault::Hang { rank, bytes }),
+        "kill" => Some(Fault::Kill { rank, bytes }),
         "corrupt" => Some(Fault::Corrupt { rank, bytes }),
         _ => None,
     }
@@ -319,13 +322,17 @@ pub fn run(
     let mut out = Vec::new();
     for &bytes in &opts.sizes {
         let count = bytes as usize / 4;
-        if let Some(Fault::Hang { rank, bytes: b }) = fault()
-            && rank == comm.rank()
-            && b == bytes
-        {
-            loop {
+        match fault() {
+            Some(Fault::Hang { rank, bytes: b }) if rank == comm.rank() && b == bytes => loop {
                 std::thread::sleep(Duration::from_secs(3600));
+            },
+            Some(Fault::Kill { rank, bytes: b }) if rank == comm.rank() && b == bytes => {
+                // SAFETY: sending SIGKILL to this very process.
+                unsafe {
+                    libc::kill(libc::getpid(), libc::SIGKILL);
+                }
             }
+            _ => {}
         }
         comm.begin(&format!("allreduce of {bytes} B"), opts.timeout);
         for inplace in [false, true] {
