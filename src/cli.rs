@@ -38,6 +38,49 @@ pub enum Command {
     Project(ProjectArgs),
     /// Turn nccl-tests, rccl-tests or OSU all-reduce output into a results file.
     Import(ImportArgs),
+    /// Print an sbatch script that runs the suite across nodes and writes the report.
+    Slurm(SlurmArgs),
+}
+
+/// `hpcready slurm`.
+#[derive(Debug, Args, Clone)]
+pub struct SlurmArgs {
+    /// Nodes to allocate; the all-reduce runs across all of them.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
+    pub nodes: u32,
+    /// GPUs per node to request (`--gpus-per-node`); also the all-reduce ranks per node.
+    #[arg(long, value_name = "G", default_value_t = 0)]
+    pub gpus_per_node: u32,
+    /// All-reduce ranks per node (default: the GPUs per node, at least 1; 2 on a single node).
+    #[arg(long, value_name = "R", value_parser = clap::value_parser!(u32).range(1..))]
+    pub ranks_per_node: Option<u32>,
+    /// Partition (`--partition`).
+    #[arg(long, value_name = "P")]
+    pub partition: Option<String>,
+    /// Account to charge (`--account`), e.g. a EuroHPC project id.
+    #[arg(long, value_name = "A")]
+    pub account: Option<String>,
+    /// Wall-time limit (`--time`), HH:MM:SS.
+    #[arg(long, value_name = "T", default_value = "00:30:00")]
+    pub time: String,
+    /// An Apptainer/Singularity image to run hpcready inside (`apptainer exec`).
+    #[arg(long, value_name = "SIF")]
+    pub container: Option<PathBuf>,
+    /// srun's MPI plugin for the all-reduce step (`--mpi=PLUGIN`: pmix for Open MPI, pmi2 for
+    /// MPICH, cray_shasta on HPE Cray); default: the site's MpiDefault.
+    #[arg(long, value_name = "PLUGIN")]
+    pub mpi: Option<String>,
+    /// Which suite to run.
+    #[arg(long, value_enum, default_value_t = Suite::Quick)]
+    pub suite: Suite,
+    /// Baseline for the report: a profile id or a profile file.
+    #[arg(long, value_name = "ID|FILE", default_value = crate::profiles::DEFAULT_BASELINE)]
+    pub baseline: String,
+    /// The hpcready binary the job runs (default: this one). Build it with `--features mpi`.
+    #[arg(long, value_name = "PATH")]
+    pub binary: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = Sampling::Suite, hide = true)]
+    pub sampling: Sampling,
 }
 
 /// `hpcready import`.

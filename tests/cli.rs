@@ -1031,3 +1031,147 @@ fn compare_escapes_file_and_host_names_in_html() {
     assert!(html.contains("&lt;script&gt;alert(&#39;h&#39;)&lt;/script&gt;"));
     assert!(html.contains("&lt;img src=x onerror=&quot;y&quot;&gt;&#39;.json"));
 }
+
+#[cfg(not(feature = "mpi"))]
+#[test]
+fn a_build_without_mpi_under_a_launcher_says_how_to_rebuild() {
+    hpcready()
+        .args(["run", "--bench", "allreduce"])
+        .env("OMPI_COMM_WORLD_SIZE", "4")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("built without MPI"))
+        .stderr(predicate::str::contains("--features mpi"));
+    // Any run under srun with several tasks, not only all-reduce.
+    hpcready()
+        .arg("run")
+        .env("SLURM_STEP_NUM_TASKS", "8")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("SLURM_STEP_NUM_TASKS=8"));
+}
+
+#[test]
+fn allreduce_in_one_process_and_bad_sizes_are_refused() {
+    hpcready()
+        .args(["run", "--bench", "allreduce"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("at least 2 ranks"));
+    hpcready()
+        .args(["run", "--bench", "allreduce", "--sizes", "8,10"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "10 bytes is not a whole number of f32",
+        ));
+    hpcready()
+        .args(["run", "--bench", "allreduce,matmul"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("one process per node"));
+}
+
+#[test]
+fn import_nccl_tests_log_then_report_it_with_a_node_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let imported = dir.path().join("imp/results.json");
+    hpcready()
+        .args([
+            "import",
+            "nccl-tests",
+            "tests/data/import/nccl-tests-2node.log",
+            "--out",
+        ])
+        .arg(&imported)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("1073741824  out    14000"))
+        .stderr(predicate::str::contains(
+            "8 all-reduce results, 1 lines not read",
+        ))
+        .stderr(predicate::str::contains(
+            "nccl-tests-2node.log:1: not part of a results table",
+        ));
+    let r: serde_json::Value = serde_json::from_str(&read(&imported)).unwrap();
+    assert_eq!(r["measurements"].as_array().unwrap().len(), 8);
+    assert_eq!(r["measurements"][0]["method"], "import/nccl-tests");
+    assert_eq!(
+        r["ranks"]["hosts"],
+        serde_json::json!(["fixture-a", "fixture-b"])
+    );
+    // One report from the node's run and the imported all-reduce.
+    let node = small_run(dir.path());
+    let rep = dir.path().join("rep");
+    hpcready()
+        .arg("report")
+        .arg(&node)
+        .arg(&imported)
+        .args(["--out"])
+        .arg(&rep)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("allreduce f32"))
+        .stdout(predicate::str::contains("like for like"));
+    let md = read(&rep.join("report.md"));
+    assert!(md.contains("## Communication: all-reduce"));
+    assert!(md.contains("4 ranks on 2 node"));
+    assert!(md.contains("inter-node"));
+    assert!(rep.join("allreduce.svg").is_file());
+}
+
+#[test]
+fn import_refuses_what_it_cannot_read() {
+    hpcready()
+        .args(["import", "nccl-tests", "no/such.log"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("no/such.log: cannot read the log"));
+    let dir = tempfile::tempdir().unwrap();
+    let osu = dir.path().join("osu.log");
+    std::fs::write(
+        &osu,
+        "# OSU MPI Allreduce Latency Test v7.2\n# Size       Avg Latency(us)\n4   1.85\n",
+    )
+    .unwrap();
+    hpcready()
+        .args(["import", "osu"])
+        .arg(&osu)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("pass --ranks N"));
+    hpcready()
+        .args(["import", "osu", "--ranks", "4", "--out"])
+        .arg(dir.path().join("o.json"))
+        .arg(&osu)
+        .assert()
+        .success();
+}
+
+#[test]
+fn slurm_prints_a_job_and_checks_its_inputs() {
+    hpcready()
+        .args([
+            "slurm",
+            "--nodes",
+            "4",
+            "--gpus-per-node",
+            "8",
+            "--account",
+            "ehpc-01",
+        ])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("#SBATCH --nodes=4"))
+        .stdout(predicate::str::contains("--ntasks-per-node=8"))
+        .stdout(predicate::str::contains("run --bench allreduce"));
+    hpcready()
+        .args(["slurm", "--container", "no/such.sif"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("no such image file"));
+    hpcready()
+        .args(["slurm", "--baseline", "nope"])
+        .assert()
+        .code(2);
+}

@@ -8,6 +8,7 @@ pub mod probe;
 pub mod project;
 pub mod report;
 pub mod run;
+pub mod slurm;
 
 use crate::cli::{Cli, Command};
 use std::io::Write;
@@ -24,6 +25,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Compare(a)) => compare::compare(&a),
         Some(Command::Project(a)) => project::project(&a),
         Some(Command::Import(a)) => import::import(&a),
+        Some(Command::Slurm(a)) => slurm::slurm(&a),
     }
 }
 

@@ -1,0 +1,213 @@
+//! `hpcready slurm`: prints an sbatch script that measures a node, runs the all-reduce across
+//! every node and writes the report, offline, with Apptainer when asked.
+
+use super::emit;
+use crate::cli::{Sampling, SlurmArgs};
+use crate::error::input_error;
+
+/// Quotes a value for a shell script: single quotes, embedded ones escaped.
+fn sh(v: &str) -> String {
+    format!("'{}'", v.replace('\'', r"'\''"))
+}
+
+/// A value safe on an `#SBATCH` line (no spaces, quotes or newlines).
+fn sbatch_value(flag: &str, v: &str) -> anyhow::Result<String> {
+    if v.is_empty()
+        || !v
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.:,+=/@".contains(c))
+    {
+        return Err(input_error(
+            flag,
+            format!(
+                "`{v}` cannot go on an #SBATCH line: use letters, digits and - _ . : , + = / @"
+            ),
+        ));
+    }
+    Ok(v.to_string())
+}
+
+/// The script.
+pub fn script(args: &SlurmArgs, binary: &str) -> anyhow::Result<String> {
+    let time = sbatch_value("--time", &args.time)?;
+    let nodes = args.nodes;
+    let ranks = args.ranks_per_node.unwrap_or(if args.gpus_per_node > 0 {
+        args.gpus_per_node
+    } else if nodes == 1 {
+        2
+    } else {
+        1
+    });
+    let mut s = String::from("#!/bin/bash\n");
+    s.push_str("# Written by `hpcready slurm`. Submit with: sbatch THIS_FILE\n");
+    s.push_str("#SBATCH --job-name=hpcready\n");
+    s.push_str(&format!("#SBATCH --nodes={nodes}\n"));
+    s.push_str(&format!("#SBATCH --ntasks-per-node={ranks}\n"));
+    if args.gpus_per_node > 0 {
+        s.push_str(&format!("#SBATCH --gpus-per-node={}\n", args.gpus_per_node));
+    }
+    if let Some(p) = &args.partition {
+        s.push_str(&format!(
+            "#SBATCH --partition={}\n",
+            sbatch_value("--partition", p)?
+        ));
+    }
+    if let Some(a) = &args.account {
+        s.push_str(&format!(
+            "#SBATCH --account={}\n",
+            sbatch_value("--account", a)?
+        ));
+    }
+    s.push_str(&format!("#SBATCH --time={time}\n"));
+    s.push_str("#SBATCH --exclusive\n");
+    s.push_str("#SBATCH --output=hpcready-%j.out\n\n");
+    s.push_str("set -uo pipefail\n\n");
+    s.push_str(
+        "# Compute nodes have no internet: nothing in this job downloads, and the libraries a\n\
+         # training job uses are told so too (the report's checklist looks for these).\n\
+         export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 WANDB_MODE=offline\n\n",
+    );
+    s.push_str(&format!("HPCREADY=${{HPCREADY:-{}}}\n", sh(binary)));
+    s.push_str("OUT=${HPCREADY_OUT:-$PWD/reports/slurm-$SLURM_JOB_ID}\n");
+    s.push_str("mkdir -p \"$OUT\"\n\n");
+    match &args.container {
+        Some(sif) => {
+            let sif = sif.display().to_string();
+            s.push_str(&format!("SIF={}\n", sh(&sif)));
+            s.push_str(
+                "# GPUs inside the container: --nv on NVIDIA nodes, --rocm on AMD ones.\n\
+                 GPU_FLAG=\"\"\n\
+                 command -v nvidia-smi >/dev/null 2>&1 && GPU_FLAG=--nv\n\
+                 command -v rocm-smi >/dev/null 2>&1 && GPU_FLAG=--rocm\n\
+                 RUN=(apptainer exec $GPU_FLAG --bind \"$OUT\" --bind \"$(dirname \"$HPCREADY\")\" \"$SIF\" \"$HPCREADY\")\n\n",
+            );
+        }
+        None => s.push_str("RUN=(\"$HPCREADY\")\n\n"),
+    }
+    let suite = args.suite.name();
+    let smoke = if args.sampling == Sampling::Smoke {
+        " --sampling smoke"
+    } else {
+        ""
+    };
+    s.push_str(&format!(
+        "# 1. One node's compute benchmarks and porting checklist: one process, all its GPUs.\n\
+         srun --nodes=1 --ntasks=1 --cpus-per-task=\"${{SLURM_CPUS_ON_NODE:-1}}\" \"${{RUN[@]}}\" run --suite {suite}{smoke} --out \"$OUT/node.json\" \\\n  || echo \"hpcready: the node benchmarks failed (see above)\" >&2\n\n"
+    ));
+    let mpi = match &args.mpi {
+        Some(p) => format!(" --mpi={}", sbatch_value("--mpi", p)?),
+        None => String::new(),
+    };
+    s.push_str(&format!(
+        "# 2. All-reduce across every rank of every node ({} ranks). The binary must be built\n\
+         #    with --features mpi; if MPI sees one rank per process, set srun's --mpi plugin\n\
+         #    (`srun --mpi=list`).\n\
+         srun{mpi} --nodes={nodes} --ntasks-per-node={ranks} \"${{RUN[@]}}\" run --bench allreduce --suite {suite}{smoke} --out \"$OUT/allreduce.json\" \\\n  || echo \"hpcready: the all-reduce failed (see above)\" >&2\n\n",
+        nodes * ranks
+    ));
+    s.push_str(&format!(
+        "# 3. The report, from whatever finished.\n\
+         parts=()\n\
+         for f in \"$OUT/node.json\" \"$OUT/allreduce.json\"; do [ -s \"$f\" ] && parts+=(\"$f\"); done\n\
+         if [ ${{#parts[@]}} -eq 0 ]; then echo \"hpcready: nothing was measured\" >&2; exit 1; fi\n\
+         \"${{RUN[@]}}\" report \"${{parts[@]}}\" --baseline {} --out \"$OUT\"\n\
+         echo \"hpcready: report in $OUT/report.html\"\n",
+        sh(&args.baseline)
+    ));
+    Ok(s)
+}
+
+/// `hpcready slurm`.
+pub fn slurm(args: &SlurmArgs) -> anyhow::Result<()> {
+    crate::profiles::lookup(&args.baseline)?;
+    if let Some(sif) = &args.container
+        && !sif.is_file()
+    {
+        return Err(input_error(
+            format!("--container {}", sif.display()),
+            "no such image file (build or pull it on the login node first, e.g. \
+             `apptainer pull app.sif docker://…`)",
+        ));
+    }
+    let binary = match &args.binary {
+        Some(b) => b.clone(),
+        None => std::env::current_exe()
+            .map_err(|e| anyhow::anyhow!("cannot tell where this hpcready is: {e}"))?,
+    };
+    let binary = std::fs::canonicalize(&binary).map_err(|e| {
+        input_error(
+            format!("--binary {}", binary.display()),
+            format!("not found: {e}"),
+        )
+    })?;
+    emit(&script(args, &binary.display().to_string())?);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::suites::Suite;
+
+    fn args() -> SlurmArgs {
+        SlurmArgs {
+            nodes: 2,
+            gpus_per_node: 4,
+            ranks_per_node: None,
+            partition: Some("standard-g".into()),
+            account: Some("project_465000001".into()),
+            time: "01:00:00".into(),
+            container: None,
+            mpi: None,
+            suite: Suite::Standard,
+            baseline: "aws-p5.48xlarge".into(),
+            binary: None,
+            sampling: Sampling::Suite,
+        }
+    }
+
+    #[test]
+    fn the_script_has_the_layout_and_every_step() {
+        let s = script(&args(), "/users/me/bin/hpcready").unwrap();
+        for line in [
+            "#SBATCH --nodes=2",
+            "#SBATCH --ntasks-per-node=4",
+            "#SBATCH --gpus-per-node=4",
+            "#SBATCH --partition=standard-g",
+            "#SBATCH --account=project_465000001",
+            "#SBATCH --time=01:00:00",
+            "export HF_HUB_OFFLINE=1",
+            "HPCREADY=${HPCREADY:-'/users/me/bin/hpcready'}",
+            "run --suite standard --out \"$OUT/node.json\"",
+            "srun --nodes=2 --ntasks-per-node=4 \"${RUN[@]}\" run --bench allreduce --suite standard",
+            "report \"${parts[@]}\" --baseline 'aws-p5.48xlarge' --out \"$OUT\"",
+        ] {
+            assert!(s.contains(line), "missing `{line}` in\n{s}");
+        }
+        assert!(!s.contains("apptainer"));
+    }
+
+    #[test]
+    fn container_and_mpi_plugin() {
+        let mut a = args();
+        a.container = Some("/scratch/app.sif".into());
+        a.mpi = Some("pmix".into());
+        a.gpus_per_node = 0;
+        a.nodes = 1;
+        let s = script(&a, "/bin/hpcready").unwrap();
+        assert!(s.contains("SIF='/scratch/app.sif'"));
+        assert!(s.contains("RUN=(apptainer exec $GPU_FLAG"));
+        assert!(s.contains("srun --mpi=pmix --nodes=1 --ntasks-per-node=2"));
+        assert!(!s.contains("--gpus-per-node"));
+    }
+
+    #[test]
+    fn unsafe_values_are_refused() {
+        let mut a = args();
+        a.partition = Some("gpu\n#SBATCH --qos=high".into());
+        let e = script(&a, "/bin/hpcready").unwrap_err();
+        assert_eq!(crate::error::exit_code(&e), 2);
+        assert!(format!("{e:#}").starts_with("--partition"));
+        assert_eq!(sh("a'b"), r"'a'\''b'");
+    }
+}
