@@ -251,20 +251,46 @@ fn run_collective(args: &RunArgs) -> anyhow::Result<()> {
         ));
     }
     let comm = comm::world()?;
+    // One process: the GPUs of this node, host-staged, when it has two or more.
+    let mut gpus = Vec::new();
     if comm.size() < 2 {
-        return Err(input_error(
-            "--bench allreduce",
-            "all-reduce needs at least 2 ranks: start it with `mpirun -np N hpcready run \
-             --bench allreduce` or `srun -n N …` using a build with `--features mpi`",
-        ));
+        if args.device.is_some() || backend::gpu::has_gpu() {
+            let choice = backend::gpu::DeviceChoice::parse(args.device.as_deref());
+            gpus = backend::gpu::open(&choice)?
+                .iter()
+                .map(|g| g.shared())
+                .collect();
+        }
+        if gpus.len() < 2 {
+            return Err(input_error(
+                "--bench allreduce",
+                format!(
+                    "all-reduce needs at least 2 ranks or 2 GPUs (this process has {} GPU{}): \
+                     start it with `mpirun -np N hpcready run --bench allreduce` or `srun -n N …` \
+                     using a build with `--features mpi`",
+                    gpus.len(),
+                    if gpus.len() == 1 { "" } else { "s" }
+                ),
+            ));
+        }
     }
+    let staged = !gpus.is_empty();
     let rank0 = comm.rank() == 0;
-    let hosts = comm.hosts();
-    let layout = RankLayout {
-        size: comm.size(),
-        library: comm.library(),
-        launcher: launcher_name(),
-        hosts,
+    let layout = if staged {
+        let names: Vec<String> = gpus.iter().map(|g| g.summary.name.clone()).collect();
+        RankLayout {
+            size: gpus.len(),
+            hosts: vec![crate::node::hostname(); gpus.len()],
+            library: format!("wgpu, host-staged ({})", names.join(", ")),
+            launcher: "single process".into(),
+        }
+    } else {
+        RankLayout {
+            size: comm.size(),
+            library: comm.library(),
+            launcher: launcher_name(),
+            hosts: comm.hosts(),
+        }
     };
     let nodes = layout.nodes().len();
     let local = layout
@@ -317,7 +343,7 @@ fn run_collective(args: &RunArgs) -> anyhow::Result<()> {
     }
     let load = LoadSnapshot::take();
     let mut table = Vec::new();
-    allreduce::run(comm.as_ref(), &opts, nodes, &mut |m: &Measurement| {
+    let mut done = |m: &Measurement| {
         if let Some(w) = writer.as_mut() {
             if let Some(e) = &m.error {
                 eprintln!("FAILED: {e}");
@@ -326,8 +352,13 @@ fn run_collective(args: &RunArgs) -> anyhow::Result<()> {
             w.push(m.clone())?;
         }
         Ok(())
-    })?;
-    comm.barrier();
+    };
+    if staged {
+        comm::staged::run(&gpus, &opts, &mut done)?;
+    } else {
+        allreduce::run(comm.as_ref(), &opts, nodes, &mut done)?;
+        comm.barrier();
+    }
     let Some(mut w) = writer else {
         return Ok(());
     };

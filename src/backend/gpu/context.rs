@@ -307,6 +307,13 @@ impl GpuContext {
             .map_err(|e| anyhow!("waiting for the device: {e}"))
     }
 
+    /// Writes `data` at the start of `buffer` and waits until the device has it.
+    pub fn write(&self, buffer: &wgpu::Buffer, data: &[u8]) -> anyhow::Result<()> {
+        self.queue.write_buffer(buffer, 0, data);
+        self.queue.submit([]);
+        self.wait()
+    }
+
     /// Copies the first `size` bytes of `buffer` back to the host.
     pub fn read(&self, buffer: &wgpu::Buffer, size: u64) -> anyhow::Result<Vec<u8>> {
         let staging = self.device.create_buffer(&wgpu::BufferDescriptor {

@@ -116,6 +116,11 @@ impl GpuBackend {
     pub fn context(&self) -> &GpuContext {
         &self.ctx
     }
+
+    /// The device's context, shared.
+    pub fn shared(&self) -> Arc<GpuContext> {
+        self.ctx.clone()
+    }
 }
 
 /// Which adapters `--device` names.

@@ -414,3 +414,38 @@ fn kernel_constants_are_read_from_the_source() {
     );
     assert_eq!(attention::const_u32(&src, "NOPE"), None);
 }
+
+#[test]
+fn host_staged_allreduce_over_two_devices() {
+    // Two devices opened on the first adapter (lavapipe in CI stands in for two GPUs): real
+    // buffers, readbacks and writes on each, every element of each checked.
+    if backend().is_none() {
+        return;
+    }
+    let gpus: Vec<Arc<GpuContext>> = (0..2)
+        .map(|_| open(&DeviceChoice::Index(0)).unwrap().remove(0).shared())
+        .collect();
+    let opts = crate::comm::allreduce::Options {
+        sizes: vec![8, 1028, 65536],
+        samples: 2,
+        traffic_per_sample: 1 << 16,
+        max_iterations: 4,
+        timeout: std::time::Duration::from_secs(60),
+    };
+    let mut seen = 0;
+    let ms = crate::comm::staged::run(&gpus, &opts, &mut |_| {
+        seen += 1;
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!((ms.len(), seen), (6, 6));
+    for m in &ms {
+        assert!(m.is_valid(), "{:?}", m.error);
+        assert_eq!(m.method, "wgpu/host-staged");
+        assert!(m.variant.contains("not NCCL"));
+        let c = m.collective.as_ref().unwrap();
+        // Two GPUs: busbw = algbw · 2(2−1)/2 = algbw.
+        assert!((c.busbw_gbs - c.algbw_gbs).abs() <= 1e-9 * c.algbw_gbs);
+    }
+    assert_eq!(ms[3].shape.display(), "bytes=1028 ranks=2 inplace=true");
+}
