@@ -103,6 +103,23 @@ fn rank_sum(ranks: usize) -> i64 {
     (0..ranks).map(|r| (r % 13) as i64).sum()
 }
 
+/// The verification of an all-reduce checked element by element against the exact sum over
+/// `over` (ranks, GPUs): `wrong` elements, the first at index `first`, of `total`.
+pub fn exact_check(wrong: u64, first: u64, total: u64, over: &str) -> Verification {
+    Verification {
+        passed: wrong == 0,
+        max_rel_error: if wrong == 0 { 0.0 } else { 1.0 },
+        tolerance: 0.0,
+        checked: total,
+        total,
+        reference: format!(
+            "the exact sum over {over} (integer-valued f32), every element of every one"
+        ),
+        first_failure: (wrong > 0)
+            .then(|| format!("{wrong} wrong elements over all {over}, first at index {first}")),
+    }
+}
+
 /// Fills `buf` with this rank's input.
 fn fill(buf: &mut [f32], rank: usize) {
     for (i, x) in buf.iter_mut().enumerate() {
@@ -220,17 +237,7 @@ fn measure_one(
     let wrong = comm.sum_u64(wrong);
     let first = comm.min_u64(first.map_or(u64::MAX, |f| f as u64));
     let total = (count * n) as u64;
-    let verification = Verification {
-        passed: wrong == 0,
-        max_rel_error: if wrong == 0 { 0.0 } else { 1.0 },
-        tolerance: 0.0,
-        checked: total,
-        total,
-        reference: "the exact sum over ranks (integer-valued f32), every element of every rank"
-            .into(),
-        first_failure: (wrong > 0)
-            .then(|| format!("{wrong} wrong elements over all ranks, first at index {first}")),
-    };
+    let verification = exact_check(wrong, first, total, "ranks");
     let iterations = opts.iterations(bytes);
     let mut samples = Vec::new();
     if wrong == 0 {

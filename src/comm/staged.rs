@@ -6,7 +6,6 @@
 
 use super::allreduce::{Options, count_wrong, input};
 use crate::backend::gpu::GpuContext;
-use crate::bench::verify::Verification;
 use crate::bench::{BenchKind, DType, Shape, Throughput};
 use crate::measure::TimingSource;
 use crate::measure::stats::summarize;
@@ -160,18 +159,12 @@ pub fn run(
                 throughput: median
                     .filter(|_| wrong == 0)
                     .map(|t| Throughput::of(BenchKind::Allreduce, work, t)),
-                verification: Verification {
-                    passed: wrong == 0,
-                    max_rel_error: if wrong == 0 { 0.0 } else { 1.0 },
-                    tolerance: 0.0,
-                    checked: total,
+                verification: super::allreduce::exact_check(
+                    wrong,
+                    first.map_or(0, |f| f as u64),
                     total,
-                    reference: "the exact sum over GPUs (integer-valued f32), every element of \
-                                every GPU"
-                        .into(),
-                    first_failure: first
-                        .map(|f| format!("{wrong} wrong elements, first at index {f}")),
-                },
+                    "GPUs",
+                ),
                 error: (wrong > 0).then(|| {
                     format!(
                         "{wrong} wrong elements in the host-staged {placement} all-reduce of \

@@ -1,6 +1,6 @@
 //! `hpcready import TOOL LOGFILE...`: another tool's all-reduce output → a results file.
 
-use super::{emit, safe_name, text_table};
+use super::{emit, safe_name};
 use crate::cli::ImportArgs;
 use crate::error::input_error;
 use crate::import::{self, Hints, Row};
@@ -136,32 +136,12 @@ pub fn import(args: &ImportArgs) -> anyhow::Result<()> {
         crate::results::io::ensure_writable_dir(dir, "--out")?;
     }
     write_atomic(&out, &serde_json::to_vec_pretty(&results)?)?;
-    let table: Vec<Vec<String>> = rows
+    let table: Vec<Vec<String>> = results
+        .measurements
         .iter()
-        .map(|r| {
-            vec![
-                r.bytes.to_string(),
-                if r.inplace { "in" } else { "out" }.into(),
-                crate::bench::sig(r.time_us, 3),
-                crate::bench::sig(r.algbw, 3),
-                crate::bench::sig(r.busbw, 3),
-                r.wrong
-                    .map(|w| w.to_string())
-                    .unwrap_or_else(|| "N/A".into()),
-            ]
-        })
+        .map(super::run::allreduce_row)
         .collect();
-    emit(&text_table(
-        &[
-            "bytes",
-            "place",
-            "time µs",
-            "algbw GB/s",
-            "busbw GB/s",
-            "#wrong",
-        ],
-        &table,
-    ));
+    emit(&super::run::allreduce_table(&table));
     emit(&format!("\nresults: {}\n", out.display()));
     super::run::fail_on_invalid(&results)
 }

@@ -365,7 +365,14 @@ fn run_collective(args: &RunArgs) -> anyhow::Result<()> {
     let usable = w.results().node.cpu.usable_threads;
     w.results_mut().load = Some(load.report(usable));
     let results = w.finish(true)?;
-    emit(&text_table(
+    emit(&allreduce_table(&table));
+    emit(&format!("\nresults: {}\n", out.display()));
+    fail_on_invalid(&results)
+}
+
+/// The all-reduce rows as a text table with nccl-tests' columns.
+pub fn allreduce_table(rows: &[Vec<String>]) -> String {
+    text_table(
         &[
             "bytes",
             "place",
@@ -374,14 +381,12 @@ fn run_collective(args: &RunArgs) -> anyhow::Result<()> {
             "busbw GB/s",
             "#wrong",
         ],
-        &table,
-    ));
-    emit(&format!("\nresults: {}\n", out.display()));
-    fail_on_invalid(&results)
+        rows,
+    )
 }
 
 /// One line of the all-reduce table, nccl-tests' columns.
-fn allreduce_row(m: &Measurement) -> Vec<String> {
+pub fn allreduce_row(m: &Measurement) -> Vec<String> {
     let (bytes, inplace) = match m.shape {
         crate::bench::Shape::Allreduce { bytes, inplace, .. } => (bytes, inplace),
         _ => (0, false),
