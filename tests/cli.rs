@@ -1052,6 +1052,18 @@ fn a_build_without_mpi_under_a_launcher_says_how_to_rebuild() {
 }
 
 #[test]
+fn assess_under_several_ranks_is_refused_with_the_way_to_run_it() {
+    hpcready()
+        .arg("assess")
+        .env("SLURM_STEP_NUM_TASKS", "4")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "assess measures one node as one process",
+        ));
+}
+
+#[test]
 fn allreduce_in_one_process_and_bad_sizes_are_refused() {
     hpcready()
         .args(["run", "--bench", "allreduce"])

@@ -12,6 +12,20 @@ use crate::report::Format;
 /// `hpcready assess`.
 pub fn assess(args: &AssessArgs) -> anyhow::Result<()> {
     // Check every input before measuring anything.
+    if let Some(l) =
+        crate::comm::launcher::detect(|k| std::env::var(k).ok()).filter(|l| l.ranks > 1)
+    {
+        return Err(crate::error::input_error(
+            format!("{}={}", l.var, l.ranks),
+            format!(
+                "{} started {} processes: assess measures one node as one process. Run it \
+                 with one task (`srun -n 1 hpcready assess`), the all-reduce with \
+                 `srun … hpcready run --bench allreduce`, or let `hpcready slurm` write a job \
+                 that does both and one report",
+                l.launcher, l.ranks
+            ),
+        ));
+    }
     let profile = profiles::lookup(&args.baseline)?;
     let node = Inventory::probe();
     let dir = args
