@@ -4,8 +4,8 @@
 //! it gives wall time, node-hours and, where the baseline has a dated price, cost.
 //!
 //! The utilisation (end-to-end training throughput over the matmul rate) is an assumption, shown
-//! and overridable; communication is assumed overlapped with compute until all-reduce is
-//! measured. The result is a band, never one false-precise number.
+//! and overridable; communication is assumed overlapped with compute (measured all-reduce busbw
+//! is reported beside it, not yet folded in). The result is a band, never one false-precise number.
 
 use super::best;
 use crate::bench::{BenchKind, DType, num};

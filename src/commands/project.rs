@@ -65,7 +65,7 @@ pub fn project(args: &ProjectArgs) -> anyhow::Result<()> {
     ));
     out.push_str(&format!(
         "\nAssumptions: end-to-end training runs at {:.0}–{:.0}% of the matmul rate (--utilisation); \
-         communication is overlapped with compute (all-reduce is not measured yet); nodes scale \
+         communication is overlapped with compute (measured all-reduce is not folded in); nodes scale \
          linearly. The faster end of each band uses the higher utilisation.\nRates:\n",
         util.0 * 100.0,
         util.1 * 100.0

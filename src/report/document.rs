@@ -244,7 +244,7 @@ fn projection(b: &mut Vec<Block>, ctx: &ReportContext) {
     let (lo, hi) = DEFAULT_UTILISATION;
     b.push(Block::Para(format!(
         "6·N·D = {flops:.2e} FLOPs on one node of each machine, at {:.0}–{:.0}% of each node's \
-         16-bit (else f32) matmul rate; communication assumed overlapped (not measured yet). \
+         16-bit (else f32) matmul rate; communication assumed overlapped with compute (measured all-reduce is not folded in). \
          hpcready project --params N --tokens D --results results.json projects your own \
          model, node count and utilisation.{}",
         lo * 100.0,
