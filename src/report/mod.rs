@@ -5,6 +5,7 @@
 //! only when every requested format rendered, so a failed report never leaves a partial set of
 //! files pretending to be complete. An incomplete run is reported as incomplete, prominently.
 
+mod communication;
 pub mod compare;
 pub mod csv;
 mod document;
