@@ -33,16 +33,30 @@ pub fn use_coop(dtype: DType, d: usize, coop: Result<u32, &str>) -> Result<(), S
     }
 }
 
+/// Workgroup memory of `attention_coop.wgsl` with head dimension `d`, `br` query rows per
+/// workgroup and `bc`-key tiles, bytes: K and V tiles (f16, rows padded by 8), the S staging tile
+/// (f32), the P tile (f16, padded by 8) and one f32 per invocation for row sums.
+pub fn coop_shared_bytes(d: usize, br: usize, bc: usize) -> usize {
+    2 * bc * (d + 8) * 2 + br * bc * 4 + br * (bc + 8) * 2 + 2 * br * 4
+}
+
 /// The cooperative-matrix kernel's source with its head dimension set, and 128 query rows per
-/// workgroup from d = 128 (measured on an H100: 29 against 20 TFLOP/s at s = 4096, while d = 64
-/// ran faster with 64 rows; reports/gpu/2026-11-23-h100-tuning-3.md).
-pub fn coop_source(d: usize) -> String {
+/// workgroup from d = 128 where the device's workgroup memory (`shared_limit` bytes) holds them
+/// (measured on an H100: 29 against 20 TFLOP/s at s = 4096, while d = 64 ran faster with 64
+/// rows; reports/gpu/2026-11-23-h100-tuning-3.md); else 64 rows, or why it cannot fit.
+pub fn coop_source(d: usize, shared_limit: u32) -> Result<String, String> {
     let src = kernel_source("attention_coop.wgsl")
         .replace("const D: u32 = 64u;", &format!("const D: u32 = {d}u;"));
-    if d >= 128 {
-        src.replace("const BR: u32 = 64u;", "const BR: u32 = 128u;")
+    let fits = |br| coop_shared_bytes(d, br, BC) <= shared_limit as usize;
+    if d >= 128 && fits(128) {
+        Ok(src.replace("const BR: u32 = 64u;", "const BR: u32 = 128u;"))
+    } else if fits(64) {
+        Ok(src)
     } else {
-        src
+        Err(format!(
+            "the matrix-unit kernel needs {} bytes of workgroup memory at d={d}; the device has {shared_limit}",
+            coop_shared_bytes(d, 64, BC)
+        ))
     }
 }
 
@@ -111,7 +125,9 @@ impl Attention {
     /// Uploads deterministic random Q, K, V (the CPU backend's) and builds the pipeline.
     pub fn new(ctx: Arc<GpuContext>, dims: AttentionDims, dtype: DType) -> anyhow::Result<Self> {
         let AttentionDims { b, h, s, d, causal } = dims;
-        let coop = use_coop(dtype, d, ctx.coop());
+        let coop_src = use_coop(dtype, d, ctx.coop())
+            .and_then(|()| coop_source(d, ctx.max_workgroup_memory()));
+        let coop = coop_src.as_ref().map(|_| ()).map_err(Clone::clone);
         let t = threads_per_row(d, ctx.subgroup_min());
         if coop.is_err() && (d % 4 != 0 || d == 0 || d > 64 * t) {
             anyhow::bail!(
@@ -126,10 +142,9 @@ impl Attention {
                 ctx.max_workgroup_memory()
             );
         }
-        let (name, src) = if coop.is_ok() {
-            ("attention_coop.wgsl", coop_source(d))
-        } else {
-            ("attention_flash.wgsl", source(d, t, dtype))
+        let (name, src) = match coop_src {
+            Ok(src) => ("attention_coop.wgsl", src),
+            Err(_) => ("attention_flash.wgsl", source(d, t, dtype)),
         };
         // The matrix-unit kernel's block of query rows and keys per tile are its own constants.
         let br = const_u32(&src, "BR").unwrap_or(BR as u32) as usize;

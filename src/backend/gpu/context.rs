@@ -16,6 +16,9 @@ pub struct GpuContext {
     coop: Result<u32, String>,
     /// The smallest subgroup width, where the device has subgroup operations (SUBGROUP).
     subgroup_min: Option<u32>,
+    /// Tests only: cooperative-matrix kernels are lowered to plain WGSL (`coop_emu`).
+    #[cfg(test)]
+    emulate_coop: bool,
 }
 
 /// Whether an adapter can run the 16×16×16 f16 → f32 cooperative-matrix kernel: `Ok(subgroup
@@ -104,6 +107,8 @@ impl GpuContext {
             f16,
             coop,
             subgroup_min,
+            #[cfg(test)]
+            emulate_coop: false,
         })
     }
 
@@ -124,6 +129,14 @@ impl GpuContext {
     /// The subgroup size for the cooperative-matrix kernel, or why it cannot run here.
     pub fn coop(&self) -> Result<u32, &str> {
         self.coop.as_ref().copied().map_err(String::as_str)
+    }
+
+    /// Tests only: from now on the cooperative-matrix kernels are chosen as on a device with
+    /// 32-wide subgroups and run lowered to plain WGSL, so their logic is checked on lavapipe.
+    #[cfg(test)]
+    pub(super) fn emulate_coop(&mut self) {
+        self.coop = Ok(32);
+        self.emulate_coop = true;
     }
 
     /// The smallest subgroup width, where subgroup operations (SUBGROUP) are enabled.
@@ -192,6 +205,15 @@ impl GpuContext {
         source: &str,
         buffers: &[&wgpu::Buffer],
     ) -> anyhow::Result<(wgpu::ComputePipeline, wgpu::BindGroup)> {
+        #[cfg(test)]
+        let lowered;
+        #[cfg(test)]
+        let source = if self.emulate_coop && source.contains("enable wgpu_cooperative_matrix;") {
+            lowered = super::coop_emu::lower(source).map_err(|e| anyhow!("{label}: {e}"))?;
+            lowered.as_str()
+        } else {
+            source
+        };
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         // SAFETY: our kernels are trusted code: every storage access is guarded by an explicit
         // bounds test in the kernel (odd sizes are verified on lavapipe in tests), every loop has a

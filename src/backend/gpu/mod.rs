@@ -15,6 +15,8 @@
 
 mod attention;
 mod context;
+#[cfg(test)]
+mod coop_emu;
 mod matmul;
 mod membw;
 mod peak;
