@@ -560,33 +560,32 @@ fn cooperative_matmul_is_correct_at_odd_sizes_and_tile_multiples() {
 #[test]
 fn cooperative_attention_is_correct_at_odd_sizes_and_tile_multiples() {
     let Some(gpu) = emulated() else { return };
-    // Lavapipe takes minutes to compile each lowered kernel (one per head dimension): one odd
-    // length over two key tiles and two query blocks, causal and not.
-    for &(s, d) in &[(67, 16), (40, 64)] {
-        for causal in [false, true] {
-            let case = Case {
-                bench: BenchKind::Attention,
-                dtype: DType::F16,
-                shape: Shape::Attention {
-                    b: 1,
-                    h: 2,
-                    s,
-                    d,
-                    causal,
-                },
-            };
-            let started = std::time::Instant::now();
-            let mut kernel = gpu.prepare(&case).unwrap();
-            assert_eq!(kernel.method(), "wgpu/attention-coop");
-            kernel.run(1).unwrap();
-            eprintln!("s={s} d={d} causal={causal}: {:?}", started.elapsed());
-            let v = kernel.verify();
-            assert!(
-                v.passed && v.is_full(),
-                "s={s} d={d} causal={causal}: {v:?}"
-            );
-            // P goes through f16 before P·V: the f16 tolerance, not the f32 one.
-            assert!(v.max_rel_error < 1e-2, "s={s} d={d}: {}", v.max_rel_error);
-        }
+    // Lavapipe takes minutes to compile each lowered kernel (one per head dimension): d = 16 at
+    // an odd length over three key tiles and two query blocks, causal and not; d = 64 (the
+    // configuration measured on the H100) causal only.
+    for &(s, d, causal) in &[(67, 16, false), (67, 16, true), (40, 64, true)] {
+        let case = Case {
+            bench: BenchKind::Attention,
+            dtype: DType::F16,
+            shape: Shape::Attention {
+                b: 1,
+                h: 2,
+                s,
+                d,
+                causal,
+            },
+        };
+        let started = std::time::Instant::now();
+        let mut kernel = gpu.prepare(&case).unwrap();
+        assert_eq!(kernel.method(), "wgpu/attention-coop");
+        kernel.run(1).unwrap();
+        eprintln!("s={s} d={d} causal={causal}: {:?}", started.elapsed());
+        let v = kernel.verify();
+        assert!(
+            v.passed && v.is_full(),
+            "s={s} d={d} causal={causal}: {v:?}"
+        );
+        // P goes through f16 before P·V: the f16 tolerance, not the f32 one.
+        assert!(v.max_rel_error < 1e-2, "s={s} d={d}: {}", v.max_rel_error);
     }
 }
