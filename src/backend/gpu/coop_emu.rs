@@ -1,11 +1,11 @@
 //! Test-only: runs the cooperative-matrix kernels on adapters without matrix units (lavapipe) by
-//! rewriting their WGSL so that every invocation holds whole 16×16 matrices in private arrays.
+//! rewriting their WGSL so that whole 16×16 matrices live in private arrays.
 //!
 //! A cooperative matrix is an opaque value shared by a subgroup; its loads, stores and
-//! multiply-adds take subgroup-uniform arguments. Giving every invocation its own full copy
-//! (`array<T, 256>`, row-major) keeps those semantics: each of the 32 invocations that stand for
-//! one subgroup computes the same matrix, and stores write identical values. The kernel's own
-//! indexing, staging, barriers, masking and edge handling then run unchanged, so their bugs show
+//! multiply-adds take subgroup-uniform arguments. Here the first invocation of each group of 32
+//! (the kernels' subgroups) holds the full matrix (`array<T, 256>`, row-major), does the loads,
+//! products and stores; the other 31 would repeat them exactly, so they skip them. The kernel's
+//! own indexing, staging, barriers, masking and edge handling run unchanged, so their bugs show
 //! on lavapipe. What this cannot show: the driver's own cooperative-matrix code, and speed.
 //!
 //! Rewrites: `coop_mat16x16<T, R>` → `array<T, 256>`; `coopLoad[T]<…>(&buf[e], s)` →
@@ -209,27 +209,20 @@ fn helper(src: &str, op: &str, buf: &str) -> Result<String, String> {
     } else {
         "emu_off + emu_c * emu_stride + emu_r"
     };
-    let (signature, body) = if op.starts_with("load") {
+    let (signature, init, body, ret) = if op.starts_with("load") {
         (
             format!("emu_off: u32, emu_stride: u32) -> array<{t}, 256>"),
-            format!("emu_m[emu_r * 16u + emu_c] = {buf}[{at}];"),
-        )
-    } else {
-        (
-            format!("emu_value: array<{t}, 256>, emu_off: u32, emu_stride: u32)"),
-            format!("{buf}[{at}] = emu_m[emu_r * 16u + emu_c];"),
-        )
-    };
-    let (init, ret) = if op.starts_with("load") {
-        (
             format!(
                 "var emu_m: array<{t}, 256>;\n    if (!emu_lead) {{\n        return emu_m;\n    }}"
             ),
+            format!("emu_m[emu_r * 16u + emu_c] = {buf}[{at}];"),
             "\n    return emu_m;",
         )
     } else {
         (
+            format!("emu_value: array<{t}, 256>, emu_off: u32, emu_stride: u32)"),
             "if (!emu_lead) {\n        return;\n    }\n    var emu_m = emu_value;".to_string(),
+            format!("{buf}[{at}] = emu_m[emu_r * 16u + emu_c];"),
             "",
         )
     };

@@ -564,9 +564,7 @@ fn coop_matmul_cases(gpu: &GpuBackend, cases: &[(u64, u64, u64, bool)]) {
             "matmul_coop.wgsl:"
         };
         assert!(kernel.variant().starts_with(file), "{}", kernel.variant());
-        let started = std::time::Instant::now();
         kernel.run(1).unwrap();
-        eprintln!("{m}x{n}x{k}: {:?}", started.elapsed());
         let v = kernel.verify();
         assert!(v.passed && v.is_full(), "{m}x{n}x{k}: {v:?}");
         assert!(v.max_rel_error < 1e-5, "{m}x{n}x{k}: {}", v.max_rel_error);
@@ -596,11 +594,9 @@ fn coop_attention_cases(gpu: &GpuBackend, cases: &[(u64, u64, bool)]) {
                 causal,
             },
         };
-        let started = std::time::Instant::now();
         let mut kernel = gpu.prepare(&case).unwrap();
         assert_eq!(kernel.method(), "wgpu/attention-coop");
         kernel.run(1).unwrap();
-        eprintln!("s={s} d={d} causal={causal}: {:?}", started.elapsed());
         let v = kernel.verify();
         assert!(
             v.passed && v.is_full(),
