@@ -333,7 +333,7 @@ fn run_then_report_writes_every_format() {
     let dir = tempfile::tempdir().unwrap();
     let results = small_run(dir.path());
     let v: serde_json::Value = serde_json::from_str(&read(&results)).unwrap();
-    assert_eq!(v["schema_version"], 1);
+    assert_eq!(v["schema_version"], 2);
     assert_eq!(v["complete"], true);
     assert!(v["load"]["wall_s"].as_f64().unwrap() > 0.0);
     assert!(v["command_line"].as_array().unwrap().len() > 3);
@@ -491,7 +491,7 @@ fn report_refuses_bad_results_files() {
     check(&d.join("truncated.json"), "truncated");
     std::fs::write(
         d.join("future.json"),
-        text.replacen("\"schema_version\": 1", "\"schema_version\": 99", 1),
+        text.replacen("\"schema_version\": 2", "\"schema_version\": 99", 1),
     )
     .unwrap();
     check(&d.join("future.json"), "unknown schema_version 99");
@@ -1186,4 +1186,31 @@ fn slurm_prints_a_job_and_checks_its_inputs() {
         .args(["slurm", "--baseline", "nope"])
         .assert()
         .code(2);
+}
+
+#[test]
+fn a_stdout_that_cannot_be_written_is_an_error_and_a_closed_pipe_is_not() {
+    let bin = assert_cmd::cargo::cargo_bin("hpcready");
+    // `> /dev/full`: nothing was written, so the command failed (exit 1, not bad input).
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let out = std::process::Command::new(&bin)
+        .args(["baselines", "list", "--json"])
+        .stdout(full)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("writing to standard output"));
+    // `| head -c 1`: the reader left early; that is not an error.
+    let mut child = std::process::Command::new(&bin)
+        .args(["baselines", "list", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
 }

@@ -17,7 +17,7 @@
 
 use crate::bench::{BenchKind, DType, Shape, Throughput, Unit, num, sig};
 use crate::profiles::{Profile, Reference};
-use crate::results::{Measurement, Results};
+use crate::results::{DeviceKind, Measurement, Results};
 use serde::{Deserialize, Serialize};
 
 /// How a row's ratio was formed.
@@ -49,6 +49,16 @@ impl Basis {
     }
 }
 
+/// The verdict thresholds on a ratio (ours / theirs): the one place they are set.
+pub mod thresholds {
+    /// At or above: faster.
+    pub const FASTER: f64 = 1.1;
+    /// At or above: on par (ready).
+    pub const ON_PAR: f64 = 0.9;
+    /// At or above: slower (ready with changes); below: much slower (not ready).
+    pub const SLOWER: f64 = 0.5;
+}
+
 /// The verdict on one row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -71,9 +81,9 @@ impl Verdict {
     /// The verdict for a ratio.
     pub fn from_ratio(r: f64) -> Self {
         match r {
-            r if r >= 1.1 => Self::Faster,
-            r if r >= 0.9 => Self::OnPar,
-            r if r >= 0.5 => Self::Slower,
+            r if r >= thresholds::FASTER => Self::Faster,
+            r if r >= thresholds::ON_PAR => Self::OnPar,
+            r if r >= thresholds::SLOWER => Self::Slower,
             _ => Self::MuchSlower,
         }
     }
@@ -208,11 +218,7 @@ pub fn best(results: &Results, bench: BenchKind, dtype: DType) -> Option<&Measur
             .measured_peak(dtype)
             .filter(|m| !is_suspect(results, m));
     }
-    candidates.max_by(|a, b| {
-        a.value()
-            .unwrap_or(0.0)
-            .total_cmp(&b.value().unwrap_or(0.0))
-    })
+    candidates.max_by(crate::results::by_value)
 }
 
 /// The baseline's peak per device for a reference (halved per GCD when `per = "device"`).
@@ -244,18 +250,14 @@ fn reference_figure(profile: &Profile, r: &Reference) -> BaselineFigure {
     }
 }
 
-/// The baseline's reference measured the way `m` was: same benchmark, data type and method (its
-/// `method` starts with ours, as `baselines save` writes it); the same shape where there is one,
-/// else its best.
+/// The baseline's reference measured the way `m` was: same benchmark, data type and tool (a
+/// profile saved from an hpcready run records the method as its tool); the same shape where
+/// there is one, else its best.
 fn same_method_reference<'a>(profile: &'a Profile, m: &Measurement) -> Option<&'a Reference> {
     let candidates: Vec<&Reference> = profile
         .references
         .iter()
-        .filter(|r| {
-            r.bench == m.bench.name()
-                && r.dtype == m.dtype.name()
-                && r.method.starts_with(&m.method)
-        })
+        .filter(|r| r.bench == m.bench.name() && r.dtype == m.dtype.name() && r.tool == m.tool())
         .collect();
     let shape = m.shape.display();
     candidates
@@ -263,11 +265,6 @@ fn same_method_reference<'a>(profile: &'a Profile, m: &Measurement) -> Option<&'
         .find(|r| r.params == shape)
         .or_else(|| candidates.iter().max_by(|a, b| a.value.total_cmp(&b.value)))
         .copied()
-}
-
-/// The tool behind an all-reduce method: `import/nccl-tests` → `nccl-tests`, `mpi` → `mpi`.
-pub fn allreduce_family(method: &str) -> &str {
-    method.strip_prefix("import/").unwrap_or(method)
 }
 
 /// A `key=value` number from a reference's parameters (`bytes=134217728 ranks=16`).
@@ -282,17 +279,13 @@ pub fn param_u64(params: &str, key: &str) -> Option<u64> {
 /// profile saved from our MPI); otherwise shown for context and not scored (MPI over host memory
 /// is not NCCL over NVLink, and a host-staged GPU all-reduce is neither).
 fn allreduce_row(results: &Results, profile: &Profile, ours: &Measurement, row: &mut Row) {
-    let family = allreduce_family(&ours.method);
+    let tool = ours.tool();
     let at = |bytes: u64| {
         results
             .valid_any(BenchKind::Allreduce)
-            .filter(|m| allreduce_family(&m.method) == family)
+            .filter(|m| m.tool() == tool && m.is_verified())
             .filter(|m| matches!(m.shape, Shape::Allreduce { bytes: b, .. } if b == bytes))
-            .max_by(|a, b| {
-                a.value()
-                    .unwrap_or(0.0)
-                    .total_cmp(&b.value().unwrap_or(0.0))
-            })
+            .max_by(crate::results::by_value)
     };
     let refs: Vec<(&Reference, u64)> = profile
         .references
@@ -300,7 +293,7 @@ fn allreduce_row(results: &Results, profile: &Profile, ours: &Measurement, row: 
         .filter(|r| r.bench == "allreduce" && r.unit == "GB/s")
         .filter_map(|r| param_u64(&r.params, "bytes").map(|b| (r, b)))
         .collect();
-    let same_tool = |r: &Reference| r.method.starts_with(family);
+    let same_tool = |r: &Reference| r.tool == tool;
     // Prefer a reference by the same tool, then the largest size both measured.
     let matched = refs
         .iter()
@@ -342,7 +335,7 @@ fn compare_row(results: &Results, profile: &Profile, bench: BenchKind, dtype: DT
         return row;
     };
     let value = ours.value().unwrap_or(0.0);
-    let on_cpu = ours.backend == "cpu";
+    let on_cpu = ours.device_kind == DeviceKind::Cpu;
     if bench == BenchKind::Allreduce {
         allreduce_row(results, profile, ours, &mut row);
         return row;
@@ -415,10 +408,29 @@ fn compare_row(results: &Results, profile: &Profile, bench: BenchKind, dtype: DT
             if let Some(acc) = &profile.accelerator
                 && let Some(bw) = &acc.memory_bw_gbs
             {
+                // One GPU is one device: a multi-die package's bandwidth is shared among the
+                // devices it shows (an MI250X's 3.28 TB/s is 1.64 per GCD), as for the peak.
+                let per_device = f64::from(acc.devices_per_accelerator.max(1));
+                let (value_bw, what) = if !on_cpu && per_device > 1.0 {
+                    (
+                        bw.value / per_device,
+                        format!(
+                            "datasheet memory bandwidth of one device: {} GB/s per {} ÷ {} devices",
+                            num(bw.value),
+                            acc.model,
+                            acc.devices_per_accelerator
+                        ),
+                    )
+                } else {
+                    (
+                        bw.value,
+                        format!("datasheet memory bandwidth of one {}", acc.model),
+                    )
+                };
                 row.baseline = Some(BaselineFigure {
-                    value: bw.value,
+                    value: value_bw,
                     unit: "GB/s".into(),
-                    what: format!("datasheet memory bandwidth of one {}", acc.model),
+                    what,
                     source: profile.cite(&bw.source).to_string(),
                     uncertain: bw.uncertain,
                     fraction_of_peak: None,
@@ -428,7 +440,7 @@ fn compare_row(results: &Results, profile: &Profile, bench: BenchKind, dtype: DT
                     row.basis = Basis::ContextOnly;
                 } else {
                     // A device copy against the device's datasheet bandwidth: ceiling vs ceiling.
-                    row.ratio = Some(value / bw.value);
+                    row.ratio = Some(value / value_bw);
                     row.basis = Basis::PeakVsPeak;
                 }
             }
@@ -442,7 +454,17 @@ fn compare_row(results: &Results, profile: &Profile, bench: BenchKind, dtype: DT
                 .collect();
             // A vendor library's figure (cuBLAS, FlashAttention) is never like for like with our
             // kernels: it would measure the kernels, not the machine.
-            let same_dtype = refs.iter().find(|r| r.dtype == dtype_key(dtype)).copied();
+            // Attention figures depend on the head dimension: prefer the reference at ours.
+            let head_dim = match ours.shape {
+                Shape::Attention { d, .. } => Some(d),
+                _ => None,
+            };
+            let same_dtype = refs
+                .iter()
+                .rev() // the first of equals
+                .filter(|r| r.dtype == dtype_key(dtype))
+                .max_by_key(|r| head_dim.is_some() && param_u64(&r.params, "d") == head_dim)
+                .copied();
             if let Some(r) = same_dtype.or_else(|| {
                 refs.iter()
                     .find(|r| reference_peak(profile, r).is_some())
@@ -508,16 +530,13 @@ pub fn compare(results: &Results, profile: &Profile) -> Comparison {
         && let Some(status) = env.status
         && status != Readiness::Ready
     {
-        if reasons.len() == 1
-            && (reasons[0].starts_with("no measured ceiling falls")
-                || reasons[0].starts_with("every like-for-like"))
-        {
-            reasons.clear();
-        }
         reasons.push(env.basis.clone());
         if rank(status) > rank(readiness) {
             readiness = status;
         }
+    }
+    if reasons.is_empty() {
+        reasons.push(nothing_against(&rows));
     }
     let headline = headline(results, profile, &rows);
     Comparison {
@@ -545,12 +564,16 @@ pub fn percent(x: f64) -> String {
 }
 
 fn headline(results: &Results, profile: &Profile, rows: &[Row]) -> String {
-    let first = results.measurements.iter().find(|m| m.is_valid());
+    // The device of the node's compute figures (a collective's ranks are not a device).
+    let first = results
+        .measurements
+        .iter()
+        .find(|m| m.is_valid() && m.device_kind != DeviceKind::Collective);
     let device = first
-        .map(|m| format!("its {} ({})", m.backend.to_uppercase(), m.device))
+        .map(|m| format!("its {} ({})", m.device_kind.label(), m.device))
         .unwrap_or_else(|| "this node".into());
     // A CPU is the whole node's compute; a GPU figure is one device, compared per accelerator.
-    let per_accelerator = first.is_some_and(|m| m.backend == "gpu");
+    let per_accelerator = first.is_some_and(|m| m.device_kind.per_device());
     let mut parts = Vec::new();
     let matmul = rows
         .iter()
@@ -648,7 +671,7 @@ pub mod project;
 mod verdict;
 
 pub use verdict::{Category, Readiness};
-use verdict::{categories, rank, readiness};
+use verdict::{categories, nothing_against, rank, readiness};
 
 #[cfg(test)]
 mod tests;

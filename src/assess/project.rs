@@ -80,15 +80,11 @@ pub fn measured_rate(results: &Results) -> Option<Rate> {
     let m = [DType::Bf16, DType::F16, DType::F32]
         .into_iter()
         .filter_map(|d| best(results, BenchKind::Matmul, d))
-        .max_by(|a, b| {
-            a.value()
-                .unwrap_or(0.0)
-                .total_cmp(&b.value().unwrap_or(0.0))
-        })?;
-    let devices = if m.backend == "cpu" {
-        1
-    } else {
+        .max_by(crate::results::by_value)?;
+    let devices = if m.device_kind.per_device() {
         results.node.accelerators.gpus().count().max(1)
+    } else {
+        1
     };
     Some(Rate {
         machine: format!("{} ({})", results.node.host, m.device),

@@ -11,6 +11,8 @@ fn measurement(bench: BenchKind, dtype: DType, shape: Shape, tflops: f64, ok: bo
     Measurement {
         bench,
         backend: "cpu".into(),
+        device_kind: crate::results::DeviceKind::Cpu,
+        family: crate::results::MethodFamily::OwnKernel,
         device: "Test CPU".into(),
         method: "cpu/test".into(),
         variant: "fixed".into(),
@@ -224,6 +226,7 @@ fn gpu_figures_are_compared_per_accelerator() {
         true,
     );
     m.backend = "gpu".into();
+    m.device_kind = crate::results::DeviceKind::Gpu;
     m.device = "NVIDIA H100 80GB HBM3 (Vulkan, 550.54)".into();
     let c = compare(&results(vec![m]), &lookup("aws-p5.48xlarge").unwrap());
     assert!(
@@ -236,6 +239,7 @@ fn gpu_figures_are_compared_per_accelerator() {
 
 fn on_gpu(mut m: Measurement, method: &str) -> Measurement {
     m.backend = "gpu".into();
+    m.device_kind = crate::results::DeviceKind::Gpu;
     m.device = "NVIDIA H100 80GB HBM3 (Vulkan, 580.159.04)".into();
     m.method = method.into();
     m
@@ -297,6 +301,7 @@ fn gpu_kernels_are_not_compared_like_for_like_with_vendor_libraries() {
     for r in &mut profile.references {
         if r.bench == "attention" && r.dtype == "f16" {
             r.method = "wgpu/attention-coop on an H100, hpcready 0.1.0".into();
+            r.tool = "wgpu/attention-coop".into();
         }
     }
     let c = compare(&results(ms), &profile);
@@ -323,6 +328,65 @@ fn gpu_copy_bandwidth_is_compared_with_the_datasheet() {
     assert_eq!(row.basis, Basis::PeakVsPeak);
     let ratio = row.ratio.unwrap();
     assert!((ratio - 2961.0 / 3350.0).abs() < 1e-9, "{ratio}");
+}
+
+/// One MI250X GCD copies from its half of the package's HBM: compared with half the package's
+/// datasheet bandwidth, as its peak is.
+#[test]
+fn a_gcd_copy_is_compared_with_its_share_of_the_package_bandwidth() {
+    let m = on_gpu(
+        measurement(
+            BenchKind::Membw,
+            DType::Bytes,
+            Shape::Membw { bytes: 1 << 31 },
+            1400.0,
+            true,
+        ),
+        "wgpu/copy",
+    );
+    let profile = lookup("lumi-g").unwrap();
+    let package = profile.accelerator.as_ref().unwrap();
+    let per_gcd = package.memory_bw_gbs.as_ref().unwrap().value / 2.0;
+    assert_eq!(package.devices_per_accelerator, 2);
+    let c = compare(&results(vec![m]), &profile);
+    let row = &c.rows[0];
+    assert_eq!(row.basis, Basis::PeakVsPeak);
+    assert!(
+        (row.ratio.unwrap() - 1400.0 / per_gcd).abs() < 1e-9,
+        "{row:?}"
+    );
+    assert!(row.baseline.as_ref().unwrap().what.contains("÷ 2 devices"));
+}
+
+/// A collective's busbw is the group's: a CPU node's report with an imported all-reduce stays
+/// per node, and the headline names the CPU, not the ranks.
+#[test]
+fn an_imported_collective_does_not_make_a_cpu_node_per_device() {
+    let cpu = measurement(BenchKind::Matmul, DType::F32, Shape::square(512), 0.2, true);
+    let mut ar = measurement(
+        BenchKind::Allreduce,
+        DType::F32,
+        Shape::Allreduce {
+            bytes: 1 << 20,
+            ranks: 8,
+            inplace: false,
+        },
+        100.0,
+        true,
+    );
+    ar.backend = "import".into();
+    ar.device_kind = crate::results::DeviceKind::Collective;
+    ar.family = crate::results::MethodFamily::ImportedTool;
+    ar.method = "import/nccl-tests".into();
+    ar.device = "8 ranks".into();
+    let r = results(vec![ar, cpu]);
+    assert!(!r.measurements.iter().any(|m| m.device_kind.per_device()));
+    let c = compare(&r, &lookup("aws-p5.48xlarge").unwrap());
+    assert!(
+        c.headline.starts_with("Its CPU (Test CPU)"),
+        "{}",
+        c.headline
+    );
 }
 
 #[test]
@@ -373,6 +437,7 @@ fn categories_score_compute_attention_and_the_environment() {
         unit: "TFLOP/s".into(),
         per: "node".into(),
         method: "cpu/test — fixed".into(),
+        tool: "cpu/test".into(),
         source: "S1".into(),
         uncertain: false,
         note: None,

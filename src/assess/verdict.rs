@@ -1,7 +1,7 @@
 //! The verdict: readiness by category (compute, attention, communication, environment) and
 //! overall, with the reasons that decided it.
 
-use super::{Basis, Row, Verdict, percent};
+use super::{Basis, Row, Verdict, percent, thresholds};
 use crate::bench::BenchKind;
 use crate::profiles::Profile;
 use crate::results::Results;
@@ -41,11 +41,12 @@ pub struct Category {
     pub basis: String,
 }
 
-/// The status a ratio gives: ≥ 0.9 ready, ≥ 0.5 ready with changes, else not ready.
+/// The status a ratio gives: on par or better is ready, slower is ready with changes, much
+/// slower is not ready (the thresholds of [`thresholds`]).
 fn status_of(ratio: f64) -> Readiness {
-    if ratio >= 0.9 {
+    if ratio >= thresholds::ON_PAR {
         Readiness::Ready
-    } else if ratio >= 0.5 {
+    } else if ratio >= thresholds::SLOWER {
         Readiness::ReadyWithChanges
     } else {
         Readiness::NotReady
@@ -86,7 +87,7 @@ pub(super) fn categories(results: &Results, rows: &[Row]) -> Vec<Category> {
             )
         } else if let Some((x, label)) = worst(&ceilings) {
             // Measured ceilings against the datasheet: only a clear shortfall counts.
-            let status = if x < 0.5 {
+            let status = if x < thresholds::SLOWER {
                 Readiness::NotReady
             } else {
                 Readiness::Ready
@@ -236,7 +237,7 @@ pub(super) fn readiness(
     // Measured ceilings against the datasheet: a portable kernel rarely reaches the datasheet, so
     // only a clear shortfall (under half) counts, as a weaker device would show.
     for r in rows.iter().filter(|r| r.basis == Basis::PeakVsPeak) {
-        if let Some(ratio) = r.ratio.filter(|&x| x < 0.5) {
+        if let Some(ratio) = r.ratio.filter(|&x| x < thresholds::SLOWER) {
             reasons.push(format!(
                 "its measured {} ceiling is {} of the baseline's datasheet figure",
                 r.label(),
@@ -255,23 +256,30 @@ pub(super) fn readiness(
             baseline_accels_n.div_ceil(accelerators)
         ));
     }
-    let readiness = if accelerators == 0 && baseline_accels > 0 || worst < 0.5 {
-        Readiness::NotReady
-    } else if worst < 0.9 || fewer || !invalid.is_empty() || !results.complete {
-        Readiness::ReadyWithChanges
+    let by_ratio = if worst.is_finite() {
+        status_of(worst)
     } else {
         Readiness::Ready
     };
-    if reasons.is_empty() {
-        reasons.push(if like.is_empty() {
-            "no measured ceiling falls clearly short of the baseline's datasheet (no like-for-like \
-             reference exists for this run's methods)"
-                .into()
-        } else {
-            "every like-for-like comparison is on par or better".into()
-        });
-    }
+    let readiness = if accelerators == 0 && baseline_accels > 0 {
+        Readiness::NotReady
+    } else if by_ratio == Readiness::Ready && (fewer || !invalid.is_empty() || !results.complete) {
+        Readiness::ReadyWithChanges
+    } else {
+        by_ratio
+    };
     (readiness, reasons)
+}
+
+/// The reason given when nothing counts against the node.
+pub(super) fn nothing_against(rows: &[Row]) -> String {
+    if rows.iter().any(|r| r.basis == Basis::LikeForLike) {
+        "every like-for-like comparison is on par or better".into()
+    } else {
+        "no measured ceiling falls clearly short of the baseline's datasheet (no like-for-like \
+         reference exists for this run's methods)"
+            .into()
+    }
 }
 
 /// Communication: scored only against a baseline measured by the same tool (nccl-tests against

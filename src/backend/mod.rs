@@ -10,6 +10,7 @@ pub mod gpu;
 use crate::bench::verify::Verification;
 use crate::bench::{BenchKind, Case, DType, Work};
 use crate::error::input_error;
+use crate::results::DeviceKind;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -18,8 +19,8 @@ use std::time::Duration;
 pub struct DeviceInfo {
     /// Human-readable name, e.g. `AMD EPYC 7B13 (2 threads)`.
     pub name: String,
-    /// `cpu`, `gpu`, …
-    pub kind: String,
+    /// What its figures stand for: the node's CPU or one GPU.
+    pub kind: DeviceKind,
     /// Threads (CPU) used by the kernels.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub threads: Option<usize>,
@@ -58,6 +59,10 @@ pub trait Backend {
     fn name(&self) -> &'static str;
     /// The device the kernels run on.
     fn device(&self) -> DeviceInfo;
+    /// What the device's figures stand for.
+    fn device_kind(&self) -> DeviceKind {
+        self.device().kind
+    }
     /// The data types this backend computes `bench` in.
     fn dtypes(&self, bench: BenchKind) -> Vec<DType>;
     /// Whether the device is an accelerator (suites use larger sizes there).

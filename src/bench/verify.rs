@@ -31,6 +31,19 @@ pub struct Verification {
 }
 
 impl Verification {
+    /// No check has run yet: not passed, nothing checked.
+    pub fn not_run() -> Self {
+        Self {
+            passed: false,
+            max_rel_error: f64::NAN,
+            tolerance: 0.0,
+            checked: 0,
+            total: 0,
+            reference: String::new(),
+            first_failure: None,
+        }
+    }
+
     /// Whether the check covered every element.
     pub fn is_full(&self) -> bool {
         self.checked == self.total

@@ -9,11 +9,10 @@
 use super::Communicator;
 use crate::bench::suites::Suite;
 use crate::bench::verify::Verification;
-use crate::bench::{BenchKind, DType, Shape, Throughput};
+use crate::bench::{BenchKind, DType, Shape};
 use crate::error::input_error;
 use crate::measure::TimingSource;
-use crate::measure::stats::summarize;
-use crate::results::{CollectiveInfo, Measurement};
+use crate::results::{CollectiveInfo, DeviceKind, Measurement, Origin};
 use std::time::{Duration, Instant};
 
 /// How the sizes are swept and timed.
@@ -265,53 +264,47 @@ fn measure_one(
             samples.push(comm.max_f64(mine));
         }
     }
-    let stats = summarize(&samples);
-    let work = shape.work(DType::F32).unwrap_or_default();
-    let median = stats.as_ref().map(|s| s.median);
-    let throughput = median
-        .filter(|_| wrong == 0)
-        .map(|t| Throughput::of(BenchKind::Allreduce, work, t));
-    let collective = median.map(|t| CollectiveInfo {
-        algbw_gbs: bytes as f64 / t / 1e9,
-        busbw_gbs: work.bytes / t / 1e9,
-        time_us: t * 1e6,
-        nodes,
-        wrong: Some(wrong),
-    });
     let placement = if inplace { "in-place" } else { "out-of-place" };
-    Measurement {
-        bench: BenchKind::Allreduce,
+    let origin = Origin {
         backend: comm.method(),
+        device_kind: DeviceKind::Collective,
+        family: comm.family(),
         device: format!(
             "{n} ranks on {nodes} node{}",
             if nodes == 1 { "" } else { "s" }
         ),
         method: comm.method(),
         variant: format!("MPI_Allreduce sum f32 {placement}, {iterations} per sample"),
-        dtype: DType::F32,
+    };
+    let mut m = Measurement::pending(
+        BenchKind::Allreduce,
+        DType::F32,
         shape,
-        threads: None,
-        started_at,
-        timing: TimingSource::WallClock,
-        iterations_per_sample: iterations,
-        samples_s: samples,
-        stats,
-        work,
-        throughput,
-        error: (wrong > 0).then(|| {
-            format!(
-                "{wrong} wrong elements (first at index {first}) in the {placement} all-reduce of \
-                 {bytes} B: the result is invalid"
-            )
-        }),
-        verification,
-        collective: Some(collective.unwrap_or(CollectiveInfo {
-            algbw_gbs: 0.0,
-            busbw_gbs: 0.0,
-            time_us: 0.0,
-            nodes,
-            wrong: Some(wrong),
-        })),
+        origin,
+        TimingSource::WallClock,
+    );
+    m.started_at = started_at;
+    if wrong > 0 {
+        m.error = Some(format!(
+            "{wrong} wrong elements (first at index {first}) in the {placement} all-reduce of \
+             {bytes} B: the result is invalid"
+        ));
+    }
+    m.record(verification, samples, iterations);
+    m.collective = Some(collective_info(&m, bytes, nodes, wrong));
+    m
+}
+
+/// algbw, busbw and time at the median (zeros when nothing was timed), the nodes and the wrong
+/// elements, for a measured all-reduce of `bytes`.
+pub fn collective_info(m: &Measurement, bytes: u64, nodes: usize, wrong: u64) -> CollectiveInfo {
+    let median = m.stats.as_ref().map(|s| s.median).filter(|t| *t > 0.0);
+    CollectiveInfo {
+        algbw_gbs: median.map_or(0.0, |t| bytes as f64 / t / 1e9),
+        busbw_gbs: median.map_or(0.0, |t| m.work.bytes / t / 1e9),
+        time_us: median.map_or(0.0, |t| t * 1e6),
+        nodes,
+        wrong: Some(wrong),
     }
 }
 

@@ -25,6 +25,10 @@ pub trait Communicator {
     fn library(&self) -> String;
     /// The method recorded with each measurement (`mpi`).
     fn method(&self) -> String;
+    /// Whose code does the reduction: hpcready's own loop unless a library (MPI) does it.
+    fn family(&self) -> crate::results::MethodFamily {
+        crate::results::MethodFamily::OwnKernel
+    }
     /// Every rank's host name, in rank order (a collective call).
     fn hosts(&self) -> Vec<String>;
     /// `recv = Σ_ranks send`, element-wise.

@@ -178,6 +178,10 @@ impl Communicator for MpiComm {
         "mpi".into()
     }
 
+    fn family(&self) -> crate::results::MethodFamily {
+        crate::results::MethodFamily::VendorLibrary
+    }
+
     fn hosts(&self) -> Vec<String> {
         const W: usize = 256;
         let mut mine = [0u8; W];

@@ -6,10 +6,9 @@
 
 use super::allreduce::{Options, count_wrong, input};
 use crate::backend::gpu::GpuContext;
-use crate::bench::{BenchKind, DType, Shape, Throughput};
+use crate::bench::{BenchKind, DType, Shape};
 use crate::measure::TimingSource;
-use crate::measure::stats::summarize;
-use crate::results::{CollectiveInfo, Measurement};
+use crate::results::{DeviceKind, Measurement, MethodFamily, Origin};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -133,52 +132,37 @@ pub fn run(
                     samples.push(t.elapsed().as_secs_f64() / iterations as f64);
                 }
             }
-            let stats = summarize(&samples);
-            let work = shape.work(DType::F32).unwrap_or_default();
-            let median = stats.as_ref().map(|s| s.median);
             let total = (count * n) as u64;
             let placement = if inplace { "in-place" } else { "out-of-place" };
-            let m = Measurement {
-                bench: BenchKind::Allreduce,
+            let origin = Origin {
                 backend: "gpu".into(),
+                device_kind: DeviceKind::Collective,
+                family: MethodFamily::OwnKernel,
                 device: device.clone(),
                 method: "wgpu/host-staged".into(),
                 variant: format!(
                     "host-staged (GPU → host copy, sum on the host, host → GPU copy; not NCCL) \
                      {placement}, {iterations} per sample"
                 ),
-                dtype: DType::F32,
-                shape,
-                threads: None,
-                started_at,
-                timing: TimingSource::WallClock,
-                iterations_per_sample: iterations,
-                samples_s: samples,
-                stats,
-                work,
-                throughput: median
-                    .filter(|_| wrong == 0)
-                    .map(|t| Throughput::of(BenchKind::Allreduce, work, t)),
-                verification: super::allreduce::exact_check(
-                    wrong,
-                    first.map_or(0, |f| f as u64),
-                    total,
-                    "GPUs",
-                ),
-                error: (wrong > 0).then(|| {
-                    format!(
-                        "{wrong} wrong elements in the host-staged {placement} all-reduce of \
-                         {bytes} B: the result is invalid"
-                    )
-                }),
-                collective: Some(CollectiveInfo {
-                    algbw_gbs: median.map_or(0.0, |t| bytes as f64 / t / 1e9),
-                    busbw_gbs: median.map_or(0.0, |t| work.bytes / t / 1e9),
-                    time_us: median.map_or(0.0, |t| t * 1e6),
-                    nodes: 1,
-                    wrong: Some(wrong),
-                }),
             };
+            let mut m = Measurement::pending(
+                BenchKind::Allreduce,
+                DType::F32,
+                shape,
+                origin,
+                TimingSource::WallClock,
+            );
+            m.started_at = started_at;
+            if wrong > 0 {
+                m.error = Some(format!(
+                    "{wrong} wrong elements in the host-staged {placement} all-reduce of \
+                     {bytes} B: the result is invalid"
+                ));
+            }
+            let verification =
+                super::allreduce::exact_check(wrong, first.map_or(0, |f| f as u64), total, "GPUs");
+            m.record(verification, samples, iterations);
+            m.collective = Some(super::allreduce::collective_info(&m, bytes, 1, wrong));
             done(&m)?;
             out.push(m);
         }

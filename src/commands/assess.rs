@@ -50,10 +50,10 @@ pub fn assess(args: &AssessArgs) -> anyhow::Result<()> {
     };
     let results = measure(&req, node)?;
     let (comparison, _) = build_report(&results, &profile, &Format::ALL, &dir)?;
-    emit(&summary(&comparison));
+    emit(&summary(&comparison))?;
     emit(&format!(
         "\nReport: {}\n",
         dir.join("report.html").display()
-    ));
+    ))?;
     fail_on_invalid(&results)
 }

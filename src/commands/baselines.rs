@@ -136,7 +136,7 @@ pub fn baselines(args: &BaselinesArgs) -> anyhow::Result<()> {
         BaselinesCommand::List { json } => {
             let all = profiles::embedded();
             if *json {
-                emit(&(serde_json::to_string_pretty(&all)? + "\n"));
+                emit(&(serde_json::to_string_pretty(&all)? + "\n"))?;
             } else {
                 let rows: Vec<Vec<String>> = all
                     .iter()
@@ -148,15 +148,15 @@ pub fn baselines(args: &BaselinesArgs) -> anyhow::Result<()> {
                         ]
                     })
                     .collect();
-                emit(&text_table(&["id", "kind", "summary"], &rows));
+                emit(&text_table(&["id", "kind", "summary"], &rows))?;
             }
         }
         BaselinesCommand::Show { id, json } => {
             let p = profiles::lookup(id)?;
             if *json {
-                emit(&(serde_json::to_string_pretty(&p)? + "\n"));
+                emit(&(serde_json::to_string_pretty(&p)? + "\n"))?;
             } else {
-                emit(&describe(&p));
+                emit(&describe(&p))?;
             }
         }
         BaselinesCommand::Save {
@@ -198,6 +198,6 @@ fn save(results: &Path, id: &str, name: Option<&str>, out: Option<&Path>) -> any
         profile.references.len(),
         out.display(),
         out.display()
-    ));
+    ))?;
     Ok(())
 }

@@ -117,6 +117,6 @@ pub fn compare(args: &crate::cli::CompareArgs) -> anyhow::Result<()> {
         "per device (best of each benchmark):\n{}\ncomparison: {}\n",
         text_table(&head, &rows),
         out.join("compare.html").display()
-    ));
+    ))?;
     Ok(())
 }

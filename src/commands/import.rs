@@ -141,7 +141,7 @@ pub fn import(args: &ImportArgs) -> anyhow::Result<()> {
         .iter()
         .map(super::run::allreduce_row)
         .collect();
-    emit(&super::run::allreduce_table(&table));
-    emit(&format!("\nresults: {}\n", out.display()));
+    emit(&super::run::allreduce_table(&table))?;
+    emit(&format!("\nresults: {}\n", out.display()))?;
     super::run::fail_on_invalid(&results)
 }

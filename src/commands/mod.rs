@@ -29,10 +29,18 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-/// Prints to stdout; a closed pipe (`| head`) ends output quietly instead of panicking.
-pub fn emit(text: &str) {
+/// Prints to stdout. A closed pipe (`| head`) ends the process quietly with 0; any other write
+/// error (a full disk: `> /dev/full`) is an error, exit 1.
+pub fn emit(text: &str) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
-    let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
+    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+        Ok(()) => Ok(()),
+        // The reader went away (`| head`): not an error, as for ripgrep; what was measured is
+        // already on disk.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        // A full disk or a closed descriptor: the output is lost, so the command failed.
+        Err(e) => Err(anyhow::anyhow!("writing to standard output: {e}")),
+    }
 }
 
 /// A name safe in a directory name: letters, digits, `.`, `_`, `-`.

@@ -116,9 +116,9 @@ pub fn probe(args: &ProbeArgs) -> anyhow::Result<()> {
     let mut inv = Inventory::probe();
     inv.checklist = crate::node::checklist::with_baseline(&inv, &profile);
     if args.json {
-        emit(&(serde_json::to_string_pretty(&inv)? + "\n"));
+        emit(&(serde_json::to_string_pretty(&inv)? + "\n"))?;
     } else {
-        emit(&describe(&inv));
+        emit(&describe(&inv))?;
     }
     Ok(())
 }

@@ -88,6 +88,6 @@ pub fn project(args: &ProjectArgs) -> anyhow::Result<()> {
              `hpcready run` or `hpcready assess`.\n",
         );
     }
-    emit(&out);
+    emit(&out)?;
     Ok(())
 }

@@ -81,10 +81,10 @@ pub fn report(args: &ReportArgs) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| default_report_dir(&results.node.host, start));
     let (comparison, files) = build_report(&results, &profile, &args.format, &dir)?;
-    emit(&summary(&comparison));
-    emit("\n");
+    emit(&summary(&comparison))?;
+    emit("\n")?;
     for f in files {
-        emit(&format!("wrote {}\n", f.display()));
+        emit(&format!("wrote {}\n", f.display()))?;
     }
     Ok(())
 }

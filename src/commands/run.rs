@@ -206,8 +206,8 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         out: out.clone(),
     };
     let results = measure(&req, node)?;
-    emit(&measurement_table(&results));
-    emit(&format!("\nresults: {}\n", out.display()));
+    emit(&measurement_table(&results))?;
+    emit(&format!("\nresults: {}\n", out.display()))?;
     fail_on_invalid(&results)
 }
 
@@ -365,8 +365,8 @@ fn run_collective(args: &RunArgs) -> anyhow::Result<()> {
     let usable = w.results().node.cpu.usable_threads;
     w.results_mut().load = Some(load.report(usable));
     let results = w.finish(true)?;
-    emit(&allreduce_table(&table));
-    emit(&format!("\nresults: {}\n", out.display()));
+    emit(&allreduce_table(&table))?;
+    emit(&format!("\nresults: {}\n", out.display()))?;
     fail_on_invalid(&results)
 }
 

@@ -140,7 +140,7 @@ pub fn slurm(args: &SlurmArgs) -> anyhow::Result<()> {
             format!("not found: {e}"),
         )
     })?;
-    emit(&script(args, &binary.display().to_string())?);
+    emit(&script(args, &binary.display().to_string())?)?;
     Ok(())
 }
 

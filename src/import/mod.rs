@@ -14,10 +14,9 @@ mod osu;
 mod table;
 
 use crate::bench::verify::Verification;
-use crate::bench::{BenchKind, DType, Shape, Throughput};
+use crate::bench::{BenchKind, DType, Shape};
 use crate::measure::TimingSource;
-use crate::measure::stats::summarize;
-use crate::results::{CollectiveInfo, Measurement};
+use crate::results::{CollectiveInfo, DeviceKind, Measurement, MethodFamily, Origin};
 
 /// The tool whose output is read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -58,8 +57,8 @@ pub struct Row {
     pub algbw: f64,
     /// busbw GB/s, as reported (computed when the tool gives none).
     pub busbw: f64,
-    /// The tool's check: wrong elements (None: not checked).
-    pub wrong: Option<f64>,
+    /// The tool's own check of the result.
+    pub check: SourceCheck,
     /// Ranks taking part.
     pub ranks: u64,
     /// Distinct hosts, where the log lists them.
@@ -68,6 +67,72 @@ pub struct Row {
     pub devices: Vec<String>,
     /// Where it came from: `file:line`.
     pub origin: String,
+}
+
+/// How the source tool checked a result.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum SourceCheck {
+    /// The tool ran without its data check (OSU without `-c`, nccl-tests `-c 0` printing
+    /// `N/A`): shown as "not checked by the source" and not scored.
+    NotChecked,
+    /// Elements that came back wrong (nccl-tests' `#wrong`, rccl-tests, OSU's Pass/Fail as 0/1).
+    Wrong(f64),
+    /// nccl-tests before 2.10 printed the largest absolute deviation from the expected result in
+    /// an `error` column, not a count; it passed when within the type's tolerance.
+    MaxDeviation {
+        /// The deviation printed.
+        value: f64,
+        /// nccl-tests' own bound for the type (1e-2 for 16-bit floats, 1e-5 for f32, 1e-12 for
+        /// f64).
+        tolerance: f64,
+    },
+}
+
+impl SourceCheck {
+    /// Whether the check passed (an unchecked result did not fail one).
+    pub fn passed(self) -> bool {
+        match self {
+            Self::NotChecked => true,
+            Self::Wrong(w) => w == 0.0,
+            Self::MaxDeviation { value, tolerance } => value <= tolerance,
+        }
+    }
+
+    /// The deviation bound old nccl-tests held `dtype` to.
+    pub fn deviation_tolerance(dtype: DType) -> f64 {
+        match dtype {
+            DType::F16 | DType::Bf16 => 1e-2,
+            DType::F32 => 1e-5,
+            DType::F64 => 1e-12,
+            DType::Bytes => 0.0,
+        }
+    }
+}
+
+/// The rank count a launch line gives: `mpirun -np 32 …`, `mpiexec -n 8`, `srun -n 64 …`,
+/// `srun --ntasks=16 …`; `None` for any other line.
+pub fn launch_ranks(line: &str) -> Option<u64> {
+    let line = line.trim_start_matches(['$', '#', '>', ' ']);
+    let tokens: Vec<&str> = line.split_whitespace().collect();
+    let launcher = tokens.iter().position(|t| {
+        let base = t.rsplit('/').next().unwrap_or(t);
+        matches!(
+            base,
+            "mpirun" | "mpiexec" | "srun" | "aprun" | "mpiexec.hydra"
+        )
+    })?;
+    let args = &tokens[launcher + 1..];
+    for (i, a) in args.iter().enumerate() {
+        for flag in ["--ntasks=", "--np=", "-np=", "-n="] {
+            if let Some(v) = a.strip_prefix(flag) {
+                return v.parse().ok();
+            }
+        }
+        if matches!(*a, "-np" | "--np" | "-n" | "--ntasks") {
+            return args.get(i + 1)?.parse().ok();
+        }
+    }
+    None
 }
 
 /// What reading one file gave.
@@ -166,15 +231,13 @@ pub fn measurement(tool: Tool, row: &Row, device: &str) -> Measurement {
         inplace: row.inplace,
     };
     let t = row.time_us * 1e-6;
-    let work = shape.work(row.dtype).unwrap_or_default();
-    let checked = row.wrong.is_some();
-    let wrong = row.wrong.unwrap_or(0.0);
-    let elements = row.bytes / row.dtype.size() * row.ranks;
-    let passed = wrong == 0.0;
+    let passed = row.check.passed();
     let nodes = row.hosts.len().max(1);
-    Measurement {
-        bench: BenchKind::Allreduce,
+    let elements = row.bytes / row.dtype.size() * row.ranks;
+    let origin = Origin {
         backend: "import".into(),
+        device_kind: DeviceKind::Collective,
+        family: MethodFamily::ImportedTool,
         device: device.into(),
         method: format!("import/{}", tool.name()),
         variant: format!(
@@ -188,49 +251,77 @@ pub fn measurement(tool: Tool, row: &Row, device: &str) -> Measurement {
             },
             row.origin
         ),
-        dtype: row.dtype,
+    };
+    let mut m = Measurement::pending(
+        BenchKind::Allreduce,
+        row.dtype,
         shape,
-        threads: None,
-        started_at: String::new(),
-        timing: TimingSource::Imported,
-        iterations_per_sample: 1,
-        samples_s: vec![t],
-        stats: summarize(&[t]),
-        work,
-        throughput: passed.then_some(Throughput {
-            value: row.busbw,
-            unit: crate::bench::Unit::GbPerS,
-        }),
-        verification: Verification {
-            passed,
-            max_rel_error: if passed { 0.0 } else { 1.0 },
-            tolerance: 0.0,
-            checked: if checked { elements } else { 0 },
-            total: elements,
-            reference: if checked {
-                format!("{}'s own check of every element (#wrong)", tool.name())
-            } else {
-                format!("not checked: {} ran without its data check", tool.name())
-            },
-            first_failure: (!passed)
-                .then(|| format!("{wrong} wrong elements reported by {}", tool.name())),
-        },
-        error: (!passed).then(|| {
+        origin,
+        TimingSource::Imported,
+    );
+    m.started_at = String::new();
+    let name = tool.name();
+    let (reference, failure, max_err, tolerance) = match row.check {
+        SourceCheck::NotChecked => (
+            format!("not checked by the source: {name} ran without its data check"),
+            None,
+            0.0,
+            0.0,
+        ),
+        SourceCheck::Wrong(w) => (
+            format!("{name}'s own check of every element (#wrong)"),
+            (!passed).then(|| format!("{w} wrong elements reported by {name}")),
+            if passed { 0.0 } else { 1.0 },
+            0.0,
+        ),
+        SourceCheck::MaxDeviation { value, tolerance } => (
             format!(
-                "{} reported {wrong} wrong elements at {} B ({}): the result is invalid",
-                tool.name(),
-                row.bytes,
-                row.origin
-            )
-        }),
-        collective: Some(CollectiveInfo {
-            algbw_gbs: row.algbw,
-            busbw_gbs: row.busbw,
-            time_us: row.time_us,
-            nodes,
-            wrong: row.wrong.map(|w| w as u64),
-        }),
+                "{name}'s own check of every element (largest absolute deviation, the `error` \
+                 column of nccl-tests before 2.10)"
+            ),
+            (!passed).then(|| {
+                format!("{name} reported a deviation of {value:e} > its bound {tolerance:e}")
+            }),
+            value,
+            tolerance,
+        ),
+    };
+    if let Some(f) = &failure {
+        m.error = Some(format!(
+            "{f} at {} B ({}): the result is invalid",
+            row.bytes, row.origin
+        ));
     }
+    let verification = Verification {
+        passed,
+        max_rel_error: max_err,
+        tolerance,
+        checked: if row.check == SourceCheck::NotChecked {
+            0
+        } else {
+            elements
+        },
+        total: elements,
+        reference,
+        first_failure: failure,
+    };
+    m.record(verification, vec![t], 1);
+    // The tool's own busbw, not one recomputed from its rounded time.
+    if let Some(tp) = m.throughput.as_mut() {
+        tp.value = row.busbw;
+    }
+    m.collective = Some(CollectiveInfo {
+        algbw_gbs: row.algbw,
+        busbw_gbs: row.busbw,
+        time_us: row.time_us,
+        nodes,
+        wrong: match row.check {
+            SourceCheck::Wrong(w) => Some(w as u64),
+            SourceCheck::MaxDeviation { value, tolerance } => Some(u64::from(value > tolerance)),
+            SourceCheck::NotChecked => None,
+        },
+    });
+    m
 }
 
 #[cfg(test)]

@@ -1,6 +1,8 @@
 //! nccl-tests (and rccl-tests, which prints the same table): the text log and the `-J` JSON.
 
-use super::{Hints, Parsed, Row, Tool, dtype_of, is_library_noise, strip_launcher_prefix};
+use super::{
+    Hints, Parsed, Row, SourceCheck, Tool, dtype_of, is_library_noise, strip_launcher_prefix,
+};
 
 /// The run a table belongs to: what its header lines said.
 #[derive(Debug, Default, Clone)]
@@ -254,11 +256,17 @@ fn row_of(run: &Run, tokens: &[&str], hints: &Hints) -> Result<Vec<Row>, String>
         let busbw = field("busbw")
             .and_then(num)
             .ok_or("busbw is not a number")?;
-        // `#wrong` counts elements (N/A without a check); the old `error` column is the largest
-        // deviation, 0 when correct.
-        let wrong = match field("#wrong").or_else(|| field("error")) {
-            Some("N/A") | None => None,
-            Some(v) => Some(num(v).ok_or(format!("`{v}` is not a wrong-element count"))?),
+        // `#wrong` counts elements (N/A without a check); the old `error` column (before
+        // nccl-tests 2.10) is the largest absolute deviation, within the type's bound when correct.
+        let check = match (field("#wrong"), field("error")) {
+            (Some("N/A"), _) | (None, Some("N/A")) | (None, None) => SourceCheck::NotChecked,
+            (Some(v), _) => {
+                SourceCheck::Wrong(num(v).ok_or(format!("`{v}` is not a wrong-element count"))?)
+            }
+            (None, Some(v)) => SourceCheck::MaxDeviation {
+                value: num(v).ok_or(format!("`{v}` is not a deviation"))?,
+                tolerance: SourceCheck::deviation_tolerance(dtype),
+            },
         };
         rows.push(Row {
             bytes,
@@ -267,7 +275,7 @@ fn row_of(run: &Run, tokens: &[&str], hints: &Hints) -> Result<Vec<Row>, String>
             time_us,
             algbw,
             busbw,
-            wrong,
+            check,
             ranks: run.ranks(hints),
             hosts: run.hosts(),
             devices: run.devices(),
@@ -398,7 +406,7 @@ pub fn parse_json(tool: Tool, name: &str, text: &str, hints: &Hints) -> Parsed {
                     time_us,
                     algbw,
                     busbw,
-                    wrong: f("nwrong"),
+                    check: f("nwrong").map_or(SourceCheck::NotChecked, SourceCheck::Wrong),
                     ranks: run.ranks(hints),
                     hosts: run.hosts(),
                     devices: run.devices(),

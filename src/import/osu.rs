@@ -1,9 +1,10 @@
 //! OSU Micro-Benchmarks' `osu_allreduce` (and `osu_xccl_allreduce`): the latency table, with
 //! the optional min/max/iterations (`-f`) and validation (`-c`) columns. OSU does not print the
-//! rank count, so it comes from `--ranks`; sizes are bytes; the latency is the average over
+//! rank count: it comes from a launch line shown in the log (`mpirun -np 32 …`, `srun -n 64 …`),
+//! `--ranks` overriding it; sizes are bytes; the latency is the average over
 //! ranks of each rank's mean, which is what OSU reports.
 
-use super::{Hints, Parsed, Row, dtype_of, is_library_noise, strip_launcher_prefix};
+use super::{Hints, Parsed, Row, SourceCheck, dtype_of, is_library_noise, strip_launcher_prefix};
 use crate::bench::DType;
 
 /// Reads the log.
@@ -12,6 +13,9 @@ pub fn parse(name: &str, text: &str, hints: &Hints) -> Parsed {
     let mut in_allreduce = None::<bool>;
     let mut dtype = DType::F32;
     let mut columns: Vec<String> = Vec::new();
+    // The rank count from a launch line shown in the log (`mpirun -np 32 ./osu_allreduce`);
+    // `--ranks` overrides it.
+    let mut launched = None::<u64>;
     for (i, raw) in text.lines().enumerate() {
         let line_no = i + 1;
         let line = strip_launcher_prefix(raw.trim_end()).trim();
@@ -42,6 +46,10 @@ pub fn parse(name: &str, text: &str, hints: &Hints) -> Parsed {
                     .map(|c| c.to_ascii_lowercase())
                     .collect();
             }
+            continue;
+        }
+        if let Some(n) = super::launch_ranks(line) {
+            launched = Some(n);
             continue;
         }
         let tokens: Vec<&str> = line.split_whitespace().collect();
@@ -76,21 +84,26 @@ pub fn parse(name: &str, text: &str, hints: &Hints) -> Parsed {
             ));
             continue;
         };
-        let Some(ranks) = hints.ranks else {
+        let Some(ranks) = hints.ranks.or(launched) else {
             out.unread.push((
                 line_no,
-                "OSU does not print the rank count: pass --ranks N".into(),
+                "OSU does not print the rank count and the log shows no launch line \
+                 (`mpirun -np N`, `srun -n N`): pass --ranks N"
+                    .into(),
                 line.to_string(),
             ));
             continue;
         };
-        let wrong = col("validation").and_then(|c| tokens.get(c)).map(|v| {
-            if v.eq_ignore_ascii_case("pass") {
-                0.0
-            } else {
-                1.0
-            }
-        });
+        let check =
+            col("validation")
+                .and_then(|c| tokens.get(c))
+                .map_or(SourceCheck::NotChecked, |v| {
+                    SourceCheck::Wrong(if v.eq_ignore_ascii_case("pass") {
+                        0.0
+                    } else {
+                        1.0
+                    })
+                });
         let algbw = bytes as f64 / (time_us * 1e-6) / 1e9;
         out.rows.push(Row {
             bytes,
@@ -99,7 +112,7 @@ pub fn parse(name: &str, text: &str, hints: &Hints) -> Parsed {
             time_us,
             algbw,
             busbw: algbw * crate::bench::allreduce_bus_bytes(1, ranks),
-            wrong,
+            check,
             ranks,
             hosts: Vec::new(),
             devices: Vec::new(),

@@ -4,7 +4,7 @@
 //! prefixed `oop_`/`ip_` (`out_of_place_`/`in_place_`), and a collective name where present.
 //! Keys are compared lower-case with everything but letters and digits removed.
 
-use super::{Hints, Parsed, Row, dtype_of};
+use super::{Hints, Parsed, Row, SourceCheck, dtype_of};
 
 /// `Size (B)` → `sizeb`, `#wrong` → `wrong`, `out_of_place.busbw` → `outofplacebusbw`.
 fn key(k: &str) -> String {
@@ -75,7 +75,9 @@ fn rows_of(rec: &Record, origin: &str, hints: &Hints) -> Result<Vec<Row>, String
         let time_us = rec.num(&[&k("time"), &k("timeus")])?;
         let algbw = rec.num(&[&k("algbw"), &k("algbwgbs")])?;
         let busbw = rec.num(&[&k("busbw"), &k("busbwgbs")])?;
-        let wrong = rec.num(&[&k("wrong"), &k("nwrong"), &k("errors"), &k("error")]);
+        let check = rec
+            .num(&[&k("wrong"), &k("nwrong"), &k("errors"), &k("error")])
+            .map_or(SourceCheck::NotChecked, SourceCheck::Wrong);
         Some(Row {
             bytes,
             dtype,
@@ -83,7 +85,7 @@ fn rows_of(rec: &Record, origin: &str, hints: &Hints) -> Result<Vec<Row>, String
             time_us,
             algbw,
             busbw,
-            wrong,
+            check,
             ranks,
             hosts: Vec::new(),
             devices: Vec::new(),
@@ -127,7 +129,12 @@ pub fn parse_csv(name: &str, text: &str, hints: &Hints) -> Parsed {
             out.noise += 1;
             continue;
         }
-        let cells: Vec<&str> = t.split(',').collect();
+        let Some(cells) = csv_cells(t) else {
+            out.unread
+                .push((line_no, "not a CSV record".into(), t.to_string()));
+            continue;
+        };
+        let cells: Vec<&str> = cells.iter().map(String::as_str).collect();
         let Some(h) = &header else {
             header = Some(cells.iter().map(|c| key(c)).collect());
             continue;
@@ -152,6 +159,18 @@ pub fn parse_csv(name: &str, text: &str, hints: &Hints) -> Parsed {
         }
     }
     out
+}
+
+/// The cells of one CSV line, quotes removed (rccl-tests' `-Z csv` quotes its strings:
+/// `"AllReduce","float","sum"`, and `"0"` for #wrong).
+fn csv_cells(line: &str) -> Option<Vec<String>> {
+    let mut r = ::csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .trim(::csv::Trim::All)
+        .from_reader(line.as_bytes());
+    let rec = r.records().next()?.ok()?;
+    Some(rec.iter().map(|c| c.trim().to_string()).collect())
 }
 
 /// JSON records: a list of flat objects (or `{"results": [...]}` without nccl-tests' nesting).

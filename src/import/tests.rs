@@ -84,7 +84,7 @@ fn new_format_through_mpirun_with_noise() {
         (last.time_us, last.algbw, last.busbw),
         (1801.2, 74.51, 111.77)
     );
-    assert_eq!(last.wrong, Some(0.0));
+    assert_eq!(last.check, SourceCheck::Wrong(0.0));
     assert_eq!(last.hosts, vec!["gpu-a01", "gpu-a02"]);
     assert_eq!(last.devices, vec!["NVIDIA H100 80GB HBM3"]);
     assert!(p.rows[5].inplace);
@@ -109,7 +109,13 @@ fn old_format_with_error_column_and_labels() {
     assert_eq!(p.rows.len(), 4);
     assert_eq!(p.rows[2].bytes, 4194304);
     assert_eq!(p.rows[2].ranks, 2);
-    assert_eq!(p.rows[2].wrong, Some(0.0));
+    assert_eq!(
+        p.rows[2].check,
+        SourceCheck::MaxDeviation {
+            value: 0.0,
+            tolerance: 1e-5
+        }
+    );
     assert_eq!(p.rows[2].hosts, vec!["node01", "node02"]);
     assert_eq!(p.rows[2].origin, "old.log:12");
 }
@@ -123,7 +129,7 @@ fn other_collectives_unchecked_rows_and_bad_lines() {
     // 1024 (f32) and 4096 (f16) read; the row with `22.5O` and the crash line reported.
     assert_eq!(p.rows.len(), 4);
     assert_eq!(p.rows[2].dtype, crate::bench::DType::F16);
-    assert_eq!(p.rows[0].wrong, None);
+    assert_eq!(p.rows[0].check, SourceCheck::NotChecked);
     assert_eq!(p.rows[0].ranks, 8, "nThread × nGpus when no device lines");
     let lines: Vec<usize> = p.unread.iter().map(|u| u.0).collect();
     assert_eq!(lines, vec![11, 13], "{:?}", p.unread);
@@ -142,7 +148,11 @@ fn wrong_elements_invalidate_the_row() {
         "1801.2   74.51  111.77     12",
     );
     let p = parse(Tool::NcclTests, "w.log", &log, &hints());
-    let row = p.rows.iter().find(|r| r.wrong == Some(12.0)).unwrap();
+    let row = p
+        .rows
+        .iter()
+        .find(|r| r.check == SourceCheck::Wrong(12.0))
+        .unwrap();
     let m = measurement(Tool::NcclTests, row, "4 ranks");
     assert!(!m.is_valid());
     assert!(m.error.as_deref().unwrap().contains("12 wrong elements"));
@@ -224,11 +234,14 @@ fn osu_allreduce_tables() {
     assert!(p.unread.is_empty(), "{:?}", p.unread);
     assert_eq!(p.rows.len(), 3);
     let r = &p.rows[1];
-    assert_eq!((r.bytes, r.time_us, r.wrong), (1048576, 470.0, Some(0.0)));
+    assert_eq!(
+        (r.bytes, r.time_us, r.check),
+        (1048576, 470.0, SourceCheck::Wrong(0.0))
+    );
     // algbw = bytes / time; busbw = algbw · 2(n−1)/n with n = 4.
     assert!((r.algbw - 1048576.0 / 470e-6 / 1e9).abs() < 1e-9);
     assert!((r.busbw - r.algbw * 1.5).abs() < 1e-9);
-    assert_eq!(p.rows[2].wrong, Some(1.0));
+    assert_eq!(p.rows[2].check, SourceCheck::Wrong(1.0));
     // Without --ranks every row is reported, not guessed.
     let p = parse(Tool::Osu, "osu.log", log, &hints());
     assert!(p.rows.is_empty());
@@ -253,5 +266,128 @@ fn launcher_prefixes() {
     assert_eq!(
         strip_launcher_prefix("# Avg bus bandwidth    : 41.97"),
         "# Avg bus bandwidth    : 41.97"
+    );
+}
+
+/// nccl-tests before 2.10: the `error` column is the largest absolute deviation, not a count. A
+/// small deviation is a passed check; one above the type's bound fails.
+#[test]
+fn old_error_column_is_a_deviation_not_a_count() {
+    let log = OLD_LABELLED
+        .replace("2.57  0e+00   1630.8", "2.57  5e-07   1630.8")
+        .replace(
+            "2.57    2.57  0e+00\n0: # Out",
+            "2.57    2.57  2e-03\n0: # Out",
+        );
+    let p = parse(Tool::NcclTests, "old.log", &log, &hints());
+    assert!(p.unread.is_empty(), "{:?}", p.unread);
+    let oop = p
+        .rows
+        .iter()
+        .find(|r| r.bytes == 4194304 && !r.inplace)
+        .unwrap();
+    let m = measurement(Tool::NcclTests, oop, "2 ranks");
+    assert!(m.is_valid(), "5e-07 is within f32's bound: {:?}", m.error);
+    assert_eq!(m.verification.checked, m.verification.total);
+    assert!(m.verification.reference.contains("deviation"));
+    let ip = p
+        .rows
+        .iter()
+        .find(|r| r.bytes == 4194304 && r.inplace)
+        .unwrap();
+    let m = measurement(Tool::NcclTests, ip, "2 ranks");
+    assert!(!m.is_valid());
+    assert!(
+        m.error.as_deref().unwrap().contains("deviation of 2e-3"),
+        "{:?}",
+        m.error
+    );
+    // Half precision is held to 1e-2.
+    let half = log.replace("float", "half");
+    let p = parse(Tool::NcclTests, "old.log", &half, &hints());
+    let ip = p
+        .rows
+        .iter()
+        .find(|r| r.bytes == 4194304 && r.inplace)
+        .unwrap();
+    assert!(measurement(Tool::NcclTests, ip, "2 ranks").is_valid());
+}
+
+/// rccl-tests' `-Z csv` quotes its strings, and #wrong as `"0"`.
+#[test]
+fn rccl_csv_with_quoted_strings() {
+    let csv = "\
+\"collective\",\"size\",\"count\",\"type\",\"redop\",\"root\",\"oop_time\",\"oop_algbw\",\"oop_busbw\",\"oop_#wrong\",\"ip_time\",\"ip_algbw\",\"ip_busbw\",\"ip_#wrong\"
+\"AllReduce\",1048576,262144,\"float\",\"sum\",-1,98.10,10.69,18.71,\"0\",97.50,10.75,18.82,\"0\"
+\"AllReduce\",2097152,524288,\"float\",\"sum\",-1,150.2,13.96,24.43,\"3\",149.0,14.07,24.63,\"0\"
+";
+    let p = parse(Tool::RcclTests, "r.csv", csv, &Hints { ranks: Some(8) });
+    assert!(p.unread.is_empty(), "{:?}", p.unread);
+    assert_eq!(p.rows.len(), 4);
+    assert_eq!(p.rows[0].dtype, crate::bench::DType::F32);
+    assert_eq!(p.rows[0].check, SourceCheck::Wrong(0.0));
+    assert_eq!(p.rows[2].check, SourceCheck::Wrong(3.0));
+    assert!(measurement(Tool::RcclTests, &p.rows[0], "8 GPUs").is_valid());
+    assert!(!measurement(Tool::RcclTests, &p.rows[2], "8 GPUs").is_valid());
+}
+
+/// An OSU log that shows its launch line gives the rank count; `--ranks` overrides it; of
+/// several OSU tests only the all-reduce table is read.
+#[test]
+fn osu_ranks_from_the_launch_line_and_several_tests() {
+    let log = "\
+$ mpirun -np 2 ./osu_latency
+# OSU MPI Latency Test v7.2
+# Size          Latency (us)
+0                       1.20
+8                       1.22
+$ srun -n 32 --cpu-bind=cores ./osu_allreduce -c
+# OSU MPI Allreduce Latency Test v7.2
+# Datatype: MPI_FLOAT.
+# Size       Avg Latency(us)   Validation
+4                       1.85         Pass
+1048576               470.00         Pass
+$ mpirun --np 4 osu_bw
+# OSU MPI Bandwidth Test v7.2
+# Size      Bandwidth (MB/s)
+1                       2.50
+";
+    let p = parse(Tool::Osu, "osu.log", log, &hints());
+    assert!(p.unread.is_empty(), "{:?}", p.unread);
+    assert_eq!(p.rows.len(), 2, "only the all-reduce table");
+    assert!(p.rows.iter().all(|r| r.ranks == 32));
+    assert_eq!(p.other_collectives.len(), 2);
+    let p = parse(Tool::Osu, "osu.log", log, &Hints { ranks: Some(16) });
+    assert!(p.rows.iter().all(|r| r.ranks == 16));
+    for (line, n) in [
+        ("mpirun -np 32 ./osu_allreduce", Some(32)),
+        ("mpiexec -n 8 osu_allreduce", Some(8)),
+        ("srun --ntasks=16 osu_allreduce", Some(16)),
+        ("srun --ntasks 64 osu_allreduce", Some(64)),
+        ("/opt/ompi/bin/mpirun --np=4 a.out", Some(4)),
+        ("# Size  Avg Latency(us)", None),
+        ("srun -N 2 osu_allreduce", None),
+    ] {
+        assert_eq!(launch_ranks(line), n, "{line}");
+    }
+}
+
+/// Unchecked sources are shown as such, never as verified.
+#[test]
+fn unchecked_sources_say_so() {
+    let log = "\
+# OSU MPI Allreduce Latency Test v7.2
+# Size       Avg Latency(us)
+1048576               470.00
+";
+    let p = parse(Tool::Osu, "osu.log", log, &Hints { ranks: Some(4) });
+    let m = measurement(Tool::Osu, &p.rows[0], "4 ranks");
+    assert_eq!(p.rows[0].check, SourceCheck::NotChecked);
+    assert!(m.is_valid());
+    assert!(!m.is_verified());
+    assert!(
+        m.verification
+            .reference
+            .starts_with("not checked by the source")
     );
 }

@@ -1,12 +1,11 @@
 //! Running a plan: prepare each case on a backend, verify and sample it, and persist the
 //! measurement before the next case starts.
 
-use super::{SamplingPlan, TimingSource, sample, stats::summarize};
+use super::{SamplingPlan, TimingSource, sample};
 use crate::backend::{Backend, PrepareError};
-use crate::bench::verify::Verification;
-use crate::bench::{Case, Throughput};
-use crate::results::Measurement;
+use crate::bench::Case;
 use crate::results::io::ResultsWriter;
+use crate::results::{Measurement, MethodFamily, Origin};
 use crate::timefmt::{now_unix, rfc3339};
 
 /// Measures one case. Errors of the kernel (a crash, a failed check) become an invalid
@@ -17,50 +16,30 @@ pub fn measure_case(
     plan: &SamplingPlan,
 ) -> Result<Measurement, PrepareError> {
     let device = backend.device();
-    let started_at = rfc3339(now_unix());
+    let kernel_started = rfc3339(now_unix());
     let mut kernel = backend.prepare(case)?;
-    let mut m = Measurement {
-        bench: case.bench,
+    let origin = Origin {
         backend: backend.name().into(),
+        device_kind: backend.device_kind(),
+        family: MethodFamily::OwnKernel,
         device: device.name.clone(),
         method: kernel.method(),
         variant: kernel.variant(),
-        dtype: case.dtype,
-        shape: case.shape,
-        threads: device.threads,
-        started_at,
-        timing: TimingSource::WallClock,
-        iterations_per_sample: 0,
-        samples_s: Vec::new(),
-        stats: None,
-        work: kernel.work(),
-        throughput: None,
-        verification: Verification {
-            passed: false,
-            max_rel_error: f64::NAN,
-            tolerance: 0.0,
-            checked: 0,
-            total: 0,
-            reference: String::new(),
-            first_failure: None,
-        },
-        error: None,
-        collective: None,
     };
+    let mut m = Measurement::pending(
+        case.bench,
+        case.dtype,
+        case.shape,
+        origin,
+        TimingSource::WallClock,
+    );
+    m.started_at = kernel_started;
+    m.threads = device.threads;
+    m.work = kernel.work();
     match sample(kernel.as_mut(), plan) {
         Ok(s) => {
-            m.verification = s.verification;
             m.timing = s.timing;
-            m.iterations_per_sample = s.iterations_per_sample;
-            m.stats = summarize(&s.samples);
-            m.throughput = m
-                .stats
-                .as_ref()
-                .map(|st| Throughput::of(case.bench, m.work, st.median));
-            m.samples_s = s.samples;
-            if !m.verification.passed {
-                m.error = Some(m.verification.failure_summary());
-            }
+            m.record(s.verification, s.samples, s.iterations_per_sample);
         }
         Err(e) => m.error = Some(format!("the kernel failed: {e:#}")),
     }

@@ -215,8 +215,12 @@ pub struct Reference {
     pub unit: String,
     /// `accelerator`, `device` (e.g. one GCD), `node`, `busbw`.
     pub per: String,
-    /// Tool, version and setup.
+    /// Tool, version and setup, in words.
     pub method: String,
+    /// The tool that measured it, the key for like-for-like matching: `mamf-finder`,
+    /// `flash-attention-3`, `nccl-tests`, `rccl-tests`, `osu`, `hpl`, or an hpcready method
+    /// (`cpu/faer`, `wgpu/matmul-coop-tiled`, `mpi`) for a profile saved from a run.
+    pub tool: String,
     /// Key into the profile's sources.
     pub source: String,
     /// Uncertain, secondary or derived.
@@ -225,6 +229,16 @@ pub struct Reference {
     /// A caveat.
     #[serde(default)]
     pub note: Option<String>,
+}
+
+/// Adds a problem when `value` (the profile's `key`) is not a finite number above zero: a zero,
+/// negative or NaN figure would reach a division and read as "faster".
+fn positive(out: &mut Vec<String>, key: &str, value: f64) {
+    if !(value > 0.0 && value.is_finite() && value < 1e15) {
+        out.push(format!(
+            "`{key}` is {value}: it must be a positive, finite number"
+        ));
+    }
 }
 
 impl Profile {
@@ -291,12 +305,48 @@ impl Profile {
                         PEAK_DTYPES.join(", ")
                     ));
                 }
-                if !(p.value > 0.0 && p.value.is_finite()) {
-                    out.push(format!("peak {} is not a positive number", p.dtype));
-                }
+                positive(
+                    &mut out,
+                    &format!("accelerator.peaks ({})", p.dtype),
+                    p.value,
+                );
             }
             if a.count == 0 {
-                out.push("accelerator count is 0".into());
+                out.push("`accelerator.count` is 0".into());
+            }
+            if a.devices_per_accelerator == 0 {
+                out.push("`accelerator.devices_per_accelerator` is 0".into());
+            }
+            if let Some(f) = &a.memory_gb {
+                positive(&mut out, "accelerator.memory_gb", f.value);
+            }
+            if let Some(f) = &a.memory_bw_gbs {
+                positive(&mut out, "accelerator.memory_bw_gbs", f.value);
+            }
+        }
+        for l in &self.links {
+            positive(&mut out, &format!("links ({})", l.technology), l.value);
+        }
+        for r in &self.references {
+            positive(
+                &mut out,
+                &format!("references ({} {} {})", r.bench, r.dtype, r.params),
+                r.value,
+            );
+            if r.tool.trim().is_empty() {
+                out.push(format!(
+                    "`references` ({} {} {}): `tool` is empty (name the tool that measured it: \
+                     mamf-finder, nccl-tests, …)",
+                    r.bench, r.dtype, r.params
+                ));
+            }
+        }
+        if let Some(p) = &self.price {
+            if let Some(v) = p.usd_per_hour {
+                positive(&mut out, "price.usd_per_hour", v);
+            }
+            if let Some(v) = p.usd_per_accelerator_hour {
+                positive(&mut out, "price.usd_per_accelerator_hour", v);
             }
         }
         if let Some(p) = &self.price

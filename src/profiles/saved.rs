@@ -6,7 +6,7 @@
 use super::{AcceleratorSpec, CpuSpec, Figure, Peak, Profile, ProfileKind, Reference};
 use crate::bench::{BenchKind, Unit};
 use crate::error::input_error;
-use crate::results::{Measurement, Results};
+use crate::results::{DeviceKind, Measurement, Results};
 use std::collections::BTreeMap;
 
 /// The source key every figure of a saved baseline cites.
@@ -64,8 +64,6 @@ pub fn from_results(results: &Results, id: &str, name: Option<&str>) -> anyhow::
         ));
     }
     let gpus: Vec<_> = node.accelerators.gpus().collect();
-    let on_gpu = cases.iter().any(|m| m.backend != "cpu");
-    let per = if on_gpu { "accelerator" } else { "node" };
     let references = cases
         .iter()
         .map(|m| Reference {
@@ -77,8 +75,14 @@ pub fn from_results(results: &Results, id: &str, name: Option<&str>) -> anyhow::
                 .throughput
                 .map_or(Unit::for_bench(m.bench), |t| t.unit)
                 .to_string(),
-            per: per.into(),
+            per: match m.device_kind {
+                DeviceKind::Cpu => "node",
+                DeviceKind::Gpu => "accelerator",
+                DeviceKind::Collective => "busbw",
+            }
+            .into(),
             method: format!("{} — {}", m.method, m.variant),
+            tool: m.tool().to_string(),
             source: RUN_SOURCE.into(),
             uncertain: false,
             note: Some(format!("on {}", m.device)),
@@ -87,12 +91,9 @@ pub fn from_results(results: &Results, id: &str, name: Option<&str>) -> anyhow::
     let measured = |bench: BenchKind| {
         cases
             .iter()
-            .filter(|m| m.bench == bench && m.backend != "cpu")
-            .max_by(|a, b| {
-                a.value()
-                    .unwrap_or(0.0)
-                    .total_cmp(&b.value().unwrap_or(0.0))
-            })
+            .copied()
+            .filter(|m| m.bench == bench && m.device_kind.per_device())
+            .max_by(crate::results::by_value)
     };
     let accelerator = (!gpus.is_empty()).then(|| AcceleratorSpec {
         model: gpus[0].name.clone(),
@@ -111,7 +112,7 @@ pub fn from_results(results: &Results, id: &str, name: Option<&str>) -> anyhow::
         }),
         peaks: cases
             .iter()
-            .filter(|m| m.bench == BenchKind::Peak && m.backend != "cpu")
+            .filter(|m| m.bench == BenchKind::Peak && m.device_kind.per_device())
             .map(|m| Peak {
                 dtype: m.dtype.name().to_string(),
                 value: m.value().unwrap_or(0.0),

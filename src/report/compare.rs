@@ -34,9 +34,19 @@ impl Machine {
             .results
             .measurements
             .iter()
-            .any(|m| m.is_valid() && m.backend != "cpu");
+            .any(|m| m.is_valid() && m.device_kind.per_device());
         if on_gpu {
             self.results.node.accelerators.gpus().count().max(1)
+        } else {
+            1
+        }
+    }
+
+    /// How many of `x`'s figure make the node's: the node's GPUs for a per-device figure, 1 for
+    /// a CPU's (already the node's) or a collective's (the group's bus bandwidth).
+    pub fn per_node(&self, x: &Measurement) -> usize {
+        if x.device_kind.per_device() {
+            self.devices()
         } else {
             1
         }
@@ -229,8 +239,9 @@ pub fn document(machines: &[Machine]) -> anyhow::Result<(Vec<Block>, Vec<Plot>)>
         .map(|&(bench, dtype)| {
             let mut row = vec![Cell::plain(label(bench, dtype))];
             for m in machines {
-                let n = m.devices();
-                row.push(Cell::plain(match best(&m.results, bench, dtype) {
+                let best = best(&m.results, bench, dtype);
+                let n = best.map_or(1, |x| m.per_node(x));
+                row.push(Cell::plain(match best {
                     None => "missing".into(),
                     Some(x) if n > 1 => {
                         format!("{} ({n} × {})", with_unit(x, n as f64), with_unit(x, 1.0))
@@ -257,14 +268,16 @@ pub fn document(machines: &[Machine]) -> anyhow::Result<(Vec<Block>, Vec<Plot>)>
             .map(|&(bench, dtype)| {
                 let mut row = vec![Cell::plain(label(bench, dtype))];
                 for m in machines {
-                    let n = m.devices() as f64;
                     row.push(Cell::plain(
                         match (best(&m.results, bench, dtype), m.price.filter(|p| *p > 0.0)) {
                             (None, _) => "missing".into(),
                             (Some(_), None) => "no price".into(),
                             (Some(x), Some(p)) => x.throughput.map_or_else(
                                 || "—".into(),
-                                |t| format!("{} {} per $/h", num(t.value * n / p), t.unit),
+                                |t| {
+                                    let n = m.per_node(x) as f64;
+                                    format!("{} {} per $/h", num(t.value * n / p), t.unit)
+                                },
                             ),
                         },
                     ));
@@ -301,11 +314,7 @@ pub fn document(machines: &[Machine]) -> anyhow::Result<(Vec<Block>, Vec<Plot>)>
                         .results
                         .valid(bench, dtype)
                         .filter(|x| x.shape == *shape)
-                        .max_by(|a, b| {
-                            a.value()
-                                .unwrap_or(0.0)
-                                .total_cmp(&b.value().unwrap_or(0.0))
-                        });
+                        .max_by(crate::results::by_value);
                     row.push(Cell::plain(
                         v.map_or_else(|| "missing".into(), |x| with_unit(x, 1.0)),
                     ));
@@ -440,9 +449,9 @@ pub fn csv(machines: &[Machine]) -> anyhow::Result<Vec<u8>> {
         "device",
     ])?;
     for m in machines {
-        let n = m.devices();
         for x in m.results.measurements.iter().filter(|x| x.is_valid()) {
             let Some(t) = x.throughput else { continue };
+            let n = m.per_node(x);
             w.write_record([
                 m.label.clone(),
                 m.file.clone(),

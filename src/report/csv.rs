@@ -2,7 +2,8 @@
 //!
 //! Header, exactly: `bench,backend,device,dtype,shape,median_s,min_s,cv,throughput,unit,verified`.
 //! `shape` is space-separated `key=value` pairs; throughput is in the unit named. An invalid
-//! measurement keeps its row with empty figures and `verified=false`.
+//! measurement keeps its row with empty figures and `verified=false`; an imported figure whose
+//! tool ran without its data check has `verified=not-checked`.
 
 use super::{Exporter, ReportContext};
 use crate::results::Results;
@@ -51,7 +52,11 @@ pub fn to_csv(results: &Results) -> anyhow::Result<Vec<u8>> {
             &stat(|s| s.cv),
             &throughput,
             unit,
-            if m.is_valid() { "true" } else { "false" },
+            match (m.is_valid(), m.is_verified()) {
+                (true, true) => "true",
+                (true, false) => "not-checked",
+                _ => "false",
+            },
         ])?;
     }
     w.into_inner()

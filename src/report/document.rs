@@ -344,7 +344,7 @@ pub fn document(ctx: &ReportContext) -> Vec<Block> {
     let gpu_run = r
         .measurements
         .iter()
-        .any(|m| m.is_valid() && m.backend != "cpu");
+        .any(|m| m.is_valid() && m.device_kind.per_device());
     b.push(Block::Para(if gpu_run {
         format!(
             "Normalisation: per device. Each figure of this node is one GPU; the baseline's is one \
@@ -372,7 +372,11 @@ pub fn document(ctx: &ReportContext) -> Vec<Block> {
             .to_string()
     }));
     if c.rows.iter().any(|r| r.basis == Basis::FractionOfPeak) {
-        let on_gpu = ctx.results.measurements.iter().any(|m| m.backend != "cpu");
+        let on_gpu = ctx
+            .results
+            .measurements
+            .iter()
+            .any(|m| m.device_kind.per_device());
         let why = if on_gpu {
             format!(
                 "this node's matmul and attention ran through hpcready's portable WGSL kernels, \
@@ -466,7 +470,12 @@ pub fn document(ctx: &ReportContext) -> Vec<Block> {
                     (Some(v), Some(p)) => percent(v / p),
                     _ => "—".into(),
                 };
-                let verified = if m.verification.passed {
+                let verified = if m.is_valid() && !m.is_verified() {
+                    Cell {
+                        text: format!("not checked by the source ({})", m.verification.reference),
+                        class: Some("warn"),
+                    }
+                } else if m.verification.passed {
                     Cell {
                         text: format!(
                             "yes, max err {:.1e} ({})",

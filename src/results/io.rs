@@ -5,7 +5,7 @@
 //! after every measurement with `complete: false`, so a run killed midway leaves every finished
 //! measurement on disk, readable by `hpcready report`.
 
-use super::{Measurement, Results, SCHEMA_VERSION};
+use super::{DeviceKind, Measurement, MethodFamily, Results, SCHEMA_VERSION};
 use crate::error::input_error;
 use anyhow::Context;
 use std::path::{Path, PathBuf};
@@ -79,13 +79,16 @@ pub fn load(path: &Path) -> anyhow::Result<Results> {
             "not an hpcready results file: it has no `schema_version`",
         )
     })?;
-    match version.as_u64() {
+    let (number, shown) = (version.as_u64(), version.to_string());
+    let mut value = value;
+    match number {
         Some(v) if v == SCHEMA_VERSION as u64 => {}
+        Some(1) => upgrade_v1(&mut value),
         _ => {
             return Err(input_error(
                 &name,
                 format!(
-                    "unknown schema_version {version}: this hpcready ({}) reads version \
+                    "unknown schema_version {shown}: this hpcready ({}) reads versions 1 to \
                      {SCHEMA_VERSION}",
                     env!("CARGO_PKG_VERSION")
                 ),
@@ -94,6 +97,38 @@ pub fn load(path: &Path) -> anyhow::Result<Results> {
     }
     serde_json::from_value(value)
         .map_err(|e| input_error(&name, format!("not a valid results file: {e}")))
+}
+
+/// Version 1 had no `device_kind`/`family` on measurements: derives them from what version 1
+/// wrote in `backend` (`cpu`, `gpu`, `mpi`, `single-process`, `import`) and `method`.
+fn upgrade_v1(value: &mut serde_json::Value) {
+    if let Some(v) = value.get_mut("schema_version") {
+        *v = serde_json::Value::from(SCHEMA_VERSION);
+    }
+    let Some(ms) = value.get_mut("measurements").and_then(|m| m.as_array_mut()) else {
+        return;
+    };
+    for m in ms.iter_mut().filter_map(|m| m.as_object_mut()) {
+        let backend = m.get("backend").and_then(|b| b.as_str()).unwrap_or("");
+        let method = m.get("method").and_then(|b| b.as_str()).unwrap_or("");
+        let allreduce = m.get("bench").and_then(|b| b.as_str()) == Some("allreduce");
+        let kind = if allreduce {
+            DeviceKind::Collective
+        } else if backend == "cpu" {
+            DeviceKind::Cpu
+        } else {
+            DeviceKind::Gpu
+        };
+        let family = if backend == "import" || method.starts_with("import/") {
+            MethodFamily::ImportedTool
+        } else {
+            MethodFamily::OwnKernel
+        };
+        m.entry("device_kind")
+            .or_insert_with(|| serde_json::to_value(kind).unwrap_or_default());
+        m.entry("family")
+            .or_insert_with(|| serde_json::to_value(family).unwrap_or_default());
+    }
 }
 
 /// Keeps a results file on disk up to date while a run progresses.
@@ -146,5 +181,36 @@ impl ResultsWriter {
     /// Where the file is.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Files of schema version 1 (the committed reports) are read, their measurements given the
+    /// device kind and method family version 2 records.
+    #[test]
+    fn version_1_files_are_upgraded() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let cpu = load(&root.join("reports/example/results.json")).unwrap();
+        assert!(
+            cpu.measurements
+                .iter()
+                .all(|m| m.device_kind == DeviceKind::Cpu && m.family == MethodFamily::OwnKernel)
+        );
+        let gpu = load(&root.join("reports/gpu/2026-11-23-h100-final.json")).unwrap();
+        assert!(
+            gpu.measurements
+                .iter()
+                .all(|m| m.device_kind == DeviceKind::Gpu)
+        );
+        // Written back, it is version 2 and reads the same.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.json");
+        write_atomic(&path, &serde_json::to_vec(&gpu).unwrap()).unwrap();
+        assert_eq!(gpu.schema_version, SCHEMA_VERSION);
+        // Exactly: serde_json's `float_roundtrip` reads back every f64 it wrote.
+        assert_eq!(load(&path).unwrap(), gpu);
     }
 }

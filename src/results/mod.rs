@@ -13,8 +13,66 @@ use crate::node::Inventory;
 use crate::node::load::LoadReport;
 use serde::{Deserialize, Serialize};
 
-/// The schema version this build writes and reads.
-pub const SCHEMA_VERSION: u32 = 1;
+/// The schema version this build writes. Version 1 (no `device_kind`/`family` on measurements)
+/// is still read: [`io::load`] derives both from its `backend` and `method`.
+pub const SCHEMA_VERSION: u32 = 2;
+
+/// What one measurement's figure stands for. Normalisation and like-for-like matching are
+/// derived from it, never from the free-text backend name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DeviceKind {
+    /// The node's CPU: a figure is the whole node's.
+    Cpu,
+    /// One GPU (or one die of a multi-die package): a figure is one device's; the node has
+    /// several.
+    Gpu,
+    /// A collective across ranks or devices (an all-reduce): a figure is the group's bus
+    /// bandwidth, never multiplied by a device count.
+    Collective,
+}
+
+impl DeviceKind {
+    /// Whether a figure stands for one of the node's several GPUs (per device), as opposed to
+    /// the whole node (a CPU) or a group of ranks (a collective).
+    pub fn per_device(self) -> bool {
+        self == Self::Gpu
+    }
+
+    /// `CPU`, `GPU`, `collective`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Cpu => "CPU",
+            Self::Gpu => "GPU",
+            Self::Collective => "collective",
+        }
+    }
+}
+
+/// Whose code produced a figure: like for like means the same family *and* the same tool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MethodFamily {
+    /// hpcready's own kernels and loops (CPU kernels, WGSL through wgpu, its MPI all-reduce
+    /// loop).
+    OwnKernel,
+    /// The vendor's library called the way users' training calls it (PyTorch on cuBLAS,
+    /// hipBLASLt, NCCL, RCCL).
+    VendorLibrary,
+    /// Figures read from another tool's output (`hpcready import`: nccl-tests, rccl-tests, OSU).
+    ImportedTool,
+}
+
+impl MethodFamily {
+    /// `own kernel`, `vendor library`, `imported tool`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::OwnKernel => "own kernel",
+            Self::VendorLibrary => "vendor library",
+            Self::ImportedTool => "imported tool",
+        }
+    }
+}
 
 /// A whole run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -135,8 +193,12 @@ impl ToolInfo {
 pub struct Measurement {
     /// The benchmark.
     pub bench: BenchKind,
-    /// `cpu`, `gpu`, `mpi`, `import`.
+    /// `cpu`, `gpu`, `mpi`, `import`: the backend's name, for display only.
     pub backend: String,
+    /// What the figure stands for (one CPU node, one GPU, a collective).
+    pub device_kind: DeviceKind,
+    /// Whose code produced it.
+    pub family: MethodFamily,
     /// The device it ran on.
     pub device: String,
     /// Backend plus kernel or library: `cpu/faer`, `wgpu/matmul-tiled`.
@@ -175,9 +237,74 @@ pub struct Measurement {
 }
 
 impl Measurement {
+    /// A measurement of `case` that has not produced a figure yet: not verified, not timed.
+    /// Every producer (the sampling loop, the all-reduce loops, `import`) starts here and fills
+    /// in what it measured.
+    pub fn pending(
+        bench: BenchKind,
+        dtype: DType,
+        shape: Shape,
+        origin: Origin,
+        timing: TimingSource,
+    ) -> Self {
+        let work = shape.work(dtype).unwrap_or_default();
+        Self {
+            bench,
+            backend: origin.backend,
+            device_kind: origin.device_kind,
+            family: origin.family,
+            device: origin.device,
+            method: origin.method,
+            variant: origin.variant,
+            dtype,
+            shape,
+            threads: None,
+            started_at: crate::timefmt::rfc3339(crate::timefmt::now_unix()),
+            timing,
+            iterations_per_sample: 0,
+            samples_s: Vec::new(),
+            stats: None,
+            work,
+            throughput: None,
+            verification: Verification::not_run(),
+            error: None,
+            collective: None,
+        }
+    }
+
+    /// Records the samples (seconds per iteration) and the verification; the throughput is
+    /// computed from the median, and only when the check passed.
+    pub fn record(&mut self, verification: Verification, samples: Vec<f64>, iterations: u64) {
+        self.stats = crate::measure::stats::summarize(&samples);
+        self.throughput = self
+            .stats
+            .as_ref()
+            .filter(|_| verification.passed)
+            .map(|st| Throughput::of(self.bench, self.work, st.median));
+        if !verification.passed && self.error.is_none() {
+            self.error = Some(verification.failure_summary());
+        }
+        self.verification = verification;
+        self.samples_s = samples;
+        self.iterations_per_sample = iterations;
+    }
+
+    /// The tool behind the method, the key for like-for-like matching: `import/nccl-tests` →
+    /// `nccl-tests`, `cpu/faer` → `cpu/faer`.
+    pub fn tool(&self) -> &str {
+        self.method.strip_prefix("import/").unwrap_or(&self.method)
+    }
+
     /// Verified and timed: the only measurements that are scored.
     pub fn is_valid(&self) -> bool {
         self.verification.passed && self.stats.is_some() && self.throughput.is_some()
+    }
+
+    /// Valid and checked element by element: an imported figure whose tool ran without its
+    /// data check is valid (shown, labelled "not checked by the source") but not verified, and
+    /// is never scored.
+    pub fn is_verified(&self) -> bool {
+        self.is_valid() && self.verification.checked > 0
     }
 
     /// The throughput value, for valid measurements.
@@ -186,6 +313,29 @@ impl Measurement {
             .then(|| self.throughput.map(|t| t.value))
             .flatten()
     }
+}
+
+/// Who measured: the fields every measurement of one backend shares.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Origin {
+    /// The backend's name (`cpu`, `gpu`, `mpi`, `import`), for display.
+    pub backend: String,
+    /// What a figure stands for.
+    pub device_kind: DeviceKind,
+    /// Whose code.
+    pub family: MethodFamily,
+    /// The device, in words.
+    pub device: String,
+    /// Backend plus kernel or tool.
+    pub method: String,
+    /// The variant that ran.
+    pub variant: String,
+}
+
+/// Orders measurements by their value, invalid ones lowest: the one comparator for "best".
+pub fn by_value(a: &&Measurement, b: &&Measurement) -> std::cmp::Ordering {
+    let v = |m: &Measurement| m.value().unwrap_or(f64::NEG_INFINITY);
+    v(a).total_cmp(&v(b))
 }
 
 /// Several results files of one machine as one run: the node of the first file whose node was

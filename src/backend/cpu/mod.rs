@@ -102,7 +102,7 @@ impl Backend for CpuBackend {
     fn device(&self) -> DeviceInfo {
         DeviceInfo {
             name: self.model.clone(),
-            kind: "cpu".into(),
+            kind: crate::results::DeviceKind::Cpu,
             threads: Some(self.threads),
         }
     }

@@ -223,11 +223,8 @@ impl Backend for GpuBackend {
         let s = &self.ctx.summary;
         DeviceInfo {
             name: format!("{} ({}, {})", s.name, s.backend, s.driver_info),
-            kind: if s.is_cpu() {
-                "cpu-adapter".into()
-            } else {
-                "gpu".into()
-            },
+            // A software adapter (lavapipe) is still measured as one Vulkan device.
+            kind: crate::results::DeviceKind::Gpu,
             threads: None,
         }
     }
