@@ -1214,3 +1214,70 @@ fn a_stdout_that_cannot_be_written_is_an_error_and_a_closed_pipe_is_not() {
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(0));
 }
+
+#[test]
+fn mesa_runtime_dir_complaints_stay_off_the_terminal() {
+    // Under sudo, cron and batch jobs XDG_RUNTIME_DIR is unset; Mesa then prints an "error:" line
+    // on every GPU enumeration that reads like hpcready's own.
+    hpcready()
+        .arg("probe")
+        .env_remove("XDG_RUNTIME_DIR")
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("XDG_RUNTIME_DIR").not());
+}
+
+#[test]
+fn files_are_never_written_through_a_symlink_or_onto_a_device() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("precious.txt");
+    std::fs::write(&target, "keep me").unwrap();
+    let link = dir.path().join("results.json");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("reports/example/results.json");
+    hpcready()
+        .args(["import", "nccl-tests"])
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/import/nccl-tests-2node.log"))
+        .arg("--out")
+        .arg(&link)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("symbolic link"));
+    assert_eq!(read(&target), "keep me");
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    // A report file that is a symlink is refused before anything is written.
+    let out = dir.path().join("rep");
+    std::fs::create_dir(&out).unwrap();
+    std::os::unix::fs::symlink(&target, out.join("report.md")).unwrap();
+    hpcready()
+        .arg("report")
+        .arg(&src)
+        .args(["--format", "md", "--out"])
+        .arg(&out)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("symbolic link"));
+    assert_eq!(read(&target), "keep me");
+}
+
+#[test]
+fn compare_reads_its_inputs_before_creating_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("cmp");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("reports/example/results.json");
+    hpcready()
+        .arg("compare")
+        .arg(&src)
+        .arg(dir.path().join("missing.json"))
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("missing.json"));
+    assert!(!out.exists());
+}

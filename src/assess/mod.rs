@@ -17,7 +17,7 @@
 
 use crate::bench::{BenchKind, DType, Shape, Throughput, Unit, num, sig};
 use crate::profiles::{Profile, Reference};
-use crate::results::{DeviceKind, Measurement, Results};
+use crate::results::{DeviceKind, Measurement, PeakIndex, Results};
 use serde::{Deserialize, Serialize};
 
 /// How a row's ratio was formed.
@@ -196,11 +196,11 @@ fn dtype_key(d: DType) -> &'static str {
 }
 
 /// Whether `m` exceeds its device's measured peak by more than 5%.
-pub fn is_suspect(results: &Results, m: &Measurement) -> bool {
+pub fn is_suspect(peaks: &PeakIndex, m: &Measurement) -> bool {
     if m.bench == BenchKind::Peak || m.throughput.map(|t| t.unit) != Some(Unit::TflopPerS) {
         return false;
     }
-    match (results.peak_for(m).and_then(Measurement::value), m.value()) {
+    match (peaks.get(m).and_then(Measurement::value), m.value()) {
         (Some(peak), Some(v)) => v > peak * 1.05,
         _ => false,
     }
@@ -209,14 +209,15 @@ pub fn is_suspect(results: &Results, m: &Measurement) -> bool {
 /// The measurement that stands for (bench, dtype) in a comparison: the all-threads peak, else the
 /// fastest valid, non-suspect one.
 pub fn best(results: &Results, bench: BenchKind, dtype: DType) -> Option<&Measurement> {
+    let peaks = results.peak_index();
     let candidates = results
         .valid(bench, dtype)
-        .filter(|m| !is_suspect(results, m));
+        .filter(|m| !is_suspect(&peaks, m));
     if bench == BenchKind::Peak {
         // The ceiling is the all-threads figure.
         return results
             .measured_peak(dtype)
-            .filter(|m| !is_suspect(results, m));
+            .filter(|m| !is_suspect(&peaks, m));
     }
     candidates.max_by(crate::results::by_value)
 }
@@ -491,6 +492,7 @@ fn compare_row(results: &Results, profile: &Profile, bench: BenchKind, dtype: DT
 
 /// Compares `results` with `profile`.
 pub fn compare(results: &Results, profile: &Profile) -> Comparison {
+    let peaks = results.peak_index();
     let rows: Vec<Row> = results
         .groups()
         .into_iter()
@@ -499,7 +501,7 @@ pub fn compare(results: &Results, profile: &Profile) -> Comparison {
     let suspects: Vec<String> = results
         .measurements
         .iter()
-        .filter(|m| is_suspect(results, m))
+        .filter(|m| is_suspect(&peaks, m))
         .map(|m| {
             format!(
                 "{} {} {}: {} is above this device's measured {} peak",

@@ -200,11 +200,12 @@ impl Shape {
         match *self {
             Self::Matmul { m, n, k } => Some(Work {
                 flops: matmul_flops(m, n, k),
-                bytes: (m * k + k * n + m * n) as f64 * es,
+                // In f64: a shape read from a file can overflow u64 products.
+                bytes: (m as f64 * k as f64 + k as f64 * n as f64 + m as f64 * n as f64) * es,
             }),
             Self::Attention { b, h, s, d, causal } => Some(Work {
                 flops: attention_flops(b, h, s, d, causal),
-                bytes: 4.0 * (b * h * s * d) as f64 * es,
+                bytes: 4.0 * b as f64 * h as f64 * s as f64 * d as f64 * es,
             }),
             Self::Membw { bytes } => Some(Work {
                 flops: 0.0,
@@ -268,8 +269,10 @@ pub fn copy_bytes(bytes: u64) -> f64 {
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 pub struct Work {
     /// Floating-point operations (an FMA counts two).
+    #[serde(with = "crate::results::float")]
     pub flops: f64,
     /// Bytes read plus bytes written (minimum traffic).
+    #[serde(with = "crate::results::float")]
     pub bytes: f64,
 }
 
@@ -312,6 +315,7 @@ impl fmt::Display for Unit {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Throughput {
     /// The rate in `unit`.
+    #[serde(with = "crate::results::float")]
     pub value: f64,
     /// TFLOP/s or GB/s.
     pub unit: Unit,
@@ -384,6 +388,26 @@ mod tests {
         let w = Shape::square(256).work(DType::F32).unwrap();
         assert_eq!(w.flops, 2.0 * 256f64.powi(3));
         assert_eq!(w.bytes, 3.0 * 256.0 * 256.0 * 4.0);
+    }
+
+    #[test]
+    fn work_of_huge_shapes_does_not_overflow() {
+        let w = Shape::Matmul {
+            m: u64::MAX,
+            n: u64::MAX,
+            k: 3,
+        }
+        .work(DType::F32)
+        .unwrap();
+        assert!(w.bytes > 1e38 && w.flops.is_finite());
+        let a = Shape::Attention {
+            b: u64::MAX,
+            h: u64::MAX,
+            s: 2,
+            d: 2,
+            causal: false,
+        };
+        assert!(a.work(DType::F16).unwrap().bytes > 1e38);
     }
 
     #[test]

@@ -22,6 +22,8 @@ unsafe extern "C" {
     fn hpcready_mpi_in_place() -> *mut c_void;
 }
 
+/// The most elements one MPI call takes (its count is a C int).
+const MAX_COUNT: usize = i32::MAX as usize;
 /// Tags of the arrival messages cycle through this range (MPI guarantees tags up to 32767).
 const TAG_BASE: i32 = 17_000;
 const TAG_SPAN: u64 = 15_000;
@@ -83,6 +85,7 @@ impl MpiComm {
         })
     }
 
+    /// One MPI_Allreduce of `count` (≤ [`MAX_COUNT`]) elements.
     fn raw_all_reduce(
         &self,
         send: *const c_void,
@@ -91,7 +94,8 @@ impl MpiComm {
         dt: ffi::MPI_Datatype,
         op: ffi::MPI_Op,
     ) {
-        let count = i32::try_from(count).expect("all-reduce counts stay below 2^31 elements");
+        // Callers pass chunks of at most MAX_COUNT elements.
+        let count = i32::try_from(count).unwrap_or(i32::MAX);
         // SAFETY: the buffers hold `count` elements of `dt` (or send is MPI_IN_PLACE).
         unsafe {
             ffi::MPI_Allreduce(send, recv, count, dt, op, self.world.as_raw());
@@ -199,8 +203,11 @@ impl Communicator for MpiComm {
     }
 
     fn all_reduce(&self, send: &[f32], recv: &mut [f32]) {
-        self.world
-            .all_reduce_into(send, recv, SystemOperation::sum());
+        // MPI counts are 32-bit: a message over 2^31 − 1 elements (8 GiB of f32) is reduced
+        // in chunks, as element-wise sums allow.
+        for (s, r) in send.chunks(MAX_COUNT).zip(recv.chunks_mut(MAX_COUNT)) {
+            self.world.all_reduce_into(s, r, SystemOperation::sum());
+        }
     }
 
     fn all_reduce_in_place(&self, buf: &mut [f32]) {
@@ -208,7 +215,9 @@ impl Communicator for MpiComm {
         let in_place = unsafe { hpcready_mpi_in_place() };
         // SAFETY: reading a constant datatype/op handle exported by rsmpi's shim.
         let (dt, op) = unsafe { (ffi::RSMPI_FLOAT, ffi::RSMPI_SUM) };
-        self.raw_all_reduce(in_place, buf.as_mut_ptr().cast(), buf.len(), dt, op);
+        for chunk in buf.chunks_mut(MAX_COUNT) {
+            self.raw_all_reduce(in_place, chunk.as_mut_ptr().cast(), chunk.len(), dt, op);
+        }
     }
 
     fn max_f64(&self, x: f64) -> f64 {

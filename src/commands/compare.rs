@@ -6,7 +6,7 @@ use crate::bench::num;
 use crate::error::input_error;
 use crate::report::compare::{self, Machine};
 use crate::report::{html, markdown};
-use crate::results::io::{ensure_writable_dir, load, write_atomic};
+use crate::results::io::{ensure_writable_dir, load, write_staged};
 use std::path::{Path, PathBuf};
 
 /// The prices given as FILE=USD, by the results file they name.
@@ -50,11 +50,12 @@ pub fn compare(args: &crate::cli::CompareArgs) -> anyhow::Result<()> {
             crate::timefmt::compact(crate::timefmt::now_unix())
         ))
     });
-    ensure_writable_dir(&out, "--out")?;
+    // Every input is read before anything is created.
     let mut loaded = Vec::new();
     for f in &args.results {
         loaded.push((f.display().to_string(), load(f)?));
     }
+    ensure_writable_dir(&out, "--out")?;
     let labels = compare::labels(&loaded.iter().map(|(_, r)| r).collect::<Vec<_>>());
     let machines: Vec<Machine> = loaded
         .into_iter()
@@ -90,9 +91,7 @@ pub fn compare(args: &crate::cli::CompareArgs) -> anyhow::Result<()> {
     for p in &plots {
         files.push((format!("{}.svg", p.name), p.svg.clone().into_bytes()));
     }
-    for (name, bytes) in &files {
-        write_atomic(&out.join(name), bytes)?;
-    }
+    write_staged(&out, &files)?;
     // The per-device summary on the terminal.
     let mut head = vec!["benchmark"];
     head.extend(machines.iter().map(|m| m.label.as_str()));

@@ -43,10 +43,12 @@ pub fn emit(text: &str) -> anyhow::Result<()> {
     }
 }
 
-/// A name safe in a directory name: letters, digits, `.`, `_`, `-`.
+/// A name safe in a directory name: letters, digits, `.`, `_`, `-`, at most 64 of them (a
+/// host name can be longer than a file name may be).
 pub fn safe_name(text: &str) -> String {
     let s: String = text
         .chars()
+        .take(64)
         .map(|c| {
             if c.is_ascii_alphanumeric() || "._-".contains(c) {
                 c
@@ -110,6 +112,11 @@ mod tests {
     fn safe_names_and_tables() {
         assert_eq!(safe_name("node-1.cluster"), "node-1.cluster");
         assert_eq!(safe_name("<script>/x"), "_script__x");
+        // A 300-character host name still makes a valid directory name.
+        let long = safe_name(&"h".repeat(300));
+        assert_eq!(long.len(), 64);
+        let dir = default_report_dir(&"h".repeat(300), 0.0);
+        assert!(dir.file_name().unwrap().len() < 255);
         let t = text_table(&["a", "bb"], &[vec!["xyz".into(), "1".into()]]);
         assert_eq!(t, "a    bb\n---  --\nxyz  1\n");
     }

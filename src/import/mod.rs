@@ -165,11 +165,54 @@ pub fn parse(tool: Tool, name: &str, text: &str, hints: &Hints) -> Parsed {
         || trimmed
             .strip_prefix('[')
             .is_some_and(|r| r.trim_start().starts_with(['{', ']']));
-    match tool {
+    let mut parsed = match tool {
         Tool::NcclTests | Tool::RcclTests if json => nccl::parse_json(tool, name, text, hints),
         Tool::RcclTests if table::looks_like_csv(text) => table::parse_csv(name, text, hints),
         Tool::NcclTests | Tool::RcclTests => nccl::parse_text(name, text, hints),
         Tool::Osu => osu::parse(name, text, hints),
+    };
+    // Figures no measurement can give are reported, not imported: they would be scored as
+    // infinitely fast (a latency of 0) or break the plots.
+    let rows = std::mem::take(&mut parsed.rows);
+    for row in rows {
+        match implausible(&row) {
+            None => parsed.rows.push(row),
+            Some(why) => {
+                let line = row
+                    .origin
+                    .rsplit(':')
+                    .next()
+                    .and_then(|l| l.parse().ok())
+                    .unwrap_or(0);
+                parsed.unread.push((line, why, row.origin.clone()));
+            }
+        }
+    }
+    parsed
+}
+
+/// Why a row's figures cannot be a measurement, if they cannot: a time of zero or less (below
+/// the tool's timer resolution: no bandwidth follows), a rate that is negative, not finite or
+/// above 10⁹ GB/s, or a size of 0.
+fn implausible(row: &Row) -> Option<String> {
+    let rate = |v: f64| v.is_finite() && (0.0..1e9).contains(&v);
+    if row.bytes == 0 {
+        Some("a message size of 0 B".into())
+    } else if !(row.time_us.is_finite() && row.time_us > 0.0 && row.time_us < 1e12) {
+        Some(format!(
+            "a time of {} µs: below the tool's timer resolution or not a time; no bandwidth \
+             follows from it",
+            row.time_us
+        ))
+    } else if !rate(row.busbw) || !rate(row.algbw) {
+        Some(format!(
+            "busbw {} / algbw {} GB/s is not a possible rate",
+            row.busbw, row.algbw
+        ))
+    } else if row.ranks == 0 {
+        Some("0 ranks".into())
+    } else {
+        None
     }
 }
 

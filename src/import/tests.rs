@@ -391,3 +391,27 @@ fn unchecked_sources_say_so() {
             .starts_with("not checked by the source")
     );
 }
+
+/// A latency of 0 (infinite bandwidth) or an impossible rate is reported with its line, never
+/// imported.
+#[test]
+fn impossible_figures_are_reported_not_imported() {
+    let log = "\
+# OSU MPI Allreduce Latency Test v7.2
+# Size       Avg Latency(us)
+4                       0.00
+1048576               470.00
+";
+    let p = parse(Tool::Osu, "osu.log", log, &Hints { ranks: Some(4) });
+    assert_eq!(p.rows.len(), 1);
+    assert_eq!(p.unread.len(), 1);
+    assert_eq!(p.unread[0].0, 3);
+    assert!(p.unread[0].1.contains("timer resolution"), "{:?}", p.unread);
+    let huge = NEW_MPIRUN.replace("1801.2   74.51  111.77", "1801.2   74.51  9e307");
+    let p = parse(Tool::NcclTests, "n.log", &huge, &hints());
+    assert!(
+        p.unread.iter().any(|u| u.1.contains("not a possible rate")),
+        "{:?}",
+        p.unread
+    );
+}

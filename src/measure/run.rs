@@ -105,7 +105,7 @@ mod tests {
     fn runs_and_persists_each_case() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("r.json");
-        let results = Results::new(Inventory::probe(), vec![], None);
+        let results = Results::new(Inventory::fixture(), vec![], None);
         let mut writer = ResultsWriter::create(path.clone(), results).unwrap();
         let cases = [
             Case {

@@ -110,6 +110,18 @@ impl Accelerators {
     }
 }
 
+#[cfg(test)]
+impl Inventory {
+    /// A fixed inventory for tests, independent of the machine they run on: the CPU node of the
+    /// committed example run (2 cores, no GPU, nothing missing from its checklist's inputs).
+    pub fn fixture() -> Self {
+        let run: serde_json::Value =
+            serde_json::from_str(include_str!("../../reports/example/results.json"))
+                .expect("the committed example results");
+        serde_json::from_value(run["node"].clone()).expect("its inventory")
+    }
+}
+
 impl Inventory {
     /// Probes this node. Never fails: what cannot be read is left empty.
     pub fn probe() -> Self {

@@ -69,10 +69,13 @@ pub fn labels(results: &[&Results]) -> Vec<String> {
         r.measurements
             .iter()
             .find(|m| m.is_valid())
-            .map(|m| m.device.split(" (").next().unwrap_or(&m.device).to_string())
-            .unwrap_or_else(|| r.node.cpu.model.clone())
+            .map(|m| super::printable(m.device.split(" (").next().unwrap_or(&m.device)))
+            .unwrap_or_else(|| super::printable(&r.node.cpu.model))
     };
-    let first: Vec<String> = results.iter().map(|r| r.node.host.clone()).collect();
+    let first: Vec<String> = results
+        .iter()
+        .map(|r| super::printable(&r.node.host))
+        .collect();
     let second: Vec<String> = results
         .iter()
         .zip(&first)
@@ -453,8 +456,8 @@ pub fn csv(machines: &[Machine]) -> anyhow::Result<Vec<u8>> {
             let Some(t) = x.throughput else { continue };
             let n = m.per_node(x);
             w.write_record([
-                m.label.clone(),
-                m.file.clone(),
+                super::csv_text(&m.label),
+                super::csv_text(&m.file),
                 x.bench.name().to_string(),
                 x.dtype.name().to_string(),
                 x.shape.display(),
@@ -463,8 +466,8 @@ pub fn csv(machines: &[Machine]) -> anyhow::Result<Vec<u8>> {
                 format!("{}", t.value * n as f64),
                 t.unit.to_string(),
                 m.price.map_or_else(String::new, |p| p.to_string()),
-                x.method.clone(),
-                x.device.clone(),
+                super::csv_text(&x.method),
+                super::csv_text(&x.device),
             ])?;
         }
     }

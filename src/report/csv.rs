@@ -43,8 +43,8 @@ pub fn to_csv(results: &Results) -> anyhow::Result<Vec<u8>> {
         let unit = crate::bench::Unit::for_bench(m.bench).symbol();
         w.write_record([
             m.bench.name(),
-            &m.backend,
-            &m.device,
+            &super::csv_text(&m.backend),
+            &super::csv_text(&m.device),
             m.dtype.name(),
             &m.shape.display(),
             &stat(|s| s.median),

@@ -454,6 +454,7 @@ pub fn document(ctx: &ReportContext) -> Vec<Block> {
     }
 
     b.push(Block::Heading(2, "Measurements".into()));
+    let peaks = r.peak_index();
     for bench in BenchKind::ALL {
         let ms: Vec<&Measurement> = r.measurements.iter().filter(|m| m.bench == bench).collect();
         if ms.is_empty() {
@@ -464,7 +465,7 @@ pub fn document(ctx: &ReportContext) -> Vec<Block> {
             .iter()
             .map(|m| {
                 let peak = (bench != BenchKind::Peak && bench != BenchKind::Membw)
-                    .then(|| r.peak_for(m).and_then(Measurement::value))
+                    .then(|| peaks.get(m).and_then(Measurement::value))
                     .flatten();
                 let frac = match (m.value(), peak) {
                     (Some(v), Some(p)) => percent(v / p),

@@ -17,7 +17,6 @@ pub mod plots;
 pub use document::{Block, Cell, document};
 
 use crate::assess::Comparison;
-use crate::error::input_error;
 use crate::profiles::Profile;
 use crate::results::Results;
 use std::path::{Path, PathBuf};
@@ -92,25 +91,40 @@ pub fn write_report(
             files.push((format!("{}.svg", p.name), p.svg.clone().into_bytes()));
         }
     }
-    let staging = dir.join(format!(".hpcready-staging-{}", std::process::id()));
-    let written = (|| -> anyhow::Result<Vec<PathBuf>> {
-        std::fs::create_dir_all(&staging)?;
-        for (name, bytes) in &files {
-            std::fs::write(staging.join(name), bytes)?;
+    crate::results::io::write_staged(dir, &files)
+}
+
+/// `text` with every control character (ESC sequences for the terminal, characters XML forbids
+/// in SVG) replaced by U+FFFD: host and device names come from the machine or from files.
+pub fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { '\u{FFFD}' } else { c })
+        .collect()
+}
+
+/// A free-text CSV cell that a spreadsheet will not run: [`printable`], and a leading `=`, `+`,
+/// `-`, `@` (a formula, e.g. a device named `=HYPERLINK(…)`) gets a `'` in front, as OWASP
+/// advises.
+pub fn csv_text(text: &str) -> String {
+    let t = printable(text);
+    if t.starts_with(['=', '+', '-', '@']) {
+        format!("'{t}")
+    } else {
+        t
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_and_formulas_are_neutralised() {
+        assert_eq!(printable("node\x1b[31m1\x07"), "node\u{FFFD}[31m1\u{FFFD}");
+        assert_eq!(csv_text("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
+        for f in ["+1", "-cmd", "@SUM(A1)"] {
+            assert!(csv_text(f).starts_with('\''), "{f}");
         }
-        let mut out = Vec::new();
-        for (name, _) in &files {
-            let target = dir.join(name);
-            std::fs::rename(staging.join(name), &target)?;
-            out.push(target);
-        }
-        Ok(out)
-    })();
-    let _ = std::fs::remove_dir_all(&staging);
-    written.map_err(|e| {
-        input_error(
-            format!("--out {}", dir.display()),
-            format!("cannot write the report: {e:#}"),
-        )
-    })
+        assert_eq!(csv_text("NVIDIA H100"), "NVIDIA H100");
+    }
 }

@@ -38,6 +38,15 @@ fn plot_err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
     anyhow::anyhow!("drawing a plot: {e:?}")
 }
 
+/// Whether a point can be drawn on log-x axes: plotters spins forever computing ticks for a range
+/// that is infinite, NaN or beyond what an f64 can step through, so points outside 10^±30
+/// (a matmul of size 0, a rate of 1e308 from a damaged or imported file) stay in the tables
+/// and out of the plots.
+pub(crate) fn plottable(&(x, y): &(f64, f64)) -> bool {
+    let sane = |v: f64| v.is_finite() && v.abs() < 1e30;
+    sane(x) && x >= 1.0 && sane(y) && y >= 0.0
+}
+
 /// Draws series against log₂ of x (ticks at the sizes measured), with optional horizontal
 /// reference lines (label, y).
 pub(crate) fn draw(
@@ -48,6 +57,20 @@ pub(crate) fn draw(
     hlines: &[(String, f64)],
     x_fmt: &dyn Fn(f64) -> String,
 ) -> anyhow::Result<String> {
+    let series: Vec<Series> = series
+        .iter()
+        .map(|s| Series {
+            label: super::printable(&s.label),
+            points: s.points.iter().copied().filter(plottable).collect(),
+        })
+        .collect();
+    let hlines: Vec<(String, f64)> = hlines
+        .iter()
+        .filter(|(_, y)| plottable(&(1.0, *y)))
+        .map(|(l, y)| (super::printable(l), *y))
+        .collect();
+    let title = &super::printable(title);
+    let (series, hlines) = (&series[..], &hlines[..]);
     let mut ticks: Vec<f64> = series
         .iter()
         .flat_map(|s| s.points.iter().map(|p| p.0.log2()))
@@ -258,7 +281,16 @@ pub(crate) fn allreduce_series(results: &Results) -> Vec<Series> {
 
 /// busbw against message size on log axes, with the baseline's published figures as points.
 fn allreduce_plot(results: &Results, profile: &Profile) -> anyhow::Result<Option<Plot>> {
-    let series = allreduce_series(results);
+    // Log axes: only positive, tickable points.
+    let on_log = |p: &(f64, f64)| plottable(p) && p.1 > 1e-30;
+    let series: Vec<Series> = allreduce_series(results)
+        .into_iter()
+        .map(|s| Series {
+            label: super::printable(&s.label),
+            points: s.points.into_iter().filter(on_log).collect(),
+        })
+        .filter(|s| !s.points.is_empty())
+        .collect();
     if series.is_empty() {
         return Ok(None);
     }
@@ -281,6 +313,7 @@ fn allreduce_plot(results: &Results, profile: &Profile) -> anyhow::Result<Option
                 r.value,
             ))
         })
+        .filter(|r| on_log(&(r.1, r.2)))
         .collect();
     let xs = series
         .iter()
@@ -471,4 +504,39 @@ pub fn plots(results: &Results, profile: &Profile) -> anyhow::Result<Vec<Plot>> 
         out.push(p);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Extreme but finite values (reachable through a damaged file or `import`) and size 0 are
+    /// left out of the plot instead of handing plotters a range it cannot tick.
+    #[test]
+    fn extreme_values_are_left_out_of_plots() {
+        let series = [Series {
+            label: "x".into(),
+            points: vec![
+                (0.0, 1.0),
+                (64.0, 1.7e308),
+                (128.0, f64::NAN),
+                (256.0, 2.0),
+                (f64::INFINITY, 2.0),
+            ],
+        }];
+        let svg = draw(
+            "t",
+            "n",
+            "TFLOP/s",
+            &series,
+            &[("inf".into(), f64::INFINITY), ("peak".into(), 3.0)],
+            &|x| format!("{x}"),
+        )
+        .unwrap();
+        assert!(svg.contains("<svg"));
+        assert!(plottable(&(256.0, 2.0)));
+        for p in [(0.0, 1.0), (64.0, 1.7e308), (8.0, -1.0), (8.0, f64::NAN)] {
+            assert!(!plottable(&p), "{p:?}");
+        }
+    }
 }

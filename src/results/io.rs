@@ -10,8 +10,13 @@ use crate::error::input_error;
 use anyhow::Context;
 use std::path::{Path, PathBuf};
 
-/// Writes `bytes` to `path` atomically (temporary file + rename in the same directory).
+/// Writes `bytes` to `path` atomically (temporary file + rename in the same directory), synced
+/// to the disk (the file, then its directory) before it counts as written. A target that exists
+/// and is not a regular file (a symlink, a device such as /dev/null, a directory) is refused:
+/// the rename would replace it, even as root.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    refuse_non_regular(path)?;
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -21,12 +26,77 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    std::fs::write(&tmp, bytes)
-        .map_err(|e| input_error(path.display().to_string(), format!("cannot write: {e}")))?;
+    // A failure here is the machine's (a full disk, a lost mount), not bad input: exit 1.
+    let written = std::fs::File::create(&tmp).and_then(|mut f| {
+        f.write_all(bytes)?;
+        f.sync_all()
+    });
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(anyhow::anyhow!("writing {}: {e}", path.display()));
+    }
     std::fs::rename(&tmp, path).map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
-        input_error(path.display().to_string(), format!("cannot write: {e}"))
-    })
+        anyhow::anyhow!("writing {}: {e}", path.display())
+    })?;
+    // The rename is durable once the directory is synced.
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+/// Writes several files into `dir` together: each is refused first if its target exists and is
+/// not a regular file, then all are written (and synced) into a staging directory beside them
+/// and renamed into place, so a failure part-way leaves the previous files, never a mix of
+/// half-written ones. An I/O failure is the machine's (exit 1), naming the directory.
+pub fn write_staged(dir: &Path, files: &[(String, Vec<u8>)]) -> anyhow::Result<Vec<PathBuf>> {
+    use std::io::Write;
+    for (name, _) in files {
+        refuse_non_regular(&dir.join(name))?;
+    }
+    let staging = dir.join(format!(".hpcready-staging-{}", std::process::id()));
+    let written = (|| -> std::io::Result<Vec<PathBuf>> {
+        std::fs::create_dir_all(&staging)?;
+        for (name, bytes) in files {
+            let mut f = std::fs::File::create(staging.join(name))?;
+            f.write_all(bytes)?;
+            f.sync_all()?;
+        }
+        let mut out = Vec::new();
+        for (name, _) in files {
+            let target = dir.join(name);
+            std::fs::rename(staging.join(name), &target)?;
+            out.push(target);
+        }
+        std::fs::File::open(dir)?.sync_all()?;
+        Ok(out)
+    })();
+    let _ = std::fs::remove_dir_all(&staging);
+    written.map_err(|e| anyhow::anyhow!("writing into {}: {e}", dir.display()))
+}
+
+/// Refuses a target that exists and is not a regular file: the rename would replace a symlink
+/// or a device node (as root, /dev/null itself).
+fn refuse_non_regular(path: &Path) -> anyhow::Result<()> {
+    if let Ok(meta) = std::fs::symlink_metadata(path)
+        && !meta.file_type().is_file()
+    {
+        let what = if meta.file_type().is_symlink() {
+            "a symbolic link"
+        } else if meta.is_dir() {
+            "a directory"
+        } else {
+            "not a regular file (a device, socket or pipe)"
+        };
+        return Err(input_error(
+            path.display().to_string(),
+            format!(
+                "is {what}; hpcready writes its files only as regular files: name another path"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Creates `dir` (and parents) or says plainly why it cannot be written.
@@ -212,5 +282,49 @@ mod tests {
         assert_eq!(gpu.schema_version, SCHEMA_VERSION);
         // Exactly: serde_json's `float_roundtrip` reads back every f64 it wrote.
         assert_eq!(load(&path).unwrap(), gpu);
+    }
+
+    /// A kernel whose output is NaN (error NaN) and a time of 0 (an infinite rate) are what the
+    /// tool exists to show: the file that records them must read back.
+    #[test]
+    fn non_finite_figures_round_trip_through_the_file() {
+        use crate::bench::verify::Verification;
+        use crate::bench::{BenchKind, DType, Shape};
+        let mut r = Results::new(crate::node::Inventory::fixture(), vec![], None);
+        let origin = super::super::Origin {
+            backend: "cpu".into(),
+            device_kind: DeviceKind::Cpu,
+            family: MethodFamily::OwnKernel,
+            device: "test".into(),
+            method: "cpu/test".into(),
+            variant: String::new(),
+        };
+        let mut nan = Measurement::pending(
+            BenchKind::Matmul,
+            DType::F32,
+            Shape::square(8),
+            origin.clone(),
+            crate::measure::TimingSource::WallClock,
+        );
+        nan.record(Verification::not_run(), vec![], 0);
+        let mut zero = Measurement::pending(
+            BenchKind::Matmul,
+            DType::F32,
+            Shape::square(8),
+            origin,
+            crate::measure::TimingSource::WallClock,
+        );
+        let mut ok = Verification::exact_copy(None, 1);
+        ok.max_rel_error = f64::INFINITY;
+        zero.record(ok, vec![0.0, 0.0, 0.0], 1);
+        assert!(zero.throughput.unwrap().value.is_infinite());
+        r.measurements = vec![nan, zero];
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.json");
+        let w = ResultsWriter::create(path.clone(), r).unwrap();
+        w.finish(true).unwrap();
+        let back = load(&path).unwrap();
+        assert!(back.measurements[0].verification.max_rel_error.is_nan());
+        assert!(back.measurements[1].throughput.unwrap().value.is_infinite());
     }
 }

@@ -3,6 +3,7 @@
 //! `results.json` carries a `schema_version`; readers refuse versions they do not know rather
 //! than guess. Version 1 is this module's types.
 
+pub mod float;
 pub mod io;
 
 use crate::bench::verify::Verification;
@@ -140,10 +141,13 @@ impl RankLayout {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CollectiveInfo {
     /// Algorithm bandwidth, bytes / time, in GB/s (base 10), at the median time.
+    #[serde(with = "crate::results::float")]
     pub algbw_gbs: f64,
     /// Bus bandwidth, algbw · 2(n−1)/n, in GB/s: the measurement's throughput.
+    #[serde(with = "crate::results::float")]
     pub busbw_gbs: f64,
     /// The median time of one all-reduce, in microseconds (the slowest rank's).
+    #[serde(with = "crate::results::float")]
     pub time_us: f64,
     /// Nodes the ranks ran on (1: intra-node).
     pub nodes: usize,
@@ -332,6 +336,21 @@ pub struct Origin {
     pub variant: String,
 }
 
+/// The measured peaks of a run by (backend, device, dtype): see [`Results::peak_index`].
+#[derive(Debug)]
+pub struct PeakIndex<'a> {
+    by_device: std::collections::HashMap<(&'a str, &'a str, DType), &'a Measurement>,
+}
+
+impl<'a> PeakIndex<'a> {
+    /// The peak on the most threads of the device `m` ran on, in `m`'s dtype.
+    pub fn get(&self, m: &Measurement) -> Option<&'a Measurement> {
+        self.by_device
+            .get(&(m.backend.as_str(), m.device.as_str(), m.dtype))
+            .copied()
+    }
+}
+
 /// Orders measurements by their value, invalid ones lowest: the one comparator for "best".
 pub fn by_value(a: &&Measurement, b: &&Measurement) -> std::cmp::Ordering {
     let v = |m: &Measurement| m.value().unwrap_or(f64::NEG_INFINITY);
@@ -407,14 +426,35 @@ impl Results {
             })
     }
 
-    /// The measured peak of the device `m` ran on, in `m`'s dtype, on the most threads.
+    /// The measured peak of the device `m` ran on, in `m`'s dtype, on the most threads. For
+    /// many lookups build [`Results::peak_index`] once.
     pub fn peak_for(&self, m: &Measurement) -> Option<&Measurement> {
-        self.valid(BenchKind::Peak, m.dtype)
-            .filter(|p| p.backend == m.backend && p.device == m.device)
-            .max_by_key(|p| match p.shape {
+        self.peak_index().get(m)
+    }
+
+    /// Every device's measured peaks, indexed once: looking up the peak of each of n
+    /// measurements is then O(n), not O(n²).
+    pub fn peak_index(&self) -> PeakIndex<'_> {
+        let mut by_device = std::collections::HashMap::new();
+        for p in self
+            .measurements
+            .iter()
+            .filter(|p| p.bench == BenchKind::Peak && p.is_valid())
+        {
+            let threads = |m: &Measurement| match m.shape {
                 Shape::Peak { threads } => threads,
                 _ => 0,
-            })
+            };
+            by_device
+                .entry((p.backend.as_str(), p.device.as_str(), p.dtype))
+                .and_modify(|q: &mut &Measurement| {
+                    if threads(p) >= threads(q) {
+                        *q = p;
+                    }
+                })
+                .or_insert(p);
+        }
+        PeakIndex { by_device }
     }
 
     /// Benchmarks and data types present, in a stable order.
