@@ -116,6 +116,13 @@ pub struct BaselineFigure {
     pub uncertain: bool,
     /// As a fraction of the baseline's own peak, where that is known.
     pub fraction_of_peak: Option<f64>,
+    /// Its data type (`bf16`, `f16`, …): a row may set an f32 result beside a 16-bit figure.
+    #[serde(default)]
+    pub dtype: String,
+    /// The tool that produced it (`mamf-finder`, `flash-attention-3`, `nccl-tests`) or
+    /// `datasheet`.
+    #[serde(default)]
+    pub method: String,
 }
 
 /// One benchmark and data type, compared.
@@ -129,6 +136,9 @@ pub struct Row {
     pub ours: Option<Throughput>,
     /// The shape it was measured at.
     pub ours_at: Option<String>,
+    /// The method of our figure (`cpu/faer`, `wgpu/matmul-tiled`, `import/nccl-tests`).
+    #[serde(default)]
+    pub ours_method: Option<String>,
     /// Our figure as a fraction of our measured peak in this dtype.
     pub our_fraction_of_peak: Option<f64>,
     /// The baseline's figure.
@@ -248,6 +258,8 @@ fn reference_figure(profile: &Profile, r: &Reference) -> BaselineFigure {
         source: profile.cite(&r.source).to_string(),
         uncertain: r.uncertain || profile.peak(&r.dtype).is_some_and(|p| p.uncertain),
         fraction_of_peak: fraction,
+        dtype: r.dtype.clone(),
+        method: r.tool.clone(),
     }
 }
 
@@ -304,6 +316,7 @@ fn allreduce_row(results: &Results, profile: &Profile, ours: &Measurement, row: 
         let value = m.value().unwrap_or(0.0);
         row.ours = m.throughput;
         row.ours_at = Some(m.shape.display());
+        row.ours_method = Some(m.method.clone());
         row.baseline = Some(reference_figure(profile, r));
         if same_tool(r) {
             row.ratio = Some(value / r.value);
@@ -325,6 +338,7 @@ fn compare_row(results: &Results, profile: &Profile, bench: BenchKind, dtype: DT
         dtype,
         ours: ours.and_then(|m| m.throughput),
         ours_at: ours.map(|m| m.shape.display()),
+        ours_method: ours.map(|m| m.method.clone()),
         our_fraction_of_peak: None,
         baseline: None,
         ratio: None,
@@ -400,6 +414,8 @@ fn compare_row(results: &Results, profile: &Profile, bench: BenchKind, dtype: DT
                     source: profile.cite(&p.source).to_string(),
                     uncertain: p.uncertain,
                     fraction_of_peak: Some(1.0),
+                    dtype: p.dtype.clone(),
+                    method: "datasheet".into(),
                 });
                 row.ratio = Some(value / node_peak);
                 row.basis = Basis::PeakVsPeak;
@@ -435,6 +451,8 @@ fn compare_row(results: &Results, profile: &Profile, bench: BenchKind, dtype: DT
                     source: profile.cite(&bw.source).to_string(),
                     uncertain: bw.uncertain,
                     fraction_of_peak: None,
+                    dtype: "bytes".into(),
+                    method: "datasheet".into(),
                 });
                 if on_cpu {
                     // Host DRAM beside accelerator HBM: scale only.

@@ -290,9 +290,19 @@ pub fn document(ctx: &ReportContext) -> Vec<Block> {
         .rows
         .iter()
         .map(|row| {
+            // Each side names its data type and method: an f32 result may stand beside a
+            // 16-bit figure, our kernel beside a vendor library.
+            let how = row
+                .ours_method
+                .as_deref()
+                .map(|m| match row.dtype {
+                    crate::bench::DType::Bytes => format!(", {m}"),
+                    d => format!(" {d}, {m}"),
+                })
+                .unwrap_or_default();
             let ours = match (row.ours, row.our_fraction_of_peak) {
-                (Some(t), Some(f)) => format!("{t} ({} of measured peak)", percent(f)),
-                (Some(t), None) => t.to_string(),
+                (Some(t), Some(f)) => format!("{t}{how} ({} of measured peak)", percent(f)),
+                (Some(t), None) => format!("{t}{how}"),
                 (None, _) => "no valid result".into(),
             };
             let theirs = row
@@ -300,6 +310,11 @@ pub fn document(ctx: &ReportContext) -> Vec<Block> {
                 .as_ref()
                 .map(|f| {
                     let mut s = format!("{} {}", num(f.value), f.unit);
+                    match (f.dtype.as_str(), f.method.as_str()) {
+                        (_, "") => {}
+                        ("" | "bytes", m) => s.push_str(&format!(", {m}")),
+                        (d, m) => s.push_str(&format!(" {d}, {m}")),
+                    }
                     if let Some(fr) = f
                         .fraction_of_peak
                         .filter(|_| row.basis == Basis::FractionOfPeak)
@@ -626,7 +641,7 @@ pub fn document(ctx: &ReportContext) -> Vec<Block> {
         "Every kernel's output is verified against a float64 reference before it is timed (sampled entries for large sizes); the error is normwise, |got − ref| / Σ|terms|. A kernel that fails is kept, marked invalid and never scored.".into(),
         "Warm-up, then repeated samples; each sample times enough back-to-back iterations to last ~20 ms (quick suite) and is divided by that count. Reported: median, 95% bootstrap CI of the median (2,000 resamples), CV, min, p10/p90, outliers (Tukey fences). Throughput uses the median.".into(),
         "Work: matmul 2·m·n·k flops; attention 4·b·h·s²·d, halved when causal (FlashAttention's accounting); copy counts bytes read + written (base-10 GB/s).".into(),
-        "The CPU's ceiling is measured, not assumed: 12 independent FMA chains per thread in the widest vector ISA present, on one thread and on all. Nominal clocks lie in VMs and under turbo.".into(),
+        ceiling_method(r),
         "A result above its device's measured peak (by more than 5%) is flagged as suspect and not counted.".into(),
         "Comparison: like for like (same benchmark, data type and method — a baseline measured with hpcready) where the baseline has such a figure; otherwise fractions of each machine's own peak, or measured ceilings against the datasheet; verdicts: faster ≥ 1.1×, on par ≥ 0.9×, slower ≥ 0.5×, else much slower.".into(),
     ]));
@@ -674,4 +689,31 @@ pub fn document(ctx: &ReportContext) -> Vec<Block> {
         ],
     });
     b
+}
+
+/// How the run's ceilings were measured: the CPU's FMA chains, the GPU's kernel, or both.
+fn ceiling_method(r: &crate::results::Results) -> String {
+    let kinds: Vec<crate::results::DeviceKind> = r
+        .measurements
+        .iter()
+        .filter(|m| m.bench == BenchKind::Peak)
+        .map(|m| m.device_kind)
+        .collect();
+    let cpu = "the CPU's: 12 independent FMA chains per thread in the widest vector ISA present, \
+               on one thread and on all";
+    let gpu = "the GPU's: peak_fma.wgsl, 8 independent vec4 FMA chains per invocation on a \
+               dispatch large enough to fill the device, timed with the device's timestamps";
+    let has = |k| kinds.contains(&k);
+    let which = match (
+        has(crate::results::DeviceKind::Cpu),
+        has(crate::results::DeviceKind::Gpu),
+    ) {
+        (true, true) => format!("{cpu}; {gpu}"),
+        (false, true) => gpu.to_string(),
+        (true, false) => cpu.to_string(),
+        (false, false) => return "No ceiling (peak) was measured in this run.".into(),
+    };
+    format!(
+        "Ceilings are measured, not assumed (nominal clocks lie in VMs and under turbo): {which}."
+    )
 }

@@ -162,21 +162,27 @@ fn device_dtypes(results: &Results, bench: BenchKind) -> Vec<(String, String, DT
     v
 }
 
-/// `f32`, or `gpu f32` when several backends ran.
+/// `f32`; `gpu f32` when several backends ran; `NVIDIA H100 80GB HBM3 #1 f32` when several
+/// devices did (each GPU of a node is its own line).
 fn series_label(
     keys: &[(String, String, DType)],
-    (backend, _, dtype): &(String, String, DType),
+    (backend, device, dtype): &(String, String, DType),
 ) -> String {
-    let backends = keys
-        .iter()
-        .map(|k| &k.0)
-        .collect::<std::collections::BTreeSet<_>>()
-        .len();
-    if backends > 1 {
-        format!("{backend} {dtype}")
-    } else {
-        dtype.to_string()
+    let distinct = |f: fn(&(String, String, DType)) -> &String| {
+        keys.iter()
+            .map(f)
+            .collect::<std::collections::BTreeSet<_>>()
+            .len()
+    };
+    let mut parts: Vec<String> = Vec::new();
+    if distinct(|k| &k.0) > 1 {
+        parts.push(backend.clone());
     }
+    if distinct(|k| &k.1) > 1 {
+        parts.push(device.split(" (").next().unwrap_or(device).to_string());
+    }
+    parts.push(dtype.to_string());
+    parts.join(" ")
 }
 
 /// The measured peaks of the devices in `keys`, as reference lines.
@@ -188,12 +194,12 @@ fn peak_lines(results: &Results, keys: &[(String, String, DType)]) -> Vec<(Strin
                 .iter()
                 .find(|m| m.backend == key.0 && m.device == key.1 && m.dtype == key.2)?;
             let p = results.peak_for(probe)?;
+            let how = match (p.device_kind, p.threads) {
+                (crate::results::DeviceKind::Cpu, Some(t)) => format!("measured, {t} threads"),
+                _ => "measured FMA chains".to_string(),
+            };
             Some((
-                format!(
-                    "{} peak (measured, {} threads)",
-                    series_label(keys, key),
-                    p.threads.unwrap_or(1)
-                ),
+                format!("{} peak ({how})", series_label(keys, key)),
                 p.value()?,
             ))
         })
@@ -509,6 +515,19 @@ pub fn plots(results: &Results, profile: &Profile) -> anyhow::Result<Vec<Plot>> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_device_gets_its_own_line_label() {
+        let k = |b: &str, d: &str, t| (b.to_string(), d.to_string(), t);
+        let gpus = [
+            k("gpu", "NVIDIA H100 #0 (Vulkan, 580)", DType::F32),
+            k("gpu", "NVIDIA H100 #1 (Vulkan, 580)", DType::F32),
+        ];
+        assert_eq!(series_label(&gpus, &gpus[0]), "NVIDIA H100 #0 f32");
+        assert_eq!(series_label(&gpus, &gpus[1]), "NVIDIA H100 #1 f32");
+        let one = [k("cpu", "Xeon", DType::F32), k("cpu", "Xeon", DType::F64)];
+        assert_eq!(series_label(&one, &one[1]), "f64");
+    }
 
     /// Extreme but finite values (reachable through a damaged file or `import`) and size 0 are
     /// left out of the plot instead of handing plotters a range it cannot tick.

@@ -222,7 +222,11 @@ impl Backend for GpuBackend {
     fn device(&self) -> DeviceInfo {
         let s = &self.ctx.summary;
         DeviceInfo {
-            name: format!("{} ({}, {})", s.name, s.backend, s.driver_info),
+            // The adapter index tells identical GPUs of one node apart.
+            name: match s.index {
+                Some(i) => format!("{} #{i} ({}, {})", s.name, s.backend, s.driver_info),
+                None => format!("{} ({}, {})", s.name, s.backend, s.driver_info),
+            },
             // A software adapter (lavapipe) is still measured as one Vulkan device.
             kind: crate::results::DeviceKind::Gpu,
             threads: None,
