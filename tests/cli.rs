@@ -1281,3 +1281,41 @@ fn compare_reads_its_inputs_before_creating_anything() {
         .stderr(predicate::str::contains("missing.json"));
     assert!(!out.exists());
 }
+
+#[test]
+fn kernel_overrides_run_checked_and_bad_ones_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let kernels = dir.path().join("kernels");
+    std::fs::create_dir(&kernels).unwrap();
+    let run = |kdir: &Path| {
+        let mut c = hpcready();
+        c.args(["run", "--backend", "gpu", "--device", "llvmpipe"])
+            .args(["--bench", "peak", "--sampling", "smoke", "--out"])
+            .arg(dir.path().join("k.json"))
+            .env("HPCREADY_KERNEL_DIR", kdir);
+        c
+    };
+    // A misspelt kernel file would be ignored silently: refused.
+    std::fs::write(kernels.join("peak_fmaa.wgsl"), "x").unwrap();
+    run(&kernels)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("is not one of hpcready's kernels"));
+    std::fs::remove_file(kernels.join("peak_fmaa.wgsl")).unwrap();
+    // A folder that does not exist: refused, naming the variable.
+    run(&dir.path().join("nowhere"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("HPCREADY_KERNEL_DIR="));
+    if !has_lavapipe() {
+        return;
+    }
+    // A readable override runs with runtime checks, and the result says so.
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("kernels/peak_fma.wgsl");
+    std::fs::copy(src, kernels.join("peak_fma.wgsl")).unwrap();
+    run(&kernels).assert().success();
+    let v: serde_json::Value = serde_json::from_str(&read(&dir.path().join("k.json"))).unwrap();
+    let variant = v["measurements"][0]["variant"].as_str().unwrap();
+    assert!(variant.contains("runtime checks on"), "{variant}");
+    assert_eq!(v["measurements"][0]["verification"]["passed"], true);
+}

@@ -220,13 +220,20 @@ impl GpuContext {
         // finite trip count, and every divisor is a nonzero constant. Without naga's injected
         // checks (index clamping, loop-bounding counters, division guards) the driver's compiler
         // can unroll the register-tiled loops; with them, local arrays fall back to memory.
+        // A kernel file overridden through HPCREADY_KERNEL_DIR is not our reviewed code: it runs
+        // with every runtime check on.
+        let checks = if super::kernel_override(label).is_some() {
+            wgpu::ShaderRuntimeChecks::checked()
+        } else {
+            wgpu::ShaderRuntimeChecks::unchecked()
+        };
         let module = unsafe {
             self.device.create_shader_module_trusted(
                 wgpu::ShaderModuleDescriptor {
                     label: Some(label),
                     source: wgpu::ShaderSource::Wgsl(source.into()),
                 },
-                wgpu::ShaderRuntimeChecks::unchecked(),
+                checks,
             )
         };
         let pipeline = self

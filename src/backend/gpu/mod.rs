@@ -84,8 +84,58 @@ pub fn kernel_source(name: &str) -> std::borrow::Cow<'static, str> {
 /// its variant; else empty.
 pub fn override_note(name: &str) -> String {
     kernel_override(name)
-        .map(|p| format!(" (kernel file overridden by {})", p.display()))
+        .map(|p| {
+            format!(
+                " (kernel file overridden by {}, runtime checks on)",
+                p.display()
+            )
+        })
         .unwrap_or_default()
+}
+
+/// Checks `HPCREADY_KERNEL_DIR` before any kernel is built: it must be a readable directory, and
+/// every `.wgsl` file in it must name one of our kernels and be readable text. An override that
+/// silently fell back to the embedded kernel would measure something other than what the user
+/// is tuning.
+pub fn check_kernel_dir() -> anyhow::Result<()> {
+    let Some(dir) = std::env::var_os("HPCREADY_KERNEL_DIR") else {
+        return Ok(());
+    };
+    let shown = format!(
+        "HPCREADY_KERNEL_DIR={}",
+        std::path::Path::new(&dir).display()
+    );
+    let entries = std::fs::read_dir(&dir)
+        .map_err(|e| input_error(&shown, format!("cannot read the directory: {e}")))?;
+    let known: Vec<&str> = KERNELS.iter().map(|(n, _)| *n).collect();
+    for entry in entries {
+        let path = entry
+            .map_err(|e| input_error(&shown, format!("cannot read the directory: {e}")))?
+            .path();
+        if path.extension().and_then(|e| e.to_str()) != Some("wgsl") {
+            continue;
+        }
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if !known.contains(&name.as_str()) {
+            return Err(input_error(
+                path.display().to_string(),
+                format!(
+                    "is not one of hpcready's kernels ({}); it would be ignored",
+                    known.join(", ")
+                ),
+            ));
+        }
+        std::fs::read_to_string(&path).map_err(|e| {
+            input_error(
+                path.display().to_string(),
+                format!("cannot read the kernel override: {e}"),
+            )
+        })?;
+    }
+    Ok(())
 }
 
 /// The override file for kernel `name`, where `HPCREADY_KERNEL_DIR` provides one.
@@ -151,6 +201,7 @@ impl DeviceChoice {
 
 /// Opens the adapters `choice` selects. Errors (exit 2) name what was asked and what exists.
 pub fn open(choice: &DeviceChoice) -> anyhow::Result<Vec<GpuBackend>> {
+    check_kernel_dir()?;
     let compute: Vec<wgpu::Adapter> = adapters::enumerate()
         .into_iter()
         .filter(|a| adapters::is_compute_backend(&a.get_info()))
