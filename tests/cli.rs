@@ -299,7 +299,7 @@ fn baselines_list_and_show() {
             "4 × AMD Instinct MI250X (2 devices each)",
         ))
         .stdout(predicate::str::contains(
-            "peak f64: 47.9 TFLOP/s dense per accelerator [S30] ⚠ uncertain",
+            "peak f64: 47.9 TFLOP/s dense per accelerator [S30] (AMD's official figure",
         ))
         .stdout(predicate::str::contains(
             "[S10] Lumi-supercomputer/lumi-userguide",
@@ -734,7 +734,7 @@ fn the_committed_h100_run_reports_per_accelerator_and_never_like_for_like_with_v
     );
     assert!(
         md.contains(
-            "| peak f32 | 53.6 TFLOP/s | 67 TFLOP/s | 0.800× | measured peak vs datasheet peak |"
+            "| peak f32 | 53.6 TFLOP/s f32, wgpu/fma-chains | 67 TFLOP/s f32, datasheet | 0.800× | measured peak vs datasheet peak |"
         ),
         "{md}"
     );
@@ -978,7 +978,9 @@ fn project_gives_time_node_hours_and_cost_as_a_band() {
             "6·N·D = 4.200e22 FLOPs, on 2 node(s)",
         ))
         .stdout(predicate::str::contains("AWS p5.48xlarge"))
-        .stdout(predicate::str::contains("at $55.04/node-hour (2026-11-09)"))
+        .stdout(predicate::str::contains(
+            "at $55.04/node-hour (2026-11-09; us-east-1)",
+        ))
         .stdout(predicate::str::contains("40–50% of the matmul rate"))
         .stdout(predicate::str::contains(
             "measured f16 matmul m=8192 n=8192 k=8192",

@@ -70,7 +70,7 @@ pub struct Rate {
     pub tflops_per_node: f64,
     /// Where it comes from, in words.
     pub basis: String,
-    /// USD per node-hour and its date, where known.
+    /// USD per node-hour and what qualifies it (date, region, caveats), where known.
     pub price: Option<(f64, String)>,
 }
 
@@ -105,10 +105,30 @@ pub fn measured_rate(results: &Results) -> Option<Rate> {
 pub fn baseline_rate(profile: &Profile) -> Option<Rate> {
     let acc = profile.accelerator.as_ref()?;
     let count = acc.count as f64;
+    // The price with everything that qualifies it: date, region, a per-accelerator rate scaled
+    // to the node, and the profile's caveat when the figure is uncertain.
     let price = profile.price.as_ref().and_then(|p| {
-        p.usd_per_hour
-            .or(p.usd_per_accelerator_hour.map(|a| a * count))
-            .map(|usd| (usd, p.date.clone()))
+        let (usd, scaled) = match (p.usd_per_hour, p.usd_per_accelerator_hour) {
+            (Some(usd), _) => (usd, None),
+            (None, Some(a)) => (
+                a * count,
+                Some(format!("${}/accelerator-hour × {}", num(a), acc.count)),
+            ),
+            (None, None) => return None,
+        };
+        let mut what = vec![p.date.clone()];
+        what.extend(p.region.clone());
+        what.extend(scaled);
+        if p.uncertain {
+            what.push(format!(
+                "⚠ uncertain{}",
+                p.note
+                    .as_ref()
+                    .map(|n| format!(": {n}"))
+                    .unwrap_or_default()
+            ));
+        }
+        Some((usd, what.join("; ")))
     });
     let reference = profile
         .references
@@ -189,7 +209,7 @@ pub fn project(flops: f64, rate: Rate, nodes: u32, util: (f64, f64)) -> Projecti
 }
 
 impl Projection {
-    /// `$a – $b at $p/node-hour (date)`, or `no price`.
+    /// `$a – $b at $p/node-hour (date; region; caveats)`, or `no price`.
     pub fn cost_text(&self) -> String {
         match (&self.cost, &self.rate.price) {
             (Some((lo, hi)), Some((usd, date))) => format!(
@@ -267,7 +287,17 @@ mod tests {
     fn per_accelerator_prices_are_scaled_to_the_node() {
         let a3 = lookup("gcp-a3-highgpu-8g").unwrap();
         let rate = baseline_rate(&a3).unwrap();
-        let (usd, _) = rate.price.unwrap();
+        let (usd, what) = rate.price.clone().unwrap();
         assert!((usd - 10.9791 * 8.0).abs() < 1e-9);
+        // The caveat travels with the figure into the cost line.
+        let p = project(4.2e22, rate, 1, (0.4, 0.5));
+        let text = p.cost_text();
+        assert!(text.contains("us-central1"), "{text}");
+        assert!(text.contains("× 8"), "{text}");
+        assert!(
+            text.contains("⚠ uncertain: the a3-highgpu-1g rate"),
+            "{text}"
+        );
+        assert!(what.starts_with("2026-09-26"));
     }
 }

@@ -473,8 +473,9 @@ mod tests {
     #[test]
     fn flagged_numbers_stay_flagged() {
         let lumi = lookup("lumi-g").unwrap();
-        assert!(lumi.peak("f64").unwrap().uncertain);
-        assert!(lumi.peak("f64-matrix").unwrap().uncertain);
+        // AMD's official FP64 figures (220 CUs × 128 / 256 FLOP per clock × 1.7 GHz).
+        assert!(!lumi.peak("f64").unwrap().uncertain);
+        assert!(!lumi.peak("f64-matrix").unwrap().uncertain);
         assert!(!lumi.peak("bf16").unwrap().uncertain);
         assert_eq!(
             lumi.accelerator.as_ref().unwrap().devices_per_accelerator,
@@ -484,16 +485,14 @@ mod tests {
         assert!(mn5.accelerator.as_ref().unwrap().uncertain);
         assert!(mn5.links.iter().all(|l| l.uncertain));
         assert!(mn5.cpu.as_ref().unwrap().uncertain);
-        // Every figure from the pre-launch MI250X report (S30) is flagged wherever it is used.
-        for p in embedded() {
-            for pk in p.accelerator.iter().flat_map(|a| &a.peaks) {
-                if p.cite(&pk.source).contains("pre-launch") {
-                    assert!(pk.uncertain, "{}: peak {}", p.id, pk.dtype);
-                }
-            }
-        }
+        // The MI250X FP64 figures are AMD's official ones (220 CUs × 128 vector / 256 matrix
+        // FP64 FLOP per clock × 1.7 GHz): not flagged, their derivation stated.
         let mi250x = lookup("mi250x").unwrap();
-        assert!(mi250x.peak("f64-matrix").unwrap().uncertain);
+        for d in ["f64", "f64-matrix"] {
+            let pk = mi250x.peak(d).unwrap();
+            assert!(!pk.uncertain, "{d}");
+            assert!(pk.note.as_deref().unwrap().contains("1.7 GHz"), "{d}");
+        }
         assert_eq!(mi250x.accelerator.unwrap().devices_per_accelerator, 2);
         // Derived or secondary figures of the new profiles.
         assert!(lookup("gcp-a2-highgpu-8g").unwrap().cpu.unwrap().uncertain);
@@ -549,5 +548,88 @@ S1 = "a"
         let err = lookup("no-such-machine").unwrap_err();
         assert!(err.to_string().contains("aws-p5.48xlarge"), "{err}");
         assert_eq!(crate::error::exit_code(&err), 2);
+    }
+
+    /// The same published figure (same benchmark, data type, parameters, value and cited
+    /// source) carries the same uncertainty flag in every machine profile that uses it; so does
+    /// the same link rate. (An accelerator profile may cite its own part's figure unflagged
+    /// where a system with another SKU of that part flags it.)
+    #[test]
+    fn the_same_figure_carries_the_same_flag_everywhere() {
+        use std::collections::HashMap;
+        let mut refs: HashMap<String, Vec<(String, bool)>> = HashMap::new();
+        let mut links: HashMap<String, Vec<(String, bool)>> = HashMap::new();
+        for p in embedded()
+            .into_iter()
+            .filter(|p| p.kind != ProfileKind::Accelerator)
+        {
+            for r in &p.references {
+                let key = format!(
+                    "{} {} {} {} {}",
+                    r.bench,
+                    r.dtype,
+                    r.params,
+                    r.value,
+                    p.cite(&r.source)
+                );
+                refs.entry(key)
+                    .or_default()
+                    .push((p.id.clone(), r.uncertain));
+            }
+            for l in &p.links {
+                let key = format!("{} {} {} {}", l.value, l.unit, l.per, p.cite(&l.source));
+                links
+                    .entry(key)
+                    .or_default()
+                    .push((p.id.clone(), l.uncertain));
+            }
+        }
+        for (key, uses) in refs.iter().chain(&links) {
+            let flags: Vec<bool> = uses.iter().map(|u| u.1).collect();
+            assert!(
+                flags.iter().all(|f| *f == flags[0]),
+                "{key}: flagged differently in {uses:?}"
+            );
+        }
+    }
+
+    /// Zero, negative, NaN and infinite figures, and a zero device count, are refused when a
+    /// profile is loaded, naming the key and the file.
+    #[test]
+    fn impossible_values_are_refused_on_load() {
+        let good = EMBEDDED
+            .iter()
+            .find(|(n, _)| n.contains("aws-p5.48xlarge"))
+            .unwrap()
+            .1;
+        for (from, to, key) in [
+            (
+                "memory_bw_gbs = { value = 3350",
+                "memory_bw_gbs = { value = 0",
+                "accelerator.memory_bw_gbs",
+            ),
+            ("value = 794.5", "value = nan", "references (matmul bf16"),
+            ("value = 794.5", "value = -3", "references (matmul bf16"),
+            ("value = 794.5", "value = inf", "references (matmul bf16"),
+            (
+                "count = 8\n",
+                "count = 8\ndevices_per_accelerator = 0\n",
+                "devices_per_accelerator",
+            ),
+            (
+                "usd_per_hour = 55.04",
+                "usd_per_hour = 0",
+                "price.usd_per_hour",
+            ),
+            ("value = 3200", "value = -1", "links (EFA v2"),
+        ] {
+            let text = good.replacen(from, to, 1);
+            assert_ne!(text, good, "{from}");
+            let err = Profile::from_toml(&text, "bad.toml").unwrap_err();
+            let msg = err.to_string();
+            assert!(msg.starts_with("bad.toml:"), "{msg}");
+            assert!(msg.contains(key), "{key}: {msg}");
+            assert_eq!(crate::error::exit_code(&err), 2);
+        }
     }
 }
