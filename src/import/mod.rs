@@ -276,7 +276,7 @@ pub fn measurement(tool: Tool, row: &Row, device: &str) -> Measurement {
     let t = row.time_us * 1e-6;
     let passed = row.check.passed();
     let nodes = row.hosts.len().max(1);
-    let elements = row.bytes / row.dtype.size() * row.ranks;
+    let elements = (row.bytes / row.dtype.size().max(1)).saturating_mul(row.ranks);
     let origin = Origin {
         backend: "import".into(),
         device_kind: DeviceKind::Collective,

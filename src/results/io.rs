@@ -130,7 +130,13 @@ pub fn load(path: &Path) -> anyhow::Result<Results> {
         };
         input_error(&name, problem)
     })?;
-    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+    parse(&text, &name)
+}
+
+/// Reads the text of a results file named `name` (for messages), refusing what [`load`] refuses.
+pub fn parse(text: &str, name: &str) -> anyhow::Result<Results> {
+    let name = name.to_string();
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
         let problem = if e.is_eof() {
             format!(
                 "truncated: the JSON ends early (line {}, column {}); was the run killed while \
