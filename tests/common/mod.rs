@@ -1,0 +1,66 @@
+//! Helpers shared by the command-line tests (`tests/cli_*.rs`, one file per subcommand).
+#![allow(dead_code)] // each test binary uses its own share of these
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use std::path::{Path, PathBuf};
+
+pub fn hpcready() -> Command {
+    Command::cargo_bin("hpcready").unwrap()
+}
+
+pub fn read(p: &Path) -> String {
+    std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+/// A small real run on the CPU backend (named, so the test means the same on a GPU node):
+/// matmul and attention at sizes 64 and 96, smoke sampling.
+pub fn small_run(dir: &Path) -> PathBuf {
+    let out = dir.join("run/results.json");
+    hpcready()
+        .args([
+            "run",
+            "--backend",
+            "cpu",
+            "--bench",
+            "peak,matmul,attention",
+            "--dtype",
+            "f32",
+            "--sizes",
+            "64,96",
+        ])
+        .args(["--sampling", "smoke", "--out"])
+        .arg(&out)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("results: "));
+    out
+}
+
+/// CI sets this so that a missing adapter fails the GPU tests instead of skipping them.
+pub fn require_gpu_tests() -> bool {
+    std::env::var_os("HPCREADY_REQUIRE_GPU_TESTS").is_some()
+}
+
+pub fn has_lavapipe() -> bool {
+    let out = hpcready()
+        .args(["probe", "--json"])
+        .output()
+        .unwrap()
+        .stdout;
+    let found = String::from_utf8_lossy(&out).contains("llvmpipe");
+    assert!(
+        found || !require_gpu_tests(),
+        "no lavapipe adapter, and GPU tests are required"
+    );
+    found
+}
+
+/// Debian's `chromium` (or another Chromium) on PATH.
+pub fn chromium() -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    ["chromium", "chromium-browser", "google-chrome"]
+        .iter()
+        .flat_map(|name| std::env::split_paths(&path).map(move |d| d.join(name)))
+        .find(|p| p.is_file())
+}
