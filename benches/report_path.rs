@@ -7,11 +7,11 @@ use hpcready::bench::verify::SplitMix64;
 use hpcready::bench::{BenchKind, Case, DType, Shape};
 use hpcready::measure::SamplingPlan;
 use hpcready::measure::run::measure_case;
-use hpcready::measure::stats::summarize;
 use hpcready::node::Inventory;
 use hpcready::profiles::lookup;
 use hpcready::report::{Format, ReportContext, exporter, plots};
 use hpcready::results::Results;
+use hpcready::stats::summarize;
 use std::hint::black_box;
 
 fn tiny_run() -> Results {

@@ -70,8 +70,9 @@ pub struct SlurmArgs {
     /// MPICH, cray_shasta on HPE Cray); default: the site's MpiDefault.
     #[arg(long, value_name = "PLUGIN")]
     pub mpi: Option<String>,
-    /// Which suite to run.
-    #[arg(long, value_enum, default_value_t = Suite::Quick)]
+    /// Which suite to run: quick (about a minute on a 2-core CPU: ceilings, small matmuls and
+    /// attention), standard (minutes: larger sizes and f64), full (everything the device holds).
+    #[arg(long, value_parser = choice::<Suite>(&Suite::NAMES), default_value = "quick")]
     pub suite: Suite,
     /// Baseline for the report: a profile id or a profile file.
     #[arg(long, value_name = "ID|FILE", default_value = crate::profiles::DEFAULT_BASELINE)]
@@ -87,7 +88,7 @@ pub struct SlurmArgs {
 #[derive(Debug, Args, Clone)]
 pub struct ImportArgs {
     /// The tool that wrote the logs.
-    #[arg(value_enum)]
+    #[arg(value_parser = choice::<crate::import::Tool>(&crate::import::Tool::NAMES))]
     pub tool: crate::import::Tool,
     /// Its output files: text logs as captured (mpirun/srun prefixes and NCCL INFO lines are
     /// fine), nccl-tests `-J` JSON, rccl-tests `-Z csv|json`.
@@ -155,11 +156,13 @@ pub struct AssessArgs {
     /// Baseline to compare against: a profile id (see `hpcready baselines list`) or a profile file.
     #[arg(long, value_name = "ID|FILE", default_value = crate::profiles::DEFAULT_BASELINE)]
     pub baseline: String,
-    /// Which suite to run.
-    #[arg(long, value_enum, default_value_t = Suite::Quick)]
+    /// Which suite to run: quick (about a minute on a 2-core CPU: ceilings, small matmuls and
+    /// attention), standard (minutes: larger sizes and f64), full (everything the device holds).
+    #[arg(long, value_parser = choice::<Suite>(&Suite::NAMES), default_value = "quick")]
     pub suite: Suite,
-    /// Where to run: auto picks the best backend present.
-    #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
+    /// Where to run: auto (every hardware GPU when there is one, else the CPU), cpu (GEMM
+    /// through faer, blocked attention, FMA chains), gpu (GPUs through wgpu).
+    #[arg(long, value_parser = choice::<BackendChoice>(&BackendChoice::NAMES), default_value = "auto")]
     pub backend: BackendChoice,
     /// Report directory (default: reports/<host>-<UTC timestamp>/).
     #[arg(long, value_name = "DIR")]
@@ -196,6 +199,16 @@ pub struct ProbeArgs {
     pub baseline: String,
 }
 
+/// A value parser for a library enum: the names it lists (shown in `--help`), parsed by its
+/// `FromStr`. The library's types carry no command-line derives; this is the edge.
+fn choice<T>(names: &'static [&'static str]) -> impl clap::builder::TypedValueParser<Value = T>
+where
+    T: std::str::FromStr<Err = String> + Clone + Send + Sync + 'static,
+{
+    use clap::builder::TypedValueParser as _;
+    clap::builder::PossibleValuesParser::new(names).try_map(|s| s.parse::<T>())
+}
+
 fn parse_bench(s: &str) -> Result<BenchKind, String> {
     BenchKind::parse(s).ok_or_else(|| {
         let known: Vec<&str> = BenchKind::ALL.iter().map(|b| b.name()).collect();
@@ -218,11 +231,13 @@ fn parse_size(s: &str) -> Result<u64, String> {
 /// `hpcready run`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Which suite to run.
-    #[arg(long, value_enum, default_value_t = Suite::Quick)]
+    /// Which suite to run: quick (about a minute on a 2-core CPU: ceilings, small matmuls and
+    /// attention), standard (minutes: larger sizes and f64), full (everything the device holds).
+    #[arg(long, value_parser = choice::<Suite>(&Suite::NAMES), default_value = "quick")]
     pub suite: Suite,
-    /// Where to run.
-    #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
+    /// Where to run: auto (every hardware GPU when there is one, else the CPU), cpu (GEMM
+    /// through faer, blocked attention, FMA chains), gpu (GPUs through wgpu).
+    #[arg(long, value_parser = choice::<BackendChoice>(&BackendChoice::NAMES), default_value = "auto")]
     pub backend: BackendChoice,
     /// Only these benchmarks (comma-separated): peak, membw, matmul, attention, allreduce.
     /// allreduce runs across the ranks of `mpirun`/`srun` (a build with `--features mpi`).
@@ -265,7 +280,7 @@ pub struct ReportArgs {
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Formats to write (comma-separated).
-    #[arg(long, value_name = "LIST", value_enum, value_delimiter = ',', default_values_t = Format::ALL)]
+    #[arg(long, value_name = "LIST", value_parser = choice::<Format>(&Format::NAMES), value_delimiter = ',', default_value = "html,md,csv,json")]
     pub format: Vec<Format>,
 }
 

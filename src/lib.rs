@@ -2,7 +2,8 @@
 //! today on a hyperscaler.
 //!
 //! Data flows one way: [`node`] and [`bench`] (through a [`backend`]) → [`measure`] →
-//! [`results`] → [`assess`] (with [`profiles`]) → [`report`]. The [`commands`] module is the
+//! [`results`] → [`assess`] (with [`profiles`]) → [`report`]. [`stats`] and [`float`] are
+//! leaves every layer may use. The [`commands`] module is the
 //! glue the binary calls; nothing below it knows about the command line.
 
 pub mod assess;
@@ -12,12 +13,14 @@ pub mod cli;
 pub mod comm;
 pub mod commands;
 pub mod error;
+pub mod float;
 pub mod import;
 pub mod measure;
 pub mod node;
 pub mod profiles;
 pub mod report;
 pub mod results;
+pub mod stats;
 pub mod timefmt;
 
 pub use error::InputError;

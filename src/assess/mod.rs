@@ -676,18 +676,8 @@ fn capitalise(s: &str) -> String {
         .unwrap_or_default()
 }
 
-/// For plots: the shape's main size (matmul n, attention s, copy bytes).
-pub fn size_of(shape: &Shape) -> f64 {
-    match *shape {
-        Shape::Matmul { m, n, k } => (m as f64 * n as f64 * k as f64).cbrt().round(),
-        Shape::Attention { s, .. } => s as f64,
-        Shape::Membw { bytes } => bytes as f64,
-        Shape::Peak { threads } => threads as f64,
-        Shape::Allreduce { bytes, .. } => bytes as f64,
-    }
-}
-
 pub mod project;
+pub mod saved;
 mod verdict;
 
 pub use verdict::{Category, Readiness};

@@ -1,10 +1,10 @@
 use super::*;
 use crate::bench::verify::Verification;
 use crate::bench::{Throughput, Work};
-use crate::measure::TimingSource;
-use crate::measure::stats::summarize;
 use crate::node::Inventory;
 use crate::profiles::lookup;
+use crate::results::TimingSource;
+use crate::stats::summarize;
 
 fn measurement(bench: BenchKind, dtype: DType, shape: Shape, tflops: f64, ok: bool) -> Measurement {
     let unit = Unit::for_bench(bench);

@@ -78,7 +78,7 @@ pub trait Backend {
 }
 
 /// Backends named on the command line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BackendChoice {
     /// The best backend present: every hardware GPU when there is one, else the CPU.
     Auto,
@@ -86,6 +86,26 @@ pub enum BackendChoice {
     Cpu,
     /// GPUs through wgpu (hardware GPUs, or the adapter named with --device).
     Gpu,
+}
+
+impl BackendChoice {
+    /// Every choice, by name.
+    pub const NAMES: [&'static str; 3] = ["auto", "cpu", "gpu"];
+}
+
+impl std::str::FromStr for BackendChoice {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "auto" => Ok(Self::Auto),
+            "cpu" => Ok(Self::Cpu),
+            "gpu" => Ok(Self::Gpu),
+            _ => Err(format!(
+                "unknown backend `{s}`; known: {}",
+                Self::NAMES.join(", ")
+            )),
+        }
+    }
 }
 
 /// Resolves a choice (and `--device`, for GPUs) to the backends to run, in order.

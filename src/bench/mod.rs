@@ -219,6 +219,18 @@ impl Shape {
         }
     }
 
+    /// The shape's main size, the x of a plot: matmul's cube root of m·n·k (n when square),
+    /// attention's sequence length, a copy's or an all-reduce's bytes, a peak's threads.
+    pub fn main_size(&self) -> f64 {
+        match *self {
+            Self::Matmul { m, n, k } => (m as f64 * n as f64 * k as f64).cbrt().round(),
+            Self::Attention { s, .. } => s as f64,
+            Self::Membw { bytes } => bytes as f64,
+            Self::Peak { threads } => threads as f64,
+            Self::Allreduce { bytes, .. } => bytes as f64,
+        }
+    }
+
     /// Memory the benchmark allocates for this shape, to refuse sizes before allocating.
     pub fn footprint(&self, dtype: DType) -> u64 {
         let es = dtype.size();
@@ -269,10 +281,10 @@ pub fn copy_bytes(bytes: u64) -> f64 {
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 pub struct Work {
     /// Floating-point operations (an FMA counts two).
-    #[serde(with = "crate::results::float")]
+    #[serde(with = "crate::float")]
     pub flops: f64,
     /// Bytes read plus bytes written (minimum traffic).
-    #[serde(with = "crate::results::float")]
+    #[serde(with = "crate::float")]
     pub bytes: f64,
 }
 
@@ -315,7 +327,7 @@ impl fmt::Display for Unit {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Throughput {
     /// The rate in `unit`.
-    #[serde(with = "crate::results::float")]
+    #[serde(with = "crate::float")]
     pub value: f64,
     /// TFLOP/s or GB/s.
     pub unit: Unit,

@@ -6,9 +6,7 @@ use crate::error::input_error;
 use crate::node::human_bytes;
 
 /// A named set of cases.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Suite {
     /// About a minute on a 2-core CPU: ceilings, small matmuls and attention.
@@ -20,6 +18,9 @@ pub enum Suite {
 }
 
 impl Suite {
+    /// Every suite, by name.
+    pub const NAMES: [&'static str; 3] = ["quick", "standard", "full"];
+
     /// Its name on the command line.
     pub fn name(self) -> &'static str {
         match self {
@@ -27,6 +28,16 @@ impl Suite {
             Self::Standard => "standard",
             Self::Full => "full",
         }
+    }
+}
+
+impl std::str::FromStr for Suite {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        [Self::Quick, Self::Standard, Self::Full]
+            .into_iter()
+            .find(|x| x.name() == s)
+            .ok_or_else(|| format!("unknown suite `{s}`; known: {}", Self::NAMES.join(", ")))
     }
 }
 

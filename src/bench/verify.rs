@@ -16,10 +16,10 @@ pub struct Verification {
     /// Whether every checked element was within tolerance.
     pub passed: bool,
     /// The largest normwise relative error seen.
-    #[serde(with = "crate::results::float")]
+    #[serde(with = "crate::float")]
     pub max_rel_error: f64,
     /// The tolerance the error was held to.
-    #[serde(with = "crate::results::float")]
+    #[serde(with = "crate::float")]
     pub tolerance: f64,
     /// Elements checked.
     pub checked: u64,

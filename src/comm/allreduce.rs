@@ -11,7 +11,7 @@ use crate::bench::suites::Suite;
 use crate::bench::verify::Verification;
 use crate::bench::{BenchKind, DType, Shape};
 use crate::error::input_error;
-use crate::measure::TimingSource;
+use crate::results::TimingSource;
 use crate::results::{CollectiveInfo, DeviceKind, Measurement, Origin};
 use std::time::{Duration, Instant};
 

@@ -7,7 +7,7 @@
 use super::allreduce::{Options, count_wrong, input};
 use crate::backend::gpu::GpuContext;
 use crate::bench::{BenchKind, DType, Shape};
-use crate::measure::TimingSource;
+use crate::results::TimingSource;
 use crate::results::{DeviceKind, Measurement, MethodFamily, Origin};
 use std::sync::Arc;
 use std::time::Instant;

@@ -1,10 +1,11 @@
 //! `hpcready baselines list | show`.
 
 use super::{emit, text_table};
+use crate::assess::saved;
 use crate::bench::num;
 use crate::cli::{BaselinesArgs, BaselinesCommand};
 use crate::error::input_error;
-use crate::profiles::{self, Profile, saved};
+use crate::profiles::{self, Profile};
 use crate::results::io::{ensure_writable_dir, load, write_atomic};
 use std::path::{Path, PathBuf};
 

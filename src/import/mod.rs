@@ -15,23 +15,34 @@ mod table;
 
 use crate::bench::verify::Verification;
 use crate::bench::{BenchKind, DType, Shape};
-use crate::measure::TimingSource;
+use crate::results::TimingSource;
 use crate::results::{CollectiveInfo, DeviceKind, Measurement, MethodFamily, Origin};
 
 /// The tool whose output is read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tool {
     /// NVIDIA's nccl-tests (`all_reduce_perf`): text log or `-J` JSON.
-    #[value(name = "nccl-tests")]
     NcclTests,
     /// AMD's rccl-tests: text log (nccl-tests' format) or `-Z csv|json` output.
-    #[value(name = "rccl-tests")]
     RcclTests,
     /// OSU Micro-Benchmarks' `osu_allreduce` (or `osu_xccl_allreduce`) latency table.
     Osu,
 }
 
+impl std::str::FromStr for Tool {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        [Self::NcclTests, Self::RcclTests, Self::Osu]
+            .into_iter()
+            .find(|t| t.name() == s)
+            .ok_or_else(|| format!("unknown tool `{s}`; known: {}", Self::NAMES.join(", ")))
+    }
+}
+
 impl Tool {
+    /// Every tool, by name.
+    pub const NAMES: [&'static str; 3] = ["nccl-tests", "rccl-tests", "osu"];
+
     /// The name in methods and messages.
     pub fn name(self) -> &'static str {
         match self {

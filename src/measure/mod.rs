@@ -16,10 +16,10 @@
 //! timer returns that instead and the result says which was used.
 
 pub mod run;
-pub mod stats;
 
 use crate::backend::Kernel;
 use crate::bench::verify::Verification;
+use crate::results::TimingSource;
 use std::time::{Duration, Instant};
 
 /// How long and how often to sample one case.
@@ -75,18 +75,6 @@ impl SamplingPlan {
             max_time: Duration::from_millis(200),
         }
     }
-}
-
-/// Where the times came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum TimingSource {
-    /// A monotonic host clock around each sample.
-    WallClock,
-    /// The device's own timer (GPU timestamp queries).
-    DeviceTimestamps,
-    /// Taken from another tool's output (`hpcready import`), timed as that tool times.
-    Imported,
 }
 
 /// What the sampling loop produced.

@@ -1,9 +1,10 @@
 //! Running a plan: prepare each case on a backend, verify and sample it, and persist the
 //! measurement before the next case starts.
 
-use super::{SamplingPlan, TimingSource, sample};
+use super::{SamplingPlan, sample};
 use crate::backend::{Backend, PrepareError};
 use crate::bench::Case;
+use crate::results::TimingSource;
 use crate::results::io::ResultsWriter;
 use crate::results::{Measurement, MethodFamily, Origin};
 use crate::timefmt::{now_unix, rfc3339};

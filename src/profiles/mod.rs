@@ -7,7 +7,6 @@
 
 use crate::error::input_error;
 
-pub mod saved;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -9,7 +9,7 @@
 use super::Block;
 use super::document::Cell;
 use super::plots::{Plot, Series, draw};
-use crate::assess::{best, size_of};
+use crate::assess::best;
 use crate::bench::{BenchKind, DType, Shape, num};
 use crate::results::{Measurement, Results};
 
@@ -307,7 +307,7 @@ pub fn document(machines: &[Machine]) -> anyhow::Result<(Vec<Block>, Vec<Plot>)>
             .collect();
         shapes.sort_by_key(|s| s.display());
         shapes.dedup();
-        shapes.sort_by(|a, b| size_of(a).total_cmp(&size_of(b)));
+        shapes.sort_by(|a, b| a.main_size().total_cmp(&b.main_size()));
         let rows = shapes
             .iter()
             .map(|shape| {
@@ -374,7 +374,7 @@ fn plots(machines: &[Machine], cases: &[(BenchKind, DType)]) -> anyhow::Result<V
                     .results
                     .valid(b, dtype)
                     .filter(|x| keep(&x.shape))
-                    .filter_map(|x| Some((size_of(&x.shape), x.value()?)))
+                    .filter_map(|x| Some((x.shape.main_size(), x.value()?)))
                     .collect();
                 points.sort_by(|a, b| a.0.total_cmp(&b.0));
                 points.dedup_by(|a, b| {

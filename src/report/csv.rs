@@ -32,7 +32,7 @@ pub fn to_csv(results: &Results) -> anyhow::Result<Vec<u8>> {
     let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record(HEADER)?;
     for m in &results.measurements {
-        let stat = |f: fn(&crate::measure::stats::Stats) -> f64| {
+        let stat = |f: fn(&crate::stats::Stats) -> f64| {
             m.stats
                 .as_ref()
                 .filter(|_| m.is_valid())

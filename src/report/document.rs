@@ -220,11 +220,31 @@ fn porting_checklist(b: &mut Vec<Block>, ctx: &ReportContext) {
     });
 }
 
-/// The report, as blocks.
+/// A key-value row of the node and provenance tables.
+fn kv(k: &str, v: String) -> Vec<Cell> {
+    vec![Cell::from(k), Cell::from(v)]
+}
+
+/// The report, as blocks: one function per section, in reading order.
 pub fn document(ctx: &ReportContext) -> Vec<Block> {
+    let mut b = Vec::new();
+    verdict(&mut b, ctx);
+    summary(&mut b, ctx);
+    super::communication::allreduce(&mut b, ctx);
+    projection(&mut b, ctx);
+    porting_checklist(&mut b, ctx);
+    plots_section(&mut b, ctx);
+    measurements(&mut b, ctx);
+    node(&mut b, ctx);
+    method(&mut b, ctx);
+    provenance(&mut b, ctx);
+    b
+}
+
+/// The title, the verdict and its reasons, the category table, and warnings about the run.
+fn verdict(b: &mut Vec<Block>, ctx: &ReportContext) {
     let r = ctx.results;
     let c = ctx.comparison;
-    let mut b = Vec::new();
     b.push(Block::Heading(
         1,
         format!("hpcready report: {}", r.node.host),
@@ -284,7 +304,12 @@ pub fn document(ctx: &ReportContext) -> Vec<Block> {
             b.push(Block::Warning(format!("Noisy machine: {w}.")));
         }
     }
+}
 
+/// The comparison table, the normalisation, why no like-for-like reference, the figures used.
+fn summary(b: &mut Vec<Block>, ctx: &ReportContext) {
+    let r = ctx.results;
+    let c = ctx.comparison;
     b.push(Block::Heading(2, "Summary".into()));
     let rows = c
         .rows
@@ -456,18 +481,21 @@ pub fn document(ctx: &ReportContext) -> Vec<Block> {
             c.invalid.join("; ")
         )));
     }
+}
 
-    super::communication::allreduce(&mut b, ctx);
-    projection(&mut b, ctx);
-    porting_checklist(&mut b, ctx);
-
+/// The plots, where there are any.
+fn plots_section(b: &mut Vec<Block>, ctx: &ReportContext) {
     if !ctx.plots.is_empty() {
         b.push(Block::Heading(2, "Plots".into()));
         for i in 0..ctx.plots.len() {
             b.push(Block::Plot(i));
         }
     }
+}
 
+/// Every measurement by benchmark: throughput, timing statistics, verification, method.
+fn measurements(b: &mut Vec<Block>, ctx: &ReportContext) {
+    let r = ctx.results;
     b.push(Block::Heading(2, "Measurements".into()));
     let peaks = r.peak_index();
     for bench in BenchKind::ALL {
@@ -553,11 +581,14 @@ pub fn document(ctx: &ReportContext) -> Vec<Block> {
             rows,
         });
     }
+}
 
+/// The node's inventory and the load during the run.
+fn node(b: &mut Vec<Block>, ctx: &ReportContext) {
+    let r = ctx.results;
     b.push(Block::Heading(2, "Node".into()));
     let n = &r.node;
     let caches = n.caches_summary();
-    let kv = |k: &str, v: String| vec![Cell::from(k), Cell::from(v)];
     b.push(Block::Table {
         head: vec!["item".into(), "value".into()],
         rows: vec![
@@ -635,7 +666,11 @@ pub fn document(ctx: &ReportContext) -> Vec<Block> {
             ],
         });
     }
+}
 
+/// How the figures were measured and compared.
+fn method(b: &mut Vec<Block>, ctx: &ReportContext) {
+    let r = ctx.results;
     b.push(Block::Heading(2, "Method".into()));
     b.push(Block::List(vec![
         "Every kernel's output is verified against a float64 reference before it is timed (sampled entries for large sizes); the error is normwise, |got − ref| / Σ|terms|. A kernel that fails is kept, marked invalid and never scored.".into(),
@@ -649,7 +684,11 @@ pub fn document(ctx: &ReportContext) -> Vec<Block> {
         b.push(Block::Heading(3, format!("Notes on {}", ctx.profile.name)));
         b.push(Block::List(ctx.profile.notes.clone()));
     }
+}
 
+/// The tool, build and run that produced the figures.
+fn provenance(b: &mut Vec<Block>, ctx: &ReportContext) {
+    let r = ctx.results;
     b.push(Block::Heading(2, "Provenance".into()));
     let t = &r.tool;
     b.push(Block::Table {
@@ -688,7 +727,6 @@ pub fn document(ctx: &ReportContext) -> Vec<Block> {
             kv("results schema", format!("version {}", r.schema_version)),
         ],
     });
-    b
 }
 
 /// How the run's ceilings were measured: the CPU's FMA chains, the GPU's kernel, or both.

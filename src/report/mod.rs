@@ -35,7 +35,7 @@ pub struct ReportContext<'a> {
 }
 
 /// An output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Format {
     /// `report.html`: self-contained, inline CSS and SVG.
     Html,
@@ -50,6 +50,19 @@ pub enum Format {
 impl Format {
     /// Every format, the default for `report` and `assess`.
     pub const ALL: [Format; 4] = [Self::Html, Self::Md, Self::Csv, Self::Json];
+    /// Every format, by name.
+    pub const NAMES: [&'static str; 4] = ["html", "md", "csv", "json"];
+}
+
+impl std::str::FromStr for Format {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::NAMES
+            .iter()
+            .position(|n| *n == s)
+            .map(|i| Self::ALL[i])
+            .ok_or_else(|| format!("unknown format `{s}`; known: {}", Self::NAMES.join(", ")))
+    }
 }
 
 /// Renders one format.

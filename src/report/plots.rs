@@ -2,7 +2,6 @@
 //! with the measured peak as a dashed line, attention TFLOP/s against sequence length, and copy
 //! bandwidth against buffer size.
 
-use crate::assess::size_of;
 use crate::bench::{BenchKind, DType, Shape};
 use crate::profiles::Profile;
 use crate::results::Results;
@@ -222,7 +221,7 @@ fn points(
                 && m.dtype == key.2
                 && keep(&m.shape)
         })
-        .filter_map(|m| Some((size_of(&m.shape), m.value()?)))
+        .filter_map(|m| Some((m.shape.main_size(), m.value()?)))
         .collect();
     p.sort_by(|a, b| a.0.total_cmp(&b.0));
     p

@@ -310,7 +310,7 @@ mod tests {
             DType::F32,
             Shape::square(8),
             origin.clone(),
-            crate::measure::TimingSource::WallClock,
+            crate::results::TimingSource::WallClock,
         );
         nan.record(Verification::not_run(), vec![], 0);
         let mut zero = Measurement::pending(
@@ -318,7 +318,7 @@ mod tests {
             DType::F32,
             Shape::square(8),
             origin,
-            crate::measure::TimingSource::WallClock,
+            crate::results::TimingSource::WallClock,
         );
         let mut ok = Verification::exact_copy(None, 1);
         ok.max_rel_error = f64::INFINITY;

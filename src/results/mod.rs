@@ -3,20 +3,30 @@
 //! `results.json` carries a `schema_version`; readers refuse versions they do not know rather
 //! than guess. Version 1 is this module's types.
 
-pub mod float;
 pub mod io;
 
 use crate::bench::verify::Verification;
 use crate::bench::{BenchKind, DType, Shape, Throughput, Work};
-use crate::measure::TimingSource;
-use crate::measure::stats::Stats;
 use crate::node::Inventory;
 use crate::node::load::LoadReport;
+use crate::stats::Stats;
 use serde::{Deserialize, Serialize};
 
 /// The schema version this build writes. Version 1 (no `device_kind`/`family` on measurements)
 /// is still read: [`io::load`] derives both from its `backend` and `method`.
 pub const SCHEMA_VERSION: u32 = 2;
+
+/// Where the times came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TimingSource {
+    /// A monotonic host clock around each sample.
+    WallClock,
+    /// The device's own timer (GPU timestamp queries).
+    DeviceTimestamps,
+    /// Taken from another tool's output (`hpcready import`), timed as that tool times.
+    Imported,
+}
 
 /// What one measurement's figure stands for. Normalisation and like-for-like matching are
 /// derived from it, never from the free-text backend name.
@@ -141,13 +151,13 @@ impl RankLayout {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CollectiveInfo {
     /// Algorithm bandwidth, bytes / time, in GB/s (base 10), at the median time.
-    #[serde(with = "crate::results::float")]
+    #[serde(with = "crate::float")]
     pub algbw_gbs: f64,
     /// Bus bandwidth, algbw · 2(n−1)/n, in GB/s: the measurement's throughput.
-    #[serde(with = "crate::results::float")]
+    #[serde(with = "crate::float")]
     pub busbw_gbs: f64,
     /// The median time of one all-reduce, in microseconds (the slowest rank's).
-    #[serde(with = "crate::results::float")]
+    #[serde(with = "crate::float")]
     pub time_us: f64,
     /// Nodes the ranks ran on (1: intra-node).
     pub nodes: usize,
@@ -279,7 +289,7 @@ impl Measurement {
     /// Records the samples (seconds per iteration) and the verification; the throughput is
     /// computed from the median, and only when the check passed.
     pub fn record(&mut self, verification: Verification, samples: Vec<f64>, iterations: u64) {
-        self.stats = crate::measure::stats::summarize(&samples);
+        self.stats = crate::stats::summarize(&samples);
         self.throughput = self
             .stats
             .as_ref()

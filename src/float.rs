@@ -4,7 +4,7 @@
 //! failure unreadable. Fields that can hold such values are written as a number when finite, else
 //! as the strings `"NaN"`, `"inf"`, `"-inf"`; `null` (written by earlier builds) reads as NaN.
 //!
-//! Use with `#[serde(with = "crate::results::float")]` (or `float::pair` for `[f64; 2]`).
+//! Use with `#[serde(with = "crate::float")]` (or `crate::float::pair` for `[f64; 2]`).
 
 use serde::{Deserialize, Deserializer, Serializer};
 

@@ -3,9 +3,9 @@
 //! of that run, cited as such; its references carry hpcready's method, so a later run of the same
 //! kernels is compared with it like for like — the most exact comparison there is.
 
-use super::{AcceleratorSpec, CpuSpec, Figure, Peak, Profile, ProfileKind, Reference};
 use crate::bench::{BenchKind, Unit};
 use crate::error::input_error;
+use crate::profiles::{AcceleratorSpec, CpuSpec, Figure, Peak, Profile, ProfileKind, Reference};
 use crate::results::{DeviceKind, Measurement, Results};
 use std::collections::BTreeMap;
 
@@ -35,7 +35,7 @@ fn best_per_case(results: &Results) -> Vec<&Measurement> {
     let mut best: BTreeMap<(String, String, String), &Measurement> = BTreeMap::new();
     let peaks = results.peak_index();
     for m in results.measurements.iter().filter(|m| m.is_valid()) {
-        if crate::assess::is_suspect(&peaks, m) {
+        if super::is_suspect(&peaks, m) {
             continue;
         }
         let key = (

@@ -22,31 +22,31 @@ pub struct Stats {
     /// Number of samples.
     pub n: usize,
     /// Median.
-    #[serde(with = "crate::results::float")]
+    #[serde(with = "crate::float")]
     pub median: f64,
     /// Arithmetic mean.
-    #[serde(with = "crate::results::float")]
+    #[serde(with = "crate::float")]
     pub mean: f64,
     /// Fastest sample.
-    #[serde(with = "crate::results::float")]
+    #[serde(with = "crate::float")]
     pub min: f64,
     /// Slowest sample.
-    #[serde(with = "crate::results::float")]
+    #[serde(with = "crate::float")]
     pub max: f64,
     /// 10th percentile.
-    #[serde(with = "crate::results::float")]
+    #[serde(with = "crate::float")]
     pub p10: f64,
     /// 90th percentile.
-    #[serde(with = "crate::results::float")]
+    #[serde(with = "crate::float")]
     pub p90: f64,
     /// Sample standard deviation.
-    #[serde(with = "crate::results::float")]
+    #[serde(with = "crate::float")]
     pub stddev: f64,
     /// Coefficient of variation: stddev / mean.
-    #[serde(with = "crate::results::float")]
+    #[serde(with = "crate::float")]
     pub cv: f64,
     /// 95% bootstrap confidence interval of the median: [low, high].
-    #[serde(with = "crate::results::float::pair")]
+    #[serde(with = "crate::float::pair")]
     pub median_ci95: [f64; 2],
     /// Samples beyond Tukey's fences (1.5 IQR outside the quartiles).
     pub outliers: usize,
