@@ -36,9 +36,20 @@ pub fn summary(c: &Comparison) -> String {
             vec![
                 r.label(),
                 r.ours.map(|t| t.to_string()).unwrap_or_else(|| "—".into()),
+                // The baseline's data type and tool where they differ from ours: an f32 row
+                // may stand beside a 16-bit library figure.
                 r.baseline
                     .as_ref()
-                    .map(|b| format!("{} {}", num(b.value), b.unit))
+                    .map(|b| {
+                        let other =
+                            !b.dtype.is_empty() && b.dtype != "bytes" && b.dtype != r.dtype.name();
+                        match (other, b.method.as_str()) {
+                            (true, m) if !m.is_empty() => {
+                                format!("{} {} ({}, {m})", num(b.value), b.unit, b.dtype)
+                            }
+                            _ => format!("{} {}", num(b.value), b.unit),
+                        }
+                    })
                     .unwrap_or_else(|| "—".into()),
                 r.ratio
                     .map(|x| format!("{}×", sig(x, 3)))

@@ -139,7 +139,8 @@ mod tests {
         assert!(!on_disk.complete);
         let m = &on_disk.measurements[0];
         assert!(m.is_valid(), "{m:?}");
-        assert_eq!(m.method, "cpu/faer");
+        use crate::backend::cpu::Element;
+        assert_eq!(m.method, f32::own_gemm().unwrap_or("cpu/faer"));
         assert!(m.throughput.unwrap().value > 0.0);
         let done = writer.finish(true).unwrap();
         assert!(done.complete && done.finished_at.is_some());

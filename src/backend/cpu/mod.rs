@@ -8,6 +8,7 @@ mod membw;
 mod peak;
 
 pub use attention::attention_forward;
+pub mod sgemm;
 pub use matmul::gemm_into;
 pub use peak::{Isa, detect_isa};
 
@@ -27,6 +28,23 @@ pub trait Element:
     const TOLERANCE: f64;
     /// Converts from the reference type.
     fn from_f64(x: f64) -> Self;
+    /// hpcready's own GEMM kernel for this type on this CPU, if it has one: its method name.
+    fn own_gemm() -> Option<&'static str> {
+        None
+    }
+    /// Runs [`Element::own_gemm`]'s kernel: `c = a·b`, row-major.
+    ///
+    /// # Panics
+    /// When the type has no own kernel on this CPU.
+    fn run_own_gemm(
+        _c: &mut [Self],
+        _a: &[Self],
+        _b: &[Self],
+        _dims: (usize, usize, usize),
+        _threads: usize,
+    ) {
+        unreachable!("no own GEMM kernel for this type")
+    }
 }
 
 impl Element for f32 {
@@ -34,6 +52,18 @@ impl Element for f32 {
     const TOLERANCE: f64 = 1e-4;
     fn from_f64(x: f64) -> Self {
         x as f32
+    }
+    fn own_gemm() -> Option<&'static str> {
+        sgemm::available().then_some("cpu/sgemm-avx512")
+    }
+    fn run_own_gemm(
+        c: &mut [Self],
+        a: &[Self],
+        b: &[Self],
+        dims: (usize, usize, usize),
+        threads: usize,
+    ) {
+        sgemm::sgemm(c, a, b, dims, threads);
     }
 }
 
