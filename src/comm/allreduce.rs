@@ -11,9 +11,10 @@ use crate::bench::suites::Suite;
 use crate::bench::verify::Verification;
 use crate::bench::{BenchKind, DType, Shape};
 use crate::error::input_error;
+use crate::measure::{FixedPlan, sample_fixed};
 use crate::results::TimingSource;
 use crate::results::{CollectiveInfo, DeviceKind, Measurement, Origin};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How the sizes are swept and timed.
 #[derive(Debug, Clone)]
@@ -250,28 +251,26 @@ fn measure_one(
     let mut samples = Vec::new();
     if wrong == 0 {
         fill(send, rank);
-        // Warm-up: connections, registration caches.
-        for _ in 0..iterations.min(5) {
-            if inplace {
-                comm.all_reduce_in_place(send);
-            } else {
-                comm.all_reduce(send, recv);
-            }
-        }
-        for _ in 0..opts.samples {
-            comm.barrier();
-            let t = Instant::now();
-            for _ in 0..iterations {
+        let plan = FixedPlan {
+            warmup: iterations.min(5),
+            samples: opts.samples,
+            iterations,
+        };
+        samples = sample_fixed(
+            &plan,
+            || comm.barrier(),
+            || {
                 if inplace {
                     comm.all_reduce_in_place(send);
                 } else {
                     comm.all_reduce(send, recv);
                 }
-            }
-            let mine = t.elapsed().as_secs_f64() / iterations as f64;
+                Ok::<(), std::convert::Infallible>(())
+            },
             // nccl-tests' time: the slowest rank's.
-            samples.push(comm.max_f64(mine));
-        }
+            |mine| comm.max_f64(mine),
+        )
+        .unwrap_or_else(|never| match never {});
     }
     let placement = if inplace { "in-place" } else { "out-of-place" };
     let origin = Origin {

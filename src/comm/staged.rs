@@ -7,10 +7,10 @@
 use super::allreduce::{Options, count_wrong, input};
 use crate::backend::gpu::GpuContext;
 use crate::bench::{BenchKind, DType, Shape};
+use crate::measure::{FixedPlan, sample_fixed};
 use crate::results::TimingSource;
 use crate::results::{DeviceKind, Measurement, MethodFamily, Origin};
 use std::sync::Arc;
-use std::time::Instant;
 
 /// One GPU's buffers.
 struct Slot {
@@ -121,16 +121,17 @@ pub fn run(
             let mut samples = Vec::new();
             if wrong == 0 {
                 fill(&slots, count)?;
-                for _ in 0..iterations.min(2) {
-                    all_reduce(&slots, bytes, inplace, &mut sum)?;
-                }
-                for _ in 0..opts.samples {
-                    let t = Instant::now();
-                    for _ in 0..iterations {
-                        all_reduce(&slots, bytes, inplace, &mut sum)?;
-                    }
-                    samples.push(t.elapsed().as_secs_f64() / iterations as f64);
-                }
+                let plan = FixedPlan {
+                    warmup: iterations.min(2),
+                    samples: opts.samples,
+                    iterations,
+                };
+                samples = sample_fixed(
+                    &plan,
+                    || {},
+                    || all_reduce(&slots, bytes, inplace, &mut sum),
+                    |t| t,
+                )?;
             }
             let total = (count * n) as u64;
             let placement = if inplace { "in-place" } else { "out-of-place" };

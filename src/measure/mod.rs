@@ -77,6 +77,44 @@ impl SamplingPlan {
     }
 }
 
+/// A fixed sampling plan, for collectives: every rank must run the same number of operations,
+/// so the count is set in advance rather than adapted to the time taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FixedPlan {
+    /// Untimed runs first (connections, registration caches).
+    pub warmup: u64,
+    /// Samples taken.
+    pub samples: usize,
+    /// Back-to-back runs per sample.
+    pub iterations: u64,
+}
+
+/// Samples `run` under `plan`: `sync` before each sample (a barrier), then `iterations` runs
+/// timed together on the monotonic clock; each sample's seconds per run goes through `combine`
+/// (for a collective, the slowest rank's: nccl-tests' time). The one fixed-count loop every
+/// collective uses; [`sample`] is the adaptive one for kernels.
+pub fn sample_fixed<E>(
+    plan: &FixedPlan,
+    mut sync: impl FnMut(),
+    mut run: impl FnMut() -> Result<(), E>,
+    mut combine: impl FnMut(f64) -> f64,
+) -> Result<Vec<f64>, E> {
+    for _ in 0..plan.warmup {
+        run()?;
+    }
+    let iterations = plan.iterations.max(1);
+    let mut samples = Vec::with_capacity(plan.samples);
+    for _ in 0..plan.samples {
+        sync();
+        let t = Instant::now();
+        for _ in 0..iterations {
+            run()?;
+        }
+        samples.push(combine(t.elapsed().as_secs_f64() / iterations as f64));
+    }
+    Ok(samples)
+}
+
 /// What the sampling loop produced.
 #[derive(Debug, Clone)]
 pub struct Sampled {
@@ -194,6 +232,31 @@ mod tests {
         for x in &s.samples {
             assert!((x - 1e-4).abs() < 1e-12);
         }
+    }
+
+    #[test]
+    fn the_fixed_loop_syncs_before_every_sample_and_combines_each() {
+        let (mut syncs, mut runs) = (0, 0);
+        let plan = FixedPlan {
+            warmup: 2,
+            samples: 4,
+            iterations: 3,
+        };
+        let samples = sample_fixed(
+            &plan,
+            || syncs += 1,
+            || {
+                runs += 1;
+                Ok::<(), ()>(())
+            },
+            |_| 7.0,
+        )
+        .unwrap();
+        assert_eq!(samples, vec![7.0; 4]);
+        assert_eq!((syncs, runs), (4, 2 + 4 * 3));
+        // An error in a run ends the loop with it.
+        let failed = sample_fixed(&plan, || {}, || Err("lost"), |t| t);
+        assert_eq!(failed, Err("lost"));
     }
 
     #[test]
