@@ -52,7 +52,11 @@ fn cpu_node_with_imported_allreduce_report() {
     Command::cargo_bin("hpcready")
         .unwrap()
         .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(["import", "nccl-tests", "tests/data/import/nccl-tests-2node.log"])
+        .args([
+            "import",
+            "nccl-tests",
+            "tests/data/import/nccl-tests-2node.log",
+        ])
         .arg("--out")
         .arg(&nccl)
         .assert()

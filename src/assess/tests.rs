@@ -466,3 +466,50 @@ fn categories_score_compute_attention_and_the_environment() {
     assert_eq!(c.readiness, Readiness::NotReady, "{:?}", c.reasons);
     assert!(c.reasons.iter().any(|x| x.contains("fail: containers")));
 }
+
+/// An imported all-reduce is scored against the baseline's figure by the same tool only when
+/// that tool checked its result; an unchecked one is shown, not scored, and says why.
+#[test]
+fn unchecked_imported_allreduce_is_shown_not_scored() {
+    let imported = |checked: bool| {
+        let mut m = measurement(
+            BenchKind::Allreduce,
+            DType::F32,
+            Shape::Allreduce {
+                bytes: 134217728,
+                ranks: 16,
+                inplace: false,
+            },
+            300.0,
+            true,
+        );
+        m.backend = "import".into();
+        m.device_kind = crate::results::DeviceKind::Collective;
+        m.family = crate::results::MethodFamily::ImportedTool;
+        m.method = "import/nccl-tests".into();
+        if !checked {
+            m.verification.checked = 0;
+        }
+        m
+    };
+    let p5 = lookup("aws-p5.48xlarge").unwrap();
+    let row = |c: &Comparison| {
+        c.rows
+            .iter()
+            .find(|r| r.bench == BenchKind::Allreduce)
+            .cloned()
+            .unwrap()
+    };
+    let scored = compare(&results(vec![imported(true)]), &p5);
+    assert_eq!(row(&scored).basis, Basis::LikeForLike);
+    let unchecked = compare(&results(vec![imported(false)]), &p5);
+    assert_ne!(row(&unchecked).basis, Basis::LikeForLike);
+    assert_eq!(row(&unchecked).ratio, None);
+    let cat = unchecked
+        .categories
+        .iter()
+        .find(|c| c.name == "communication")
+        .unwrap();
+    assert_eq!(cat.status, None);
+    assert!(cat.basis.contains("did not check"), "{}", cat.basis);
+}

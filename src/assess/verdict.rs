@@ -314,6 +314,19 @@ fn communication(results: &Results, rows: &[Row]) -> Category {
                 .into(),
         };
     }
+    if !results
+        .valid_any(BenchKind::Allreduce)
+        .any(|m| m.is_verified())
+    {
+        return Category {
+            name,
+            status: None,
+            basis: "measured, not scored: the tool that produced these all-reduce figures did \
+                    not check its results (rerun nccl-tests/rccl-tests with `-c 1`, OSU with \
+                    `-c`)"
+                .into(),
+        };
+    }
     Category {
         name,
         status: None,
