@@ -218,7 +218,9 @@ pub struct Reference {
     pub method: String,
     /// The tool that measured it, the key for like-for-like matching: `mamf-finder`,
     /// `flash-attention-3`, `nccl-tests`, `rccl-tests`, `osu`, `hpl`, or an hpcready method
-    /// (`cpu/faer`, `wgpu/matmul-coop-tiled`, `mpi`) for a profile saved from a run.
+    /// (`cpu/faer`, `wgpu/matmul-coop-tiled`, `mpi`) for a profile saved from a run. Required:
+    /// a file without it (saved before 2026-12-01) is refused naming the reference.
+    #[serde(default)]
     pub tool: String,
     /// Key into the profile's sources.
     pub source: String,
@@ -334,8 +336,9 @@ impl Profile {
             );
             if r.tool.trim().is_empty() {
                 out.push(format!(
-                    "`references` ({} {} {}): `tool` is empty (name the tool that measured it: \
-                     mamf-finder, nccl-tests, …)",
+                    "`references` ({} {} {}): `tool` is missing or empty (name the tool that \
+                     measured it: mamf-finder, nccl-tests, …; a baseline saved before 2026-12-01: \
+                     save it again with `hpcready baselines save`)",
                     r.bench, r.dtype, r.params
                 ));
             }
@@ -621,6 +624,7 @@ S1 = "a"
                 "price.usd_per_hour",
             ),
             ("value = 3200", "value = -1", "links (EFA v2"),
+            ("tool = \"mamf-finder\"\n", "", "`tool` is missing"),
         ] {
             let text = good.replacen(from, to, 1);
             assert_ne!(text, good, "{from}");
