@@ -13,6 +13,11 @@ fn flag(uncertain: bool) -> &'static str {
     if uncertain { " ⚠ uncertain" } else { "" }
 }
 
+/// ` (caveat)` for a figure's note, else nothing.
+fn note(n: &Option<String>) -> String {
+    n.as_ref().map(|n| format!(" ({n})")).unwrap_or_default()
+}
+
 /// A profile as text, every figure with its source.
 pub fn describe(p: &Profile) -> String {
     let mut s = format!("{} ({})\nkind: {:?}\n{}\n", p.name, p.id, p.kind, p.summary);
@@ -72,7 +77,7 @@ pub fn describe(p: &Profile) -> String {
     }
     for l in &p.links {
         s.push_str(&format!(
-            "link ({}): {} — {} {} {} per {} [{}]{}\n",
+            "link ({}): {} — {} {} {} per {} [{}]{}{}\n",
             l.scope,
             l.technology,
             num(l.value),
@@ -80,7 +85,8 @@ pub fn describe(p: &Profile) -> String {
             l.direction,
             l.per,
             l.source,
-            flag(l.uncertain)
+            flag(l.uncertain),
+            note(&l.note)
         ));
     }
     if let Some(pr) = &p.price {
@@ -92,7 +98,7 @@ pub fn describe(p: &Profile) -> String {
             v.push(format!("{h} USD/h per accelerator"));
         }
         s.push_str(&format!(
-            "\nprice: {} ({}, {}{}) [{}]{}\n",
+            "\nprice: {} ({}, {}{}) [{}]{}{}\n",
             v.join(", "),
             pr.kind,
             pr.region
@@ -101,7 +107,8 @@ pub fn describe(p: &Profile) -> String {
                 .unwrap_or_default(),
             pr.date,
             pr.source,
-            flag(pr.uncertain)
+            flag(pr.uncertain),
+            note(&pr.note)
         ));
     }
     if !p.references.is_empty() {
@@ -109,7 +116,7 @@ pub fn describe(p: &Profile) -> String {
     }
     for r in &p.references {
         s.push_str(&format!(
-            "  {} {} {}: {} {} per {} — {} [{}]{}\n",
+            "  {} {} {}: {} {} per {} — {} (tool: {}) [{}]{}{}\n",
             r.bench,
             r.dtype,
             r.params,
@@ -117,8 +124,10 @@ pub fn describe(p: &Profile) -> String {
             r.unit,
             r.per,
             r.method,
+            r.tool,
             r.source,
-            flag(r.uncertain)
+            flag(r.uncertain),
+            note(&r.note)
         ));
     }
     for n in &p.notes {
