@@ -284,6 +284,39 @@ fn measure_one(
         method: comm.method(),
         variant: format!("MPI_Allreduce sum f32 {placement}, {iterations} per sample"),
     };
+    let error = (wrong > 0).then(|| {
+        format!(
+            "{wrong} wrong elements (first at index {first}) in the {placement} all-reduce of \
+             {bytes} B: the result is invalid"
+        )
+    });
+    measurement(
+        origin,
+        shape,
+        started_at,
+        verification,
+        (samples, iterations),
+        (nodes, wrong),
+        error,
+    )
+}
+
+/// The measurement of one f32 all-reduce size from `origin` (MPI or host-staged): the exact
+/// check and the samples recorded, `error` when elements came back wrong, and algbw, busbw and
+/// time at the median (zeros when nothing was timed) with the nodes and the wrong elements.
+pub fn measurement(
+    origin: Origin,
+    shape: Shape,
+    started_at: String,
+    verification: Verification,
+    (samples, iterations): (Vec<f64>, u64),
+    (nodes, wrong): (usize, u64),
+    error: Option<String>,
+) -> Measurement {
+    let bytes = match shape {
+        Shape::Allreduce { bytes, .. } => bytes,
+        _ => 0,
+    };
     let mut m = Measurement::pending(
         BenchKind::Allreduce,
         DType::F32,
@@ -292,28 +325,17 @@ fn measure_one(
         TimingSource::WallClock,
     );
     m.started_at = started_at;
-    if wrong > 0 {
-        m.error = Some(format!(
-            "{wrong} wrong elements (first at index {first}) in the {placement} all-reduce of \
-             {bytes} B: the result is invalid"
-        ));
-    }
+    m.error = error;
     m.record(verification, samples, iterations);
-    m.collective = Some(collective_info(&m, bytes, nodes, wrong));
-    m
-}
-
-/// algbw, busbw and time at the median (zeros when nothing was timed), the nodes and the wrong
-/// elements, for a measured all-reduce of `bytes`.
-pub fn collective_info(m: &Measurement, bytes: u64, nodes: usize, wrong: u64) -> CollectiveInfo {
     let median = m.stats.as_ref().map(|s| s.median).filter(|t| *t > 0.0);
-    CollectiveInfo {
+    m.collective = Some(CollectiveInfo {
         algbw_gbs: median.map_or(0.0, |t| bytes as f64 / t / 1e9),
         busbw_gbs: median.map_or(0.0, |t| m.work.bytes / t / 1e9),
         time_us: median.map_or(0.0, |t| t * 1e6),
         nodes,
         wrong: Some(wrong),
-    }
+    });
+    m
 }
 
 /// Runs every size, out of place then in place, handing each finished measurement to `done`

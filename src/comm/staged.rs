@@ -6,9 +6,8 @@
 
 use super::allreduce::{Options, count_wrong, input};
 use crate::backend::gpu::GpuContext;
-use crate::bench::{BenchKind, DType, Shape};
+use crate::bench::Shape;
 use crate::measure::{FixedPlan, sample_fixed};
-use crate::results::TimingSource;
 use crate::results::{DeviceKind, Measurement, MethodFamily, Origin};
 use std::sync::Arc;
 
@@ -146,24 +145,23 @@ pub fn run(
                      {placement}, {iterations} per sample"
                 ),
             };
-            let mut m = Measurement::pending(
-                BenchKind::Allreduce,
-                DType::F32,
-                shape,
-                origin,
-                TimingSource::WallClock,
-            );
-            m.started_at = started_at;
-            if wrong > 0 {
-                m.error = Some(format!(
+            let error = (wrong > 0).then(|| {
+                format!(
                     "{wrong} wrong elements in the host-staged {placement} all-reduce of \
                      {bytes} B: the result is invalid"
-                ));
-            }
+                )
+            });
             let verification =
                 super::allreduce::exact_check(wrong, first.map_or(0, |f| f as u64), total, "GPUs");
-            m.record(verification, samples, iterations);
-            m.collective = Some(super::allreduce::collective_info(&m, bytes, 1, wrong));
+            let m = super::allreduce::measurement(
+                origin,
+                shape,
+                started_at,
+                verification,
+                (samples, iterations),
+                (1, wrong),
+                error,
+            );
             done(&m)?;
             out.push(m);
         }

@@ -1,10 +1,10 @@
-//! The report's content as a format-neutral list of blocks.
+//! The report as a format-neutral list of blocks, and its findings: verdict, comparison,
+//! projection and porting checklist. The record of the run (measurements, node, method,
+//! provenance) is in `details`.
 
 use super::ReportContext;
 use crate::assess::{Basis, percent};
-use crate::bench::{BenchKind, num, sig};
-use crate::node::human_bytes;
-use crate::results::Measurement;
+use crate::bench::{num, sig};
 
 /// A table cell: text, and whether it is a status to highlight.
 #[derive(Debug, Clone, PartialEq)]
@@ -80,32 +80,6 @@ fn verdict_class(v: crate::assess::Verdict) -> Option<&'static str> {
         Slower => Some("warn"),
         MuchSlower | Invalid => Some("bad"),
         NotComparable => None,
-    }
-}
-
-fn ci(m: &Measurement) -> String {
-    m.stats
-        .as_ref()
-        .map(|s| {
-            format!(
-                "{}–{}",
-                fmt_time(s.median_ci95[0]),
-                fmt_time(s.median_ci95[1])
-            )
-        })
-        .unwrap_or_else(|| "—".into())
-}
-
-/// Seconds as `1.23 ms`, `45.6 µs`.
-pub fn fmt_time(s: f64) -> String {
-    if s >= 1.0 {
-        format!("{} s", sig(s, 3))
-    } else if s >= 1e-3 {
-        format!("{} ms", sig(s * 1e3, 3))
-    } else if s >= 1e-6 {
-        format!("{} µs", sig(s * 1e6, 3))
-    } else {
-        format!("{} ns", sig(s * 1e9, 3))
     }
 }
 
@@ -220,11 +194,6 @@ fn porting_checklist(b: &mut Vec<Block>, ctx: &ReportContext) {
     });
 }
 
-/// A key-value row of the node and provenance tables.
-fn kv(k: &str, v: String) -> Vec<Cell> {
-    vec![Cell::from(k), Cell::from(v)]
-}
-
 /// The report, as blocks: one function per section, in reading order.
 pub fn document(ctx: &ReportContext) -> Vec<Block> {
     let mut b = Vec::new();
@@ -234,10 +203,10 @@ pub fn document(ctx: &ReportContext) -> Vec<Block> {
     projection(&mut b, ctx);
     porting_checklist(&mut b, ctx);
     plots_section(&mut b, ctx);
-    measurements(&mut b, ctx);
-    node(&mut b, ctx);
-    method(&mut b, ctx);
-    provenance(&mut b, ctx);
+    super::details::measurements(&mut b, ctx);
+    super::details::node(&mut b, ctx);
+    super::details::method(&mut b, ctx);
+    super::details::provenance(&mut b, ctx);
     b
 }
 
@@ -491,267 +460,4 @@ fn plots_section(b: &mut Vec<Block>, ctx: &ReportContext) {
             b.push(Block::Plot(i));
         }
     }
-}
-
-/// Every measurement by benchmark: throughput, timing statistics, verification, method.
-fn measurements(b: &mut Vec<Block>, ctx: &ReportContext) {
-    let r = ctx.results;
-    b.push(Block::Heading(2, "Measurements".into()));
-    let peaks = r.peak_index();
-    for bench in BenchKind::ALL {
-        let ms: Vec<&Measurement> = r.measurements.iter().filter(|m| m.bench == bench).collect();
-        if ms.is_empty() {
-            continue;
-        }
-        b.push(Block::Heading(3, bench.name().into()));
-        let rows = ms
-            .iter()
-            .map(|m| {
-                let peak = (bench != BenchKind::Peak && bench != BenchKind::Membw)
-                    .then(|| peaks.get(m).and_then(Measurement::value))
-                    .flatten();
-                let frac = match (m.value(), peak) {
-                    (Some(v), Some(p)) => percent(v / p),
-                    _ => "—".into(),
-                };
-                let verified = if m.is_valid() && !m.is_verified() {
-                    Cell {
-                        text: format!("not checked by the source ({})", m.verification.reference),
-                        class: Some("warn"),
-                    }
-                } else if m.verification.passed {
-                    Cell {
-                        text: format!(
-                            "yes, max err {:.1e} ({})",
-                            m.verification.max_rel_error,
-                            m.verification.coverage()
-                        ),
-                        class: Some("good"),
-                    }
-                } else {
-                    Cell {
-                        text: format!("NO: {}", m.error.clone().unwrap_or_default()),
-                        class: Some("bad"),
-                    }
-                };
-                vec![
-                    Cell::from(m.dtype.name()),
-                    m.shape.display().into(),
-                    m.throughput
-                        .map(|t| t.to_string())
-                        .unwrap_or_else(|| "—".into())
-                        .into(),
-                    frac.into(),
-                    m.stats
-                        .as_ref()
-                        .map(|s| fmt_time(s.median))
-                        .unwrap_or_else(|| "—".into())
-                        .into(),
-                    ci(m).into(),
-                    m.stats
-                        .as_ref()
-                        .map(|s| format!("{:.1}%", s.cv * 100.0))
-                        .unwrap_or_else(|| "—".into())
-                        .into(),
-                    m.stats
-                        .as_ref()
-                        .map(|s| format!("{} × {}", s.n, m.iterations_per_sample))
-                        .unwrap_or_else(|| "0".into())
-                        .into(),
-                    verified,
-                    format!("{} — {}", m.method, m.variant).into(),
-                ]
-            })
-            .collect();
-        b.push(Block::Table {
-            head: [
-                "dtype",
-                "shape",
-                "throughput",
-                "% of peak",
-                "median",
-                "95% CI",
-                "CV",
-                "samples × iters",
-                "verified",
-                "method",
-            ]
-            .map(String::from)
-            .to_vec(),
-            rows,
-        });
-    }
-}
-
-/// The node's inventory and the load during the run.
-fn node(b: &mut Vec<Block>, ctx: &ReportContext) {
-    let r = ctx.results;
-    b.push(Block::Heading(2, "Node".into()));
-    let n = &r.node;
-    let caches = n.caches_summary();
-    b.push(Block::Table {
-        head: vec!["item".into(), "value".into()],
-        rows: vec![
-            kv("host", n.host.clone()),
-            kv("OS / kernel", format!("{} / {}", n.os, n.kernel)),
-            kv("CPU", format!("{} ({})", n.cpu.model, n.arch)),
-            kv(
-                "cores / threads",
-                format!(
-                    "{} physical, {} logical, {} usable by this process",
-                    n.cpu.physical_cores.map_or("?".into(), |c| c.to_string()),
-                    n.cpu.logical_threads,
-                    n.cpu.usable_threads
-                ),
-            ),
-            kv("SIMD", n.cpu.simd.join(" ")),
-            kv("caches", caches),
-            kv(
-                "reported clock",
-                n.cpu.reported_mhz.map_or("unknown".into(), |m| {
-                    format!("{m} MHz (OS-reported; the measured peak is the real ceiling)")
-                }),
-            ),
-            kv(
-                "memory",
-                format!(
-                    "{} total, {} available at probe",
-                    human_bytes(n.memory.total_bytes),
-                    human_bytes(n.memory.available_bytes)
-                ),
-            ),
-            kv(
-                "accelerators",
-                if n.accelerators.devices.is_empty() {
-                    format!("none listed — {}", n.accelerators.note)
-                } else {
-                    n.accelerators
-                        .devices
-                        .iter()
-                        .map(|d| {
-                            format!(
-                                "{} ({}, {}, {}, {})",
-                                d.name, d.vendor, d.device_type, d.backend, d.driver_info
-                            )
-                        })
-                        .collect::<Vec<_>>()
-                        .join("; ")
-                },
-            ),
-        ],
-    });
-    if let Some(load) = &r.load {
-        b.push(Block::Heading(3, "Load during the run".into()));
-        let la = |x: [f64; 3]| format!("{:.2} / {:.2} / {:.2}", x[0], x[1], x[2]);
-        b.push(Block::Table {
-            head: vec!["item".into(), "value".into()],
-            rows: vec![
-                kv(
-                    "load average (1/5/15 min) at start",
-                    la(load.load_avg_start),
-                ),
-                kv("load average at end", la(load.load_avg_end)),
-                kv(
-                    "CPU time stolen by the hypervisor",
-                    load.steal_fraction
-                        .map_or("unknown".into(), |s| format!("{:.2}%", s * 100.0)),
-                ),
-                kv(
-                    "our share of the usable CPU time",
-                    load.own_cpu_share.map_or("unknown".into(), |s| {
-                        format!("{:.0}% of {} threads", s * 100.0, load.usable_threads)
-                    }),
-                ),
-                kv("wall time", format!("{:.1} s", load.wall_s)),
-            ],
-        });
-    }
-}
-
-/// How the figures were measured and compared.
-fn method(b: &mut Vec<Block>, ctx: &ReportContext) {
-    let r = ctx.results;
-    b.push(Block::Heading(2, "Method".into()));
-    b.push(Block::List(vec![
-        "Every kernel's output is verified against a float64 reference before it is timed (sampled entries for large sizes); the error is normwise, |got − ref| / Σ|terms|. A kernel that fails is kept, marked invalid and never scored.".into(),
-        "Warm-up, then repeated samples; each sample times enough back-to-back iterations to last ~20 ms (quick suite) and is divided by that count. Reported: median, 95% bootstrap CI of the median (2,000 resamples), CV, min, p10/p90, outliers (Tukey fences). Throughput uses the median.".into(),
-        "Work: matmul 2·m·n·k flops; attention 4·b·h·s²·d, halved when causal (FlashAttention's accounting); copy counts bytes read + written (base-10 GB/s).".into(),
-        ceiling_method(r),
-        "A result above its device's measured peak (by more than 5%) is flagged as suspect and not counted.".into(),
-        "Comparison: like for like (same benchmark, data type and method — a baseline measured with hpcready) where the baseline has such a figure; otherwise fractions of each machine's own peak, or measured ceilings against the datasheet; verdicts: faster ≥ 1.1×, on par ≥ 0.9×, slower ≥ 0.5×, else much slower.".into(),
-    ]));
-    if !ctx.profile.notes.is_empty() {
-        b.push(Block::Heading(3, format!("Notes on {}", ctx.profile.name)));
-        b.push(Block::List(ctx.profile.notes.clone()));
-    }
-}
-
-/// The tool, build and run that produced the figures.
-fn provenance(b: &mut Vec<Block>, ctx: &ReportContext) {
-    let r = ctx.results;
-    b.push(Block::Heading(2, "Provenance".into()));
-    let t = &r.tool;
-    b.push(Block::Table {
-        head: vec!["item".into(), "value".into()],
-        rows: vec![
-            kv(
-                "tool",
-                format!("{} {} (git {})", t.name, t.version, t.git_revision),
-            ),
-            kv(
-                "build",
-                format!(
-                    "{} {}, {}; RUSTFLAGS: {}",
-                    t.build_profile,
-                    t.target,
-                    t.rustc,
-                    if t.rustflags.is_empty() {
-                        "none (portable build, run-time ISA dispatch)"
-                    } else {
-                        &t.rustflags
-                    }
-                ),
-            ),
-            kv("command line", r.command_line.join(" ")),
-            kv("started", r.started_at.clone()),
-            kv(
-                "finished",
-                r.finished_at
-                    .clone()
-                    .unwrap_or_else(|| "— (not finished)".into()),
-            ),
-            kv(
-                "baseline",
-                format!("{} ({})", ctx.profile.id, ctx.profile.name),
-            ),
-            kv("results schema", format!("version {}", r.schema_version)),
-        ],
-    });
-}
-
-/// How the run's ceilings were measured: the CPU's FMA chains, the GPU's kernel, or both.
-fn ceiling_method(r: &crate::results::Results) -> String {
-    let kinds: Vec<crate::results::DeviceKind> = r
-        .measurements
-        .iter()
-        .filter(|m| m.bench == BenchKind::Peak)
-        .map(|m| m.device_kind)
-        .collect();
-    let cpu = "the CPU's: 12 independent FMA chains per thread in the widest vector ISA present, \
-               on one thread and on all";
-    let gpu = "the GPU's: peak_fma.wgsl, 8 independent vec4 FMA chains per invocation on a \
-               dispatch large enough to fill the device, timed with the device's timestamps";
-    let has = |k| kinds.contains(&k);
-    let which = match (
-        has(crate::results::DeviceKind::Cpu),
-        has(crate::results::DeviceKind::Gpu),
-    ) {
-        (true, true) => format!("{cpu}; {gpu}"),
-        (false, true) => gpu.to_string(),
-        (true, false) => cpu.to_string(),
-        (false, false) => return "No ceiling (peak) was measured in this run.".into(),
-    };
-    format!(
-        "Ceilings are measured, not assumed (nominal clocks lie in VMs and under turbo): {which}."
-    )
 }

@@ -8,6 +8,7 @@
 mod communication;
 pub mod compare;
 pub mod csv;
+mod details;
 mod document;
 pub mod html;
 pub mod json;
