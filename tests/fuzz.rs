@@ -100,6 +100,17 @@ fn ops() -> impl Strategy<Value = Vec<(u8, u32, u8)>> {
 
 /// Runs `check` on `n` mutations of each seed; returns how many inputs were tried.
 fn fuzz(name: &str, seeds: &[String], n: u32, check: impl Fn(&str)) -> u32 {
+    fuzz_with(name, seeds.len(), n, |i, ops| mutate(&seeds[i], ops), check)
+}
+
+/// Runs `check` on `n` inputs, each made by `input` from a seed index and the fuzzer's ops.
+fn fuzz_with(
+    name: &str,
+    seeds: usize,
+    n: u32,
+    input: impl Fn(usize, &[(u8, u32, u8)]) -> String,
+    check: impl Fn(&str),
+) -> u32 {
     let mut runner = TestRunner::new(Config {
         cases: n,
         failure_persistence: None,
@@ -107,10 +118,9 @@ fn fuzz(name: &str, seeds: &[String], n: u32, check: impl Fn(&str)) -> u32 {
     });
     let tried = std::cell::Cell::new(0u32);
     runner
-        .run(&(0..seeds.len(), ops()), |(i, ops)| {
-            let input = mutate(&seeds[i], &ops);
+        .run(&(0..seeds, ops()), |(i, ops)| {
             tried.set(tried.get() + 1);
-            check(&input);
+            check(&input(i, &ops));
             Ok(())
         })
         .unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -161,6 +171,25 @@ fn mutate_json(v: &mut serde_json::Value, ops: &[(u8, u32, u8)]) {
     }
 }
 
+/// Reads a results file's text; when it reads, compares, plots, renders and CSVs it (what reads
+/// must also report). Returns whether it read.
+fn read_and_report(text: &str, profile: &Profile) -> bool {
+    let Ok(r) = io::parse(text, "fuzzed.json") else {
+        return false;
+    };
+    let c = hpcready::assess::compare(&r, profile);
+    let plots = hpcready::report::plots::plots(&r, profile).unwrap_or_default();
+    let ctx = hpcready::report::ReportContext {
+        results: &r,
+        comparison: &c,
+        profile,
+        plots,
+    };
+    let _ = hpcready::report::document(&ctx);
+    let _ = hpcready::report::csv::to_csv(&r);
+    true
+}
+
 #[test]
 fn results_files_with_extreme_values() {
     let seeds: Vec<serde_json::Value> = [
@@ -171,37 +200,21 @@ fn results_files_with_extreme_values() {
     .map(|f| serde_json::from_str(&file(f)).unwrap())
     .collect();
     let profile = hpcready::profiles::lookup("aws-p5.48xlarge").unwrap();
-    let mut runner = TestRunner::new(Config {
-        cases: cases(400),
-        failure_persistence: None,
-        ..Config::default()
-    });
-    let (tried, read) = (std::cell::Cell::new(0), std::cell::Cell::new(0));
-    runner
-        .run(&(0..seeds.len(), ops()), |(i, ops)| {
+    let read = std::cell::Cell::new(0);
+    let tried = fuzz_with(
+        "results JSON (extreme values)",
+        seeds.len(),
+        cases(400),
+        |i, ops| {
             let mut v = seeds[i].clone();
-            mutate_json(&mut v, &ops);
-            tried.set(tried.get() + 1);
-            if let Ok(r) = io::parse(&v.to_string(), "fuzzed.json") {
-                read.set(read.get() + 1);
-                let c = hpcready::assess::compare(&r, &profile);
-                let plots = hpcready::report::plots::plots(&r, &profile).unwrap_or_default();
-                let ctx = hpcready::report::ReportContext {
-                    results: &r,
-                    comparison: &c,
-                    profile: &profile,
-                    plots,
-                };
-                let _ = hpcready::report::document(&ctx);
-                let _ = hpcready::report::csv::to_csv(&r);
-            }
-            Ok(())
-        })
-        .unwrap();
+            mutate_json(&mut v, ops);
+            v.to_string()
+        },
+        |text| read.set(read.get() + u32::from(read_and_report(text, &profile))),
+    );
     println!(
-        "fuzz results JSON (extreme values): {} inputs, {} read, compared, plotted and \
-         rendered; none panicked or hung",
-        tried.get(),
+        "fuzz results JSON (extreme values): {tried} inputs, {} read, compared, plotted and \
+         rendered",
         read.get()
     );
 }
@@ -215,19 +228,7 @@ fn results_files() {
     let profile = hpcready::profiles::lookup("aws-p5.48xlarge").unwrap();
     let read = std::cell::Cell::new(0);
     fuzz("results JSON", &seeds, cases(400), |text| {
-        if let Ok(r) = io::parse(text, "fuzzed.json") {
-            read.set(read.get() + 1);
-            // What reads must also compare, plot and render.
-            let c = hpcready::assess::compare(&r, &profile);
-            let plots = hpcready::report::plots::plots(&r, &profile).unwrap_or_default();
-            let ctx = hpcready::report::ReportContext {
-                results: &r,
-                comparison: &c,
-                profile: &profile,
-                plots,
-            };
-            let _ = hpcready::report::document(&ctx);
-        }
+        read.set(read.get() + u32::from(read_and_report(text, &profile)));
     });
     println!(
         "fuzz results JSON: {} of them read, compared, plotted and rendered",
