@@ -9,7 +9,7 @@ use hpcready::measure::SamplingPlan;
 use hpcready::measure::run::measure_case;
 use hpcready::node::Inventory;
 use hpcready::profiles::lookup;
-use hpcready::report::{Format, ReportContext, exporter, plots};
+use hpcready::report::{Format, Page, ReportContext, exporter, plots};
 use hpcready::results::Results;
 use hpcready::stats::summarize;
 use std::hint::black_box;
@@ -82,10 +82,14 @@ fn report(c: &mut Criterion) {
         profile: &profile,
         plots: plots::plots(&results, &profile).unwrap(),
     };
+    c.bench_function("page", |b| {
+        b.iter(|| Page::report(black_box(&ctx)).unwrap())
+    });
+    let page = Page::report(&ctx).unwrap();
     for f in [Format::Html, Format::Md, Format::Csv] {
         let e = exporter(f);
-        c.bench_function(&format!("render_{}", e.file_name()), |b| {
-            b.iter(|| e.render(black_box(&ctx)).unwrap())
+        c.bench_function(&format!("render_{}", page.kind.file_name(f)), |b| {
+            b.iter(|| e.render(black_box(&page)).unwrap())
         });
     }
 }

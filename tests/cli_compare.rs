@@ -47,6 +47,15 @@ fn compare_puts_machines_side_by_side_and_shows_missing_benchmarks_as_missing() 
     for f in ["compare.html", "matmul.svg", "attention.svg", "membw.svg"] {
         assert!(out.join(f).is_file(), "{f}");
     }
+    // Written through the report's staging: nothing else is left in the directory (no staging
+    // directory, no JSON a comparison does not have).
+    let mut names: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.ends_with(".svg"))
+        .collect();
+    names.sort();
+    assert_eq!(names, ["compare.csv", "compare.html", "compare.md"]);
     // Bad input: one file, a malformed or unknown price, a missing file.
     hpcready().arg("compare").arg(&gpu).assert().code(2);
     for price in ["nonsense", "other.json=5", &format!("{}=-3", gpu.display())] {

@@ -5,8 +5,7 @@ use crate::assess::best;
 use crate::bench::num;
 use crate::error::input_error;
 use crate::report::compare::{self, Machine};
-use crate::report::{html, markdown};
-use crate::results::io::{ensure_writable_dir, load, write_staged};
+use crate::results::io::{ensure_writable_dir, load};
 use std::path::{Path, PathBuf};
 
 /// The prices given as FILE=USD, by the results file they name.
@@ -68,30 +67,7 @@ pub fn compare(args: &crate::cli::CompareArgs) -> anyhow::Result<()> {
             price,
         })
         .collect();
-    let (blocks, plots) = compare::document(&machines)?;
-    let title = format!(
-        "hpcready comparison: {}",
-        machines
-            .iter()
-            .map(|m| m.label.as_str())
-            .collect::<Vec<_>>()
-            .join(" vs ")
-    );
-    let mut files: Vec<(String, Vec<u8>)> = vec![
-        (
-            "compare.html".into(),
-            html::page(&title, &blocks, &plots).into_bytes(),
-        ),
-        (
-            "compare.md".into(),
-            markdown::render_blocks(&blocks, &plots).into_bytes(),
-        ),
-        ("compare.csv".into(), compare::csv(&machines)?),
-    ];
-    for p in &plots {
-        files.push((format!("{}.svg", p.name), p.svg.clone().into_bytes()));
-    }
-    write_staged(&out, &files)?;
+    compare::write(&machines, &out)?;
     // The per-device summary on the terminal.
     let mut head = vec!["benchmark"];
     head.extend(machines.iter().map(|m| m.label.as_str()));

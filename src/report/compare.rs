@@ -138,6 +138,41 @@ fn with_unit(m: &Measurement, scale: f64) -> String {
     )
 }
 
+/// Writes the comparison's HTML, Markdown, CSV and plots into `dir`, through the same exporters
+/// and staging as a report.
+pub fn write(
+    machines: &[Machine],
+    dir: &std::path::Path,
+) -> anyhow::Result<Vec<std::path::PathBuf>> {
+    use super::Format;
+    super::write_page(
+        &page(machines)?,
+        &[Format::Html, Format::Md, Format::Csv],
+        dir,
+    )
+}
+
+/// The comparison as a page: `compare.html`, `compare.md`, `compare.csv` and the plots.
+pub fn page(machines: &[Machine]) -> anyhow::Result<super::Page> {
+    let (blocks, plots) = document(machines)?;
+    let title = format!(
+        "hpcready comparison: {}",
+        machines
+            .iter()
+            .map(|m| m.label.as_str())
+            .collect::<Vec<_>>()
+            .join(" vs ")
+    );
+    Ok(super::Page {
+        kind: super::PageKind::Compare,
+        title,
+        blocks,
+        plots,
+        table: csv(machines)?,
+        data: None,
+    })
+}
+
 /// The comparison as document blocks, plus its plots.
 pub fn document(machines: &[Machine]) -> anyhow::Result<(Vec<Block>, Vec<Plot>)> {
     let mut b = vec![Block::Heading(

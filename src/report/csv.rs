@@ -5,7 +5,7 @@
 //! measurement keeps its row with empty figures and `verified=false`; an imported figure whose
 //! tool ran without its data check has `verified=not-checked`.
 
-use super::{Exporter, ReportContext};
+use super::{Exporter, Format, Page};
 use crate::results::Results;
 
 /// Writes `results.csv`.
@@ -64,11 +64,11 @@ pub fn to_csv(results: &Results) -> anyhow::Result<Vec<u8>> {
 }
 
 impl Exporter for Csv {
-    fn file_name(&self) -> &'static str {
-        "results.csv"
+    fn format(&self) -> Format {
+        Format::Csv
     }
 
-    fn render(&self, ctx: &ReportContext) -> anyhow::Result<Vec<u8>> {
-        to_csv(ctx.results)
+    fn render(&self, page: &Page) -> anyhow::Result<Option<Vec<u8>>> {
+        Ok(Some(page.table.clone()))
     }
 }

@@ -1,7 +1,7 @@
 //! The HTML report: one self-contained file, inline CSS and SVG, no scripts, nothing fetched.
 //! Every string from input is escaped.
 
-use super::{Block, Exporter, ReportContext, document};
+use super::{Block, Exporter, Format, Page};
 use std::fmt::Write as _;
 
 /// Writes `report.html`.
@@ -139,17 +139,12 @@ fn strip_xml_declaration(svg: &str) -> &str {
 }
 
 impl Exporter for Html {
-    fn file_name(&self) -> &'static str {
-        "report.html"
+    fn format(&self) -> Format {
+        Format::Html
     }
 
-    fn render(&self, ctx: &ReportContext) -> anyhow::Result<Vec<u8>> {
-        let blocks = document(ctx);
-        let title = format!(
-            "hpcready report: {} vs {}",
-            ctx.results.node.host, ctx.comparison.baseline_name
-        );
-        Ok(page(&title, &blocks, &ctx.plots).into_bytes())
+    fn render(&self, p: &Page) -> anyhow::Result<Option<Vec<u8>>> {
+        Ok(Some(page(&p.title, &p.blocks, &p.plots).into_bytes()))
     }
 }
 

@@ -1,17 +1,17 @@
 //! `results.json`: the run itself, readable again by `hpcready report`.
 
-use super::{Exporter, ReportContext};
+use super::{Exporter, Format, Page};
 
 /// Writes `results.json`.
 #[derive(Debug, Clone, Copy)]
 pub struct Json;
 
 impl Exporter for Json {
-    fn file_name(&self) -> &'static str {
-        "results.json"
+    fn format(&self) -> Format {
+        Format::Json
     }
 
-    fn render(&self, ctx: &ReportContext) -> anyhow::Result<Vec<u8>> {
-        Ok(serde_json::to_vec_pretty(ctx.results)?)
+    fn render(&self, page: &Page) -> anyhow::Result<Option<Vec<u8>>> {
+        Ok(page.data.clone())
     }
 }

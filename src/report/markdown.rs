@@ -1,6 +1,6 @@
 //! The Markdown report: the same content as the HTML one, plots linked as SVG files beside it.
 
-use super::{Block, Exporter, ReportContext, document};
+use super::{Block, Exporter, Format, Page};
 use std::fmt::Write as _;
 
 /// Writes `report.md`.
@@ -24,12 +24,12 @@ pub fn escape(text: &str) -> String {
 }
 
 impl Exporter for Markdown {
-    fn file_name(&self) -> &'static str {
-        "report.md"
+    fn format(&self) -> Format {
+        Format::Md
     }
 
-    fn render(&self, ctx: &ReportContext) -> anyhow::Result<Vec<u8>> {
-        Ok(render_blocks(&document(ctx), &ctx.plots).into_bytes())
+    fn render(&self, page: &Page) -> anyhow::Result<Option<Vec<u8>>> {
+        Ok(Some(render_blocks(&page.blocks, &page.plots).into_bytes()))
     }
 }
 

@@ -1,5 +1,6 @@
 //! Reports: one document model, rendered by one [`Exporter`] per format (HTML, Markdown, CSV,
-//! JSON), so the HTML and Markdown reports say the same things.
+//! JSON), so the HTML and Markdown reports say the same things. A run's report and a comparison
+//! of runs are both a [`Page`], written by the same exporters through [`write_page`].
 //!
 //! Files are written into a staging directory inside the output directory and renamed into place
 //! only when every requested format rendered, so a failed report never leaves a partial set of
@@ -66,12 +67,72 @@ impl std::str::FromStr for Format {
     }
 }
 
-/// Renders one format.
+/// What a report is written from: one run's report ([`Page::report`]) or a comparison of runs
+/// (`compare::page`), rendered once and written by every requested [`Exporter`].
+#[derive(Debug, Clone)]
+pub struct Page {
+    /// Which of the two it is: it names the files.
+    pub kind: PageKind,
+    /// The HTML page's title.
+    pub title: String,
+    /// The document model shared by HTML and Markdown.
+    pub blocks: Vec<Block>,
+    /// The plots, inline in HTML and as SVG files beside Markdown.
+    pub plots: Vec<plots::Plot>,
+    /// The table as CSV bytes.
+    pub table: Vec<u8>,
+    /// The results as JSON, readable again by `hpcready report`; a comparison has none.
+    pub data: Option<Vec<u8>>,
+}
+
+/// The two kinds of page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PageKind {
+    /// `report.html`, `report.md`, `results.csv`, `results.json`.
+    Report,
+    /// `compare.html`, `compare.md`, `compare.csv`.
+    Compare,
+}
+
+impl PageKind {
+    /// The file a format is written to.
+    pub fn file_name(self, format: Format) -> &'static str {
+        match (self, format) {
+            (Self::Report, Format::Html) => "report.html",
+            (Self::Report, Format::Md) => "report.md",
+            (Self::Report, Format::Csv) => "results.csv",
+            (Self::Report, Format::Json) => "results.json",
+            (Self::Compare, Format::Html) => "compare.html",
+            (Self::Compare, Format::Md) => "compare.md",
+            (Self::Compare, Format::Csv) => "compare.csv",
+            (Self::Compare, Format::Json) => "compare.json",
+        }
+    }
+}
+
+impl Page {
+    /// One run's report.
+    pub fn report(ctx: &ReportContext) -> anyhow::Result<Self> {
+        Ok(Self {
+            kind: PageKind::Report,
+            title: format!(
+                "hpcready report: {} vs {}",
+                ctx.results.node.host, ctx.comparison.baseline_name
+            ),
+            blocks: document(ctx),
+            plots: ctx.plots.clone(),
+            table: csv::to_csv(ctx.results)?,
+            data: Some(serde_json::to_vec_pretty(ctx.results)?),
+        })
+    }
+}
+
+/// Renders one format of a page.
 pub trait Exporter {
-    /// The file it writes.
-    fn file_name(&self) -> &'static str;
-    /// The file's bytes.
-    fn render(&self, ctx: &ReportContext) -> anyhow::Result<Vec<u8>>;
+    /// The format it writes.
+    fn format(&self) -> Format;
+    /// The file's bytes; `None` where the page has nothing in this format (a comparison's JSON).
+    fn render(&self, page: &Page) -> anyhow::Result<Option<Vec<u8>>>;
 }
 
 /// The exporter for a format.
@@ -84,28 +145,35 @@ pub fn exporter(format: Format) -> Box<dyn Exporter> {
     }
 }
 
-/// Writes the report in `formats` into `dir` (created if needed); returns the files written.
-/// Plots are written as SVG files when HTML or Markdown is requested.
-pub fn write_report(
-    ctx: &ReportContext,
-    formats: &[Format],
-    dir: &Path,
-) -> anyhow::Result<Vec<PathBuf>> {
+/// Writes a page in `formats` into `dir` (created if needed), staged so that all files appear
+/// or none; returns the files written. Plots are written as SVG files when HTML or Markdown is
+/// requested.
+pub fn write_page(page: &Page, formats: &[Format], dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     crate::results::io::ensure_writable_dir(dir, "--out")?;
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
     for &f in formats {
-        let e = exporter(f);
-        files.push((e.file_name().to_string(), e.render(ctx)?));
+        if let Some(bytes) = exporter(f).render(page)? {
+            files.push((page.kind.file_name(f).to_string(), bytes));
+        }
     }
     if formats
         .iter()
         .any(|f| matches!(f, Format::Html | Format::Md))
     {
-        for p in &ctx.plots {
+        for p in &page.plots {
             files.push((format!("{}.svg", p.name), p.svg.clone().into_bytes()));
         }
     }
     crate::results::io::write_staged(dir, &files)
+}
+
+/// Writes one run's report; see [`write_page`].
+pub fn write_report(
+    ctx: &ReportContext,
+    formats: &[Format],
+    dir: &Path,
+) -> anyhow::Result<Vec<PathBuf>> {
+    write_page(&Page::report(ctx)?, formats, dir)
 }
 
 /// `text` with every control character (ESC sequences for the terminal, characters XML forbids
