@@ -6,6 +6,11 @@
 #
 #   benches/cpu_gemm_vs_blas.sh [SIZE ...]      (default: 2048)
 #   PYTHON=/path/to/venv/bin/python benches/cpu_gemm_vs_blas.sh
+#   ISA=avx2 benches/cpu_gemm_vs_blas.sh        (all three capped at AVX2+FMA, below)
+#
+# ISA=avx2 measures what an AVX2-only node gets, on an AVX-512 machine: hpcready with
+# HPCREADY_CPU_ISA=avx2 (its peak and GEMM kernels), OpenBLAS with OPENBLAS_CORETYPE=Haswell,
+# MKL with MKL_ENABLE_INSTRUCTIONS=AVX2 and oneDNN with ONEDNN_MAX_CPU_ISA=AVX2.
 #
 # Rounds alternate between the three so that a change in machine load hits all. Each side's
 # figure is the median time of its samples (hpcready: its own sampling loop, standard suite;
@@ -15,6 +20,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 sizes=("${@:-2048}")
+case "${ISA:-}" in
+  "") ;;
+  avx2) export HPCREADY_CPU_ISA=avx2 OPENBLAS_CORETYPE=Haswell MKL_ENABLE_INSTRUCTIONS=AVX2 \
+          ONEDNN_MAX_CPU_ISA=AVX2 ;;
+  *) echo "ISA=$ISA: only avx2 is known" >&2; exit 2 ;;
+esac
 rounds=${ROUNDS:-5}
 threads=$(nproc)
 
@@ -98,7 +109,11 @@ if has_torch:
     import torch
     desc += f", torch {torch.__version__} (MKL: {torch.backends.mkl.is_available()})"
 peak = statistics.median(peaks)
-print(f"CPU: {run['node']['cpu']['model']}, {threads} threads; ours {method}; {desc}; "
+import os
+cap = f" (capped: HPCREADY_CPU_ISA={os.environ['HPCREADY_CPU_ISA']}, OPENBLAS_CORETYPE=" \
+      f"{os.environ.get('OPENBLAS_CORETYPE')}, MKL_ENABLE_INSTRUCTIONS=" \
+      f"{os.environ.get('MKL_ENABLE_INSTRUCTIONS')})" if "HPCREADY_CPU_ISA" in os.environ else ""
+print(f"CPU: {run['node']['cpu']['model']}, {threads} threads{cap}; ours {method}; {desc}; "
       f"{rounds} alternating rounds")
 print(f"measured f32 FMA peak (all threads, median): {peak * 1e3:.1f} GFLOP/s")
 head = "".join(f"  {l + ' GFLOP/s':>14}" for l in libs)

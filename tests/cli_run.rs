@@ -319,3 +319,115 @@ fn kernel_overrides_run_checked_and_bad_ones_are_refused() {
     assert!(variant.contains("runtime checks on"), "{variant}");
     assert_eq!(v["measurements"][0]["verification"]["passed"], true);
 }
+
+/// A disk that fills up mid-run is the machine's failure, not bad input: exit 1, naming the file,
+/// and the results written before it stay readable (no temporary file left behind). The run
+/// writes onto a 64 KiB tmpfs, mounted in a private user and mount namespace (`unshare -rm`, no
+/// root needed), with room for the first write of the results file but not for later ones (each
+/// write needs the old file and its replacement at once).
+#[test]
+fn a_full_disk_is_exit_1_naming_the_file_and_keeps_what_was_written() {
+    let ok = std::process::Command::new("unshare")
+        .args(["-rm", "true"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        eprintln!("skipped: `unshare -rm` is not available here");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mnt = dir.path().join("full");
+    std::fs::create_dir(&mnt).unwrap();
+    let bin = assert_cmd::cargo::cargo_bin("hpcready");
+    let script = format!(
+        "mount -t tmpfs -o size=64k tmpfs '{m}' && head -c 45056 /dev/zero > '{m}/filler' || \
+         exit 99; '{b}' run --backend cpu --bench peak,matmul --dtype f32 --sizes 64,96,128 \
+         --sampling smoke --out '{m}/results.json'; rc=$?; ls -A '{m}'; \
+         '{b}' report '{m}/results.json' --format md --out '{r}' > /dev/null && echo readable; \
+         exit $rc",
+        m = mnt.display(),
+        b = bin.display(),
+        r = dir.path().join("report").display()
+    );
+    let out = std::process::Command::new("unshare")
+        .args(["-rm", "sh", "-c", &script])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("results.json") && err.contains("No space left on device"),
+        "{err}"
+    );
+    let files: Vec<&str> = stdout.lines().collect();
+    assert_eq!(files, ["filler", "results.json", "readable"], "{stdout}");
+}
+
+/// `HPCREADY_CPU_ISA` caps the CPU kernels' ISA (an AVX2-only node's figures, measured on an
+/// AVX-512 machine); a value that is unknown or wider than the CPU is refused.
+#[test]
+fn the_cpu_isa_can_be_capped_and_a_bad_cap_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    for bad in ["sse", "avx1024"] {
+        hpcready()
+            .args([
+                "run",
+                "--backend",
+                "cpu",
+                "--bench",
+                "matmul",
+                "--sizes",
+                "64",
+                "--out",
+            ])
+            .arg(dir.path().join("bad.json"))
+            .env("HPCREADY_CPU_ISA", bad)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(format!("HPCREADY_CPU_ISA={bad}")));
+    }
+    assert!(!dir.path().join("bad.json").exists());
+    let probe = String::from_utf8(
+        hpcready()
+            .args(["probe", "--json"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    if !probe.contains("\"avx2\"") || !probe.contains("\"fma\"") {
+        return;
+    }
+    let out = dir.path().join("avx2.json");
+    hpcready()
+        .args([
+            "run",
+            "--backend",
+            "cpu",
+            "--bench",
+            "peak,matmul",
+            "--dtype",
+            "f32",
+        ])
+        .args(["--sizes", "100", "--sampling", "smoke", "--out"])
+        .arg(&out)
+        .env("HPCREADY_CPU_ISA", "avx2")
+        .assert()
+        .success();
+    let v: serde_json::Value = serde_json::from_str(&read(&out)).unwrap();
+    let methods: Vec<&str> = v["measurements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["method"].as_str().unwrap())
+        .collect();
+    assert!(methods.contains(&"cpu/sgemm-avx2"), "{methods:?}");
+    assert!(
+        v["measurements"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|m| m["verification"]["passed"] == true)
+    );
+}

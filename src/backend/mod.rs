@@ -5,6 +5,8 @@
 //! the user's own PyTorch, slot in as further implementations of the same traits.
 
 pub mod cpu;
+#[cfg(feature = "test-hooks")]
+pub mod fake;
 pub mod gpu;
 
 use crate::bench::verify::Verification;
@@ -113,6 +115,11 @@ pub fn select(
     choice: BackendChoice,
     device: Option<&str>,
 ) -> anyhow::Result<Vec<Box<dyn Backend>>> {
+    cpu::peak::isa_override()?;
+    #[cfg(feature = "test-hooks")]
+    if let Some(fake) = fake::FakeBackend::from_env()? {
+        return Ok(vec![Box::new(fake)]);
+    }
     let gpus = |d: Option<&str>| -> anyhow::Result<Vec<Box<dyn Backend>>> {
         Ok(gpu::open(&gpu::DeviceChoice::parse(d))?
             .into_iter()

@@ -141,20 +141,20 @@ pub fn count_wrong(result: &[f32], ranks: usize) -> (u64, Option<usize>) {
     (wrong, first)
 }
 
-/// Test-only fault injection (builds with the `fault-injection` feature only; release builds
+/// Test-only fault injection (builds with the `test-hooks` feature only; release builds
 /// never read it), from `HPCREADY_FAULT` (`hang:RANK:BYTES` sleeps forever
 /// before that size; `kill:RANK:BYTES` kills that rank with SIGKILL; `corrupt:RANK:BYTES` flips
 /// one element of that rank's result). Used by the integration tests to show that a hung or
 /// dead rank ends the job with the finished sizes kept, and a wrong element fails the size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(not(feature = "fault-injection"), allow(dead_code))]
+#[cfg_attr(not(feature = "test-hooks"), allow(dead_code))]
 enum Fault {
     Hang { rank: usize, bytes: u64 },
     Kill { rank: usize, bytes: u64 },
     Corrupt { rank: usize, bytes: u64 },
 }
 
-#[cfg(feature = "fault-injection")]
+#[cfg(feature = "test-hooks")]
 fn fault() -> Option<Fault> {
     let v = std::env::var("HPCREADY_FAULT").ok()?;
     let mut it = v.split(':');
@@ -169,8 +169,8 @@ fn fault() -> Option<Fault> {
     }
 }
 
-/// Without the `fault-injection` feature there are no faults.
-#[cfg(not(feature = "fault-injection"))]
+/// Without the `test-hooks` feature there are no faults.
+#[cfg(not(feature = "test-hooks"))]
 fn fault() -> Option<Fault> {
     None
 }

@@ -73,17 +73,18 @@ impl<T: Element> Kernel for MatmulKernel<T> {
     }
 
     fn variant(&self) -> String {
-        match T::own_gemm() {
-            Some(_) => format!(
-                "hpcready's AVX-512 {} GEMM (BLIS structure: {}×{} register tile, packed A and \
-                 B, KC {}), {} threads, huge-page buffers",
+        match (T::own_gemm(), super::sgemm::available()) {
+            (Some(_), Some(isa)) => format!(
+                "hpcready's {} {} GEMM (BLIS structure: {}×{} register tile, packed A and B, \
+                 KC {}), {} threads, huge-page buffers",
+                isa.name(),
                 T::DTYPE,
                 super::sgemm::MR,
-                super::sgemm::NR,
-                super::sgemm::KC,
+                super::sgemm::tile_columns(isa),
+                super::sgemm::depth(isa),
                 self.threads
             ),
-            None => format!(
+            _ => format!(
                 "faer 0.24 ({}, run-time ISA dispatch), {} threads, huge-page buffers",
                 T::DTYPE,
                 self.threads

@@ -5,7 +5,7 @@ mod attention;
 pub mod buffer;
 mod matmul;
 mod membw;
-mod peak;
+pub mod peak;
 
 pub use attention::attention_forward;
 pub mod sgemm;
@@ -54,7 +54,7 @@ impl Element for f32 {
         x as f32
     }
     fn own_gemm() -> Option<&'static str> {
-        sgemm::available().then_some("cpu/sgemm-avx512")
+        sgemm::available().map(sgemm::method)
     }
     fn run_own_gemm(
         c: &mut [Self],

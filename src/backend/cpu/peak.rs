@@ -52,8 +52,44 @@ impl Isa {
     }
 }
 
-/// The widest FMA this CPU offers.
+/// The environment variable that caps the ISA of the CPU kernels (peak and GEMM), as
+/// `OPENBLAS_CORETYPE` and `MKL_ENABLE_INSTRUCTIONS` do for those libraries: `avx2` measures an
+/// AVX2-only node's kernels on an AVX-512 machine.
+pub const ISA_VAR: &str = "HPCREADY_CPU_ISA";
+
+/// The ISA `HPCREADY_CPU_ISA` names, checked against this CPU. Unset: `None`.
+pub fn isa_override() -> anyhow::Result<Option<Isa>> {
+    let Ok(name) = std::env::var(ISA_VAR) else {
+        return Ok(None);
+    };
+    let wanted = match name.as_str() {
+        "avx512" => Isa::Avx512,
+        "avx2" => Isa::Avx2Fma,
+        "portable" => Isa::Portable,
+        _ => {
+            return Err(crate::error::input_error(
+                format!("{ISA_VAR}={name}"),
+                "known values: avx512, avx2, portable",
+            ));
+        }
+    };
+    if wanted.width() > widest().width() {
+        return Err(crate::error::input_error(
+            format!("{ISA_VAR}={name}"),
+            format!("this CPU's widest FMA is {}", widest().name()),
+        ));
+    }
+    Ok(Some(wanted))
+}
+
+/// The ISA the CPU kernels use: the widest FMA this CPU offers, capped by `HPCREADY_CPU_ISA`
+/// (an invalid value is refused by [`isa_override`] before anything runs, and ignored here).
 pub fn detect_isa() -> Isa {
+    isa_override().ok().flatten().unwrap_or_else(widest)
+}
+
+/// The widest FMA this CPU offers.
+fn widest() -> Isa {
     #[cfg(target_arch = "x86_64")]
     {
         if std::is_x86_feature_detected!("avx512f") {
