@@ -41,6 +41,7 @@ fn tiny_run() -> Results {
             bench: BenchKind::Attention,
             dtype: DType::F32,
             shape: Shape::Attention {
+                backward: false,
                 b: 1,
                 h: 2,
                 s: 64,

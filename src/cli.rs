@@ -160,8 +160,10 @@ pub struct AssessArgs {
     /// attention), standard (minutes: larger sizes and f64), full (everything the device holds).
     #[arg(long, value_parser = choice::<Suite>(&Suite::NAMES), default_value = "quick")]
     pub suite: Suite,
-    /// Where to run: auto (every hardware GPU when there is one, else the CPU), cpu (GEMM
-    /// through faer, blocked attention, FMA chains), gpu (GPUs through wgpu).
+    /// Where to run: auto (PyTorch when the Python found has a torch that sees an accelerator,
+    /// and every hardware GPU Vulkan sees; else the CPU), cpu (our AVX-512/AVX2 GEMM or faer,
+    /// blocked attention, FMA chains), gpu (GPUs through wgpu), torch (the user's PyTorch:
+    /// torch.mm and SDPA on its GPUs, or its CPU path when it sees none).
     #[arg(long, value_parser = choice::<BackendChoice>(&BackendChoice::NAMES), default_value = "auto")]
     pub backend: BackendChoice,
     /// Report directory (default: reports/<host>-<UTC timestamp>/).
@@ -171,6 +173,11 @@ pub struct AssessArgs {
     /// `all` (every hardware GPU, the default). Software adapters (lavapipe) run only when named.
     #[arg(long, value_name = "N|NAME|all")]
     pub device: Option<String>,
+    /// The Python (with PyTorch) that `--backend torch` and `auto` measure through: a venv's
+    /// python, or a whole command such as `apptainer exec --rocm pytorch.sif python3`
+    /// (default: $HPCREADY_PYTHON, else python3 on PATH).
+    #[arg(long, value_name = "CMD")]
+    pub python: Option<String>,
     #[arg(long, value_enum, default_value_t = Sampling::Suite, hide = true)]
     pub sampling: Sampling,
 }
@@ -183,6 +190,7 @@ impl Default for AssessArgs {
             backend: BackendChoice::Auto,
             out: None,
             device: None,
+            python: None,
             sampling: Sampling::Suite,
         }
     }
@@ -197,6 +205,11 @@ pub struct ProbeArgs {
     /// Baseline whose GPUs per node the checklist compares with: a profile id or file.
     #[arg(long, value_name = "ID|FILE", default_value = crate::profiles::DEFAULT_BASELINE)]
     pub baseline: String,
+    /// The Python (with PyTorch) that `--backend torch` and `auto` measure through: a venv's
+    /// python, or a whole command such as `apptainer exec --rocm pytorch.sif python3`
+    /// (default: $HPCREADY_PYTHON, else python3 on PATH).
+    #[arg(long, value_name = "CMD")]
+    pub python: Option<String>,
 }
 
 /// A value parser for a library enum: the names it lists (shown in `--help`), parsed by its
@@ -235,8 +248,10 @@ pub struct RunArgs {
     /// attention), standard (minutes: larger sizes and f64), full (everything the device holds).
     #[arg(long, value_parser = choice::<Suite>(&Suite::NAMES), default_value = "quick")]
     pub suite: Suite,
-    /// Where to run: auto (every hardware GPU when there is one, else the CPU), cpu (GEMM
-    /// through faer, blocked attention, FMA chains), gpu (GPUs through wgpu).
+    /// Where to run: auto (PyTorch when the Python found has a torch that sees an accelerator,
+    /// and every hardware GPU Vulkan sees; else the CPU), cpu (our AVX-512/AVX2 GEMM or faer,
+    /// blocked attention, FMA chains), gpu (GPUs through wgpu), torch (the user's PyTorch:
+    /// torch.mm and SDPA on its GPUs, or its CPU path when it sees none).
     #[arg(long, value_parser = choice::<BackendChoice>(&BackendChoice::NAMES), default_value = "auto")]
     pub backend: BackendChoice,
     /// Only these benchmarks (comma-separated): peak, membw, matmul, attention, allreduce.
@@ -261,6 +276,11 @@ pub struct RunArgs {
     /// `all` (every hardware GPU, the default). Software adapters (lavapipe) run only when named.
     #[arg(long, value_name = "N|NAME|all")]
     pub device: Option<String>,
+    /// The Python (with PyTorch) that `--backend torch` and `auto` measure through: a venv's
+    /// python, or a whole command such as `apptainer exec --rocm pytorch.sif python3`
+    /// (default: $HPCREADY_PYTHON, else python3 on PATH).
+    #[arg(long, value_name = "CMD")]
+    pub python: Option<String>,
     #[arg(long, value_enum, default_value_t = Sampling::Suite, hide = true)]
     pub sampling: Sampling,
 }

@@ -8,6 +8,7 @@ pub mod cpu;
 #[cfg(feature = "test-hooks")]
 pub mod fake;
 pub mod gpu;
+pub mod torch;
 
 use crate::bench::verify::Verification;
 use crate::bench::{BenchKind, Case, DType, Work};
@@ -37,6 +38,10 @@ pub enum PrepareError {
     /// The case does not fit (memory, limits); bad input, refused before allocating.
     #[error("refused: {0}")]
     TooLarge(String),
+    /// Preparing it failed at run time (the PyTorch harness crashed, ran out of memory …): the
+    /// case is kept as an invalid measurement with this reason.
+    #[error("{0}")]
+    Failed(String),
 }
 
 /// One prepared benchmark: inputs allocated, ready to run.
@@ -53,6 +58,11 @@ pub trait Kernel: Send {
     fn run(&mut self, iterations: u64) -> anyhow::Result<Option<Duration>>;
     /// Checks the output of the last run against a float64 reference.
     fn verify(&mut self) -> Verification;
+    /// What the times `run` returns are: the device's timer unless the kernel says otherwise
+    /// (torch on the CPU times each call with the host clock).
+    fn timing_source(&self) -> crate::results::TimingSource {
+        crate::results::TimingSource::DeviceTimestamps
+    }
 }
 
 /// A place kernels run.
@@ -71,28 +81,48 @@ pub trait Backend {
     fn is_accelerator(&self) -> bool {
         false
     }
+    /// Whether it measures through a framework's vendor libraries (PyTorch), not our kernels.
+    fn is_framework(&self) -> bool {
+        false
+    }
     /// The largest single buffer the device can bind, when it has such a limit.
     fn max_buffer_bytes(&self) -> Option<u64> {
         None
     }
     /// Allocates inputs and builds the kernel for `case`.
     fn prepare(&self, case: &Case) -> Result<Box<dyn Kernel>, PrepareError>;
+    /// The implementations of `case` measured one after the other, each its own measurement
+    /// (torch's SDPA backends); empty when the backend has one.
+    fn kernels(&self, _case: &Case) -> Vec<String> {
+        Vec::new()
+    }
+    /// [`Backend::prepare`] with one of [`Backend::kernels`] named.
+    fn prepare_kernel(
+        &self,
+        case: &Case,
+        _kernel: Option<&str>,
+    ) -> Result<Box<dyn Kernel>, PrepareError> {
+        self.prepare(case)
+    }
 }
 
 /// Backends named on the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BackendChoice {
-    /// The best backend present: every hardware GPU when there is one, else the CPU.
+    /// The best paths present: PyTorch when it sees an accelerator, and every hardware GPU
+    /// Vulkan sees; else the CPU.
     Auto,
-    /// The CPU: GEMM through faer, blocked attention, FMA chains.
+    /// The CPU: our GEMM (or faer), blocked attention, FMA chains.
     Cpu,
     /// GPUs through wgpu (hardware GPUs, or the adapter named with --device).
     Gpu,
+    /// The user's PyTorch: its accelerators, or its CPU path when it sees none.
+    Torch,
 }
 
 impl BackendChoice {
     /// Every choice, by name.
-    pub const NAMES: [&'static str; 3] = ["auto", "cpu", "gpu"];
+    pub const NAMES: [&'static str; 4] = ["auto", "cpu", "gpu", "torch"];
 }
 
 impl std::str::FromStr for BackendChoice {
@@ -102,6 +132,7 @@ impl std::str::FromStr for BackendChoice {
             "auto" => Ok(Self::Auto),
             "cpu" => Ok(Self::Cpu),
             "gpu" => Ok(Self::Gpu),
+            "torch" => Ok(Self::Torch),
             _ => Err(format!(
                 "unknown backend `{s}`; known: {}",
                 Self::NAMES.join(", ")
@@ -110,10 +141,27 @@ impl std::str::FromStr for BackendChoice {
     }
 }
 
-/// Resolves a choice (and `--device`, for GPUs) to the backends to run, in order.
+/// How to reach the user's PyTorch, for `--backend torch` and `auto`.
+#[derive(Debug, Clone, Default)]
+pub struct TorchOptions {
+    /// `--python CMD`.
+    pub python: Option<String>,
+    /// The longest one harness request (one case's preparation or one sample) may take.
+    pub timeout: Duration,
+    /// The sustained warm-up before the first case.
+    pub warmup: Duration,
+    /// The node's last-level cache, for the CPU's cache flush.
+    pub llc_bytes: u64,
+}
+
+/// The backends `--backend` (and `--device`) select. `auto` measures through PyTorch when the
+/// Python found (`--python`, `HPCREADY_PYTHON`, else `python3`) has a torch that sees an
+/// accelerator, and through Vulkan when a hardware GPU is there: both, each labelled by method;
+/// on a node without either it is our CPU backend (torch's CPU path only when asked for).
 pub fn select(
     choice: BackendChoice,
     device: Option<&str>,
+    torch_opts: &TorchOptions,
 ) -> anyhow::Result<Vec<Box<dyn Backend>>> {
     cpu::peak::isa_override()?;
     #[cfg(feature = "test-hooks")]
@@ -126,6 +174,19 @@ pub fn select(
             .map(|b| Box::new(b) as Box<dyn Backend>)
             .collect())
     };
+    let open_torch = |d: Option<&str>| -> anyhow::Result<Vec<Box<dyn Backend>>> {
+        let python = torch::harness::PythonCommand::resolve(torch_opts.python.as_deref())?;
+        Ok(torch::open(
+            &python,
+            d,
+            torch_opts.timeout,
+            torch_opts.warmup,
+            torch_opts.llc_bytes,
+        )?
+        .into_iter()
+        .map(|b| Box::new(b) as Box<dyn Backend>)
+        .collect())
+    };
     match choice {
         BackendChoice::Cpu => {
             if let Some(d) = device {
@@ -137,8 +198,49 @@ pub fn select(
             Ok(vec![Box::new(cpu::CpuBackend::new())])
         }
         BackendChoice::Gpu => gpus(device),
+        BackendChoice::Torch => open_torch(device),
         BackendChoice::Auto if device.is_some() => gpus(device),
-        BackendChoice::Auto if gpu::has_gpu() => gpus(None),
-        BackendChoice::Auto => Ok(vec![Box::new(cpu::CpuBackend::new())]),
+        BackendChoice::Auto => {
+            let mut v = auto_torch(torch_opts)?;
+            if gpu::has_gpu() {
+                v.extend(gpus(None)?);
+            }
+            if v.is_empty() {
+                v.push(Box::new(cpu::CpuBackend::new()));
+            }
+            Ok(v)
+        }
     }
+}
+
+/// `auto`'s torch: the backends when the Python found has a torch that sees an accelerator.
+/// A Python that was named (`--python`, `HPCREADY_PYTHON`) and fails is an error; the default
+/// `python3` without torch is not (most CPU nodes).
+fn auto_torch(opts: &TorchOptions) -> anyhow::Result<Vec<Box<dyn Backend>>> {
+    let python = torch::harness::PythonCommand::resolve(opts.python.as_deref())?;
+    let named = python.origin != torch::harness::DEFAULT_ORIGIN;
+    let info = match torch::connect(&python, opts.timeout.min(Duration::from_secs(120))) {
+        Ok((h, info)) => {
+            h.quit();
+            info
+        }
+        Err(e) if named => return Err(e),
+        Err(_) => return Ok(Vec::new()),
+    };
+    if !info.has_accelerator() {
+        if named {
+            eprintln!(
+                "note: {} ({}) sees no accelerator; measuring with hpcready's own kernels                  (--backend torch measures torch's CPU path)",
+                python.display(),
+                info.libraries()
+            );
+        }
+        return Ok(Vec::new());
+    }
+    Ok(
+        torch::open(&python, None, opts.timeout, opts.warmup, opts.llc_bytes)?
+            .into_iter()
+            .map(|b| Box::new(b) as Box<dyn Backend>)
+            .collect(),
+    )
 }

@@ -79,6 +79,9 @@ pub enum DType {
     Bf16,
     /// IEEE binary32.
     F32,
+    /// binary32 data multiplied in TF32 on NVIDIA tensor cores (10-bit mantissa products,
+    /// f32 accumulation).
+    Tf32,
     /// IEEE binary64.
     F64,
     /// Raw bytes (memory copies).
@@ -87,13 +90,20 @@ pub enum DType {
 
 impl DType {
     /// Every data type a benchmark may name.
-    pub const ALL: [DType; 5] = [Self::F16, Self::Bf16, Self::F32, Self::F64, Self::Bytes];
+    pub const ALL: [DType; 6] = [
+        Self::F16,
+        Self::Bf16,
+        Self::F32,
+        Self::Tf32,
+        Self::F64,
+        Self::Bytes,
+    ];
 
     /// Size of one element in bytes.
     pub fn size(self) -> u64 {
         match self {
             Self::F16 | Self::Bf16 => 2,
-            Self::F32 => 4,
+            Self::F32 | Self::Tf32 => 4,
             Self::F64 => 8,
             Self::Bytes => 1,
         }
@@ -105,6 +115,7 @@ impl DType {
             Self::F16 => "f16",
             Self::Bf16 => "bf16",
             Self::F32 => "f32",
+            Self::Tf32 => "tf32",
             Self::F64 => "f64",
             Self::Bytes => "bytes",
         }
@@ -138,6 +149,9 @@ pub enum Shape {
         d: u64,
         /// Causal mask (each query sees keys up to its own position).
         causal: bool,
+        /// Forward and backward (a training step's attention), not the forward alone.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        backward: bool,
     },
     /// All-reduce of `bytes` bytes per rank across `ranks` ranks, in place or not. Listed before
     /// `Membw` so that untagged reading does not take it for a copy.
@@ -180,8 +194,16 @@ impl Shape {
     pub fn display(&self) -> String {
         match *self {
             Self::Matmul { m, n, k } => format!("m={m} n={n} k={k}"),
-            Self::Attention { b, h, s, d, causal } => {
-                format!("b={b} h={h} s={s} d={d} causal={causal}")
+            Self::Attention {
+                b,
+                h,
+                s,
+                d,
+                causal,
+                backward,
+            } => {
+                let pass = if backward { " fwd+bwd" } else { "" };
+                format!("b={b} h={h} s={s} d={d} causal={causal}{pass}")
             }
             Self::Membw { bytes } => format!("bytes={bytes}"),
             Self::Peak { threads } => format!("threads={threads}"),
@@ -203,8 +225,16 @@ impl Shape {
                 // In f64: a shape read from a file can overflow u64 products.
                 bytes: (m as f64 * k as f64 + k as f64 * n as f64 + m as f64 * n as f64) * es,
             }),
-            Self::Attention { b, h, s, d, causal } => Some(Work {
-                flops: attention_flops(b, h, s, d, causal),
+            Self::Attention {
+                b,
+                h,
+                s,
+                d,
+                causal,
+                backward,
+            } => Some(Work {
+                // FlashAttention's accounting: the backward pass is 2.5× the forward.
+                flops: attention_flops(b, h, s, d, causal) * if backward { 3.5 } else { 1.0 },
                 bytes: 4.0 * b as f64 * h as f64 * s as f64 * d as f64 * es,
             }),
             Self::Membw { bytes } => Some(Work {
@@ -413,6 +443,7 @@ mod tests {
         .unwrap();
         assert!(w.bytes > 1e38 && w.flops.is_finite());
         let a = Shape::Attention {
+            backward: false,
             b: u64::MAX,
             h: u64::MAX,
             s: 2,
@@ -483,6 +514,7 @@ mod tests {
         let shapes = [
             Shape::square(1024),
             Shape::Attention {
+                backward: false,
                 b: 1,
                 h: 8,
                 s: 1024,

@@ -79,8 +79,24 @@ pub struct Plan {
     pub notes: Vec<String>,
 }
 
-fn default_dtypes(suite: Suite, bench: BenchKind, accelerator: bool) -> Vec<DType> {
+fn default_dtypes(
+    suite: Suite,
+    bench: BenchKind,
+    accelerator: bool,
+    framework: bool,
+) -> Vec<DType> {
     match (suite, bench) {
+        // Through a framework: the training type first; the quick suite measures it alone.
+        (Suite::Quick, BenchKind::Matmul | BenchKind::Attention) if framework && accelerator => {
+            vec![DType::Bf16]
+        }
+        (_, BenchKind::Matmul | BenchKind::Attention) if framework && accelerator => {
+            vec![DType::Bf16, DType::F16, DType::F32, DType::Tf32]
+        }
+        (Suite::Quick, BenchKind::Matmul | BenchKind::Attention) if framework => vec![DType::F32],
+        (_, BenchKind::Matmul | BenchKind::Attention) if framework => {
+            vec![DType::F32, DType::Bf16]
+        }
         (_, BenchKind::Membw) => vec![DType::Bytes],
         (_, BenchKind::Peak) => vec![DType::F32, DType::F64],
         (_, BenchKind::Allreduce) => vec![DType::F32],
@@ -103,6 +119,85 @@ fn matmul_sizes(suite: Suite, accelerator: bool) -> Vec<u64> {
         (Suite::Standard, true) => vec![1024, 2048, 4096, 8192],
         (Suite::Full, true) => vec![1024, 2048, 4096, 8192, 16384],
     }
+}
+
+/// Matmul shapes through a framework: squares, plus on an accelerator the best shapes mamf-finder
+/// published (H100: 2048×2048×13312; A100: 1024×10240×5120; MI300X: 10240×15360×8192) in the
+/// longer suites, so a published figure can be reproduced at its own shape.
+fn framework_matmul_shapes(suite: Suite, accelerator: bool) -> Vec<Shape> {
+    let mut v: Vec<Shape> = matmul_sizes(suite, accelerator)
+        .into_iter()
+        .map(Shape::square)
+        .collect();
+    if accelerator {
+        v.push(Shape::Matmul {
+            m: 2048,
+            n: 2048,
+            k: 13312,
+        });
+        if suite != Suite::Quick {
+            v.push(Shape::Matmul {
+                m: 1024,
+                n: 10240,
+                k: 5120,
+            });
+            v.push(Shape::Matmul {
+                m: 10240,
+                n: 15360,
+                k: 8192,
+            });
+        }
+    }
+    v
+}
+
+/// Attention through a framework, as training runs it: forward and backward (the longer suites
+/// also the forward alone), head dims 64 and 128, causal and not. On an accelerator 16k tokens
+/// per batch and hidden size 2048 (FlashAttention's benchmark setting); on the CPU batch 1 and
+/// 8 heads.
+fn framework_attention_shapes(
+    suite: Suite,
+    accelerator: bool,
+    sizes: Option<&[u64]>,
+) -> Vec<Shape> {
+    let seqs: Vec<u64> = sizes
+        .map(<[u64]>::to_vec)
+        .unwrap_or_else(|| match (suite, accelerator) {
+            (Suite::Quick, true) => vec![2048],
+            (Suite::Standard, true) => vec![1024, 2048, 4096],
+            (Suite::Full, true) => vec![512, 1024, 2048, 4096, 8192, 16384],
+            (Suite::Quick, false) => vec![256],
+            (Suite::Standard, false) => vec![256, 512, 1024],
+            (Suite::Full, false) => vec![256, 512, 1024, 2048],
+        });
+    let passes: &[bool] = if suite == Suite::Quick {
+        &[true]
+    } else {
+        &[false, true]
+    };
+    let mut v = Vec::new();
+    for &backward in passes {
+        for d in [64u64, 128] {
+            for &s in &seqs {
+                for causal in [false, true] {
+                    let (b, h) = if accelerator {
+                        ((16384 / s).max(1), 2048 / d)
+                    } else {
+                        (1, 8)
+                    };
+                    v.push(Shape::Attention {
+                        b,
+                        h,
+                        s,
+                        d,
+                        causal,
+                        backward,
+                    });
+                }
+            }
+        }
+    }
+    v
 }
 
 fn attention_grid(suite: Suite) -> (Vec<u64>, Vec<u64>) {
@@ -137,6 +232,9 @@ pub struct Target<'a> {
     pub available_memory: u64,
     /// An accelerator: larger matmul sizes.
     pub accelerator: bool,
+    /// Measured through a framework (PyTorch): its shapes and types (training's bf16, the
+    /// published best matmul shapes, attention forward and backward).
+    pub framework: bool,
     /// The largest buffer the device binds, when limited.
     pub max_buffer: Option<u64>,
 }
@@ -159,6 +257,7 @@ pub fn plan(selection: &Selection, target: &Target) -> anyhow::Result<Plan> {
         llc_bytes,
         available_memory,
         accelerator,
+        framework,
         max_buffer,
     } = *target;
     if let Some(sizes) = &selection.sizes {
@@ -194,7 +293,7 @@ pub fn plan(selection: &Selection, target: &Target) -> anyhow::Result<Plan> {
                 }
                 keep
             }
-            _ => default_dtypes(selection.suite, bench, accelerator)
+            _ => default_dtypes(selection.suite, bench, accelerator, framework)
                 .into_iter()
                 .filter(|d| can.contains(d))
                 .collect(),
@@ -220,6 +319,9 @@ pub fn plan(selection: &Selection, target: &Target) -> anyhow::Result<Plan> {
                         bytes: max_buffer.map_or(bytes, |m| bytes.min(m)),
                     }]
                 }
+                BenchKind::Matmul if framework && selection.sizes.is_none() => {
+                    framework_matmul_shapes(selection.suite, accelerator)
+                }
                 BenchKind::Matmul => selection
                     .sizes
                     .clone()
@@ -227,6 +329,11 @@ pub fn plan(selection: &Selection, target: &Target) -> anyhow::Result<Plan> {
                     .into_iter()
                     .map(Shape::square)
                     .collect(),
+                BenchKind::Attention if framework => framework_attention_shapes(
+                    selection.suite,
+                    accelerator,
+                    selection.sizes.as_deref(),
+                ),
                 BenchKind::Attention => {
                     let (seqs, dims) = attention_grid(selection.suite);
                     let seqs = selection.sizes.clone().unwrap_or(seqs);
@@ -240,6 +347,7 @@ pub fn plan(selection: &Selection, target: &Target) -> anyhow::Result<Plan> {
                                     s,
                                     d,
                                     causal,
+                                    backward: false,
                                 });
                             }
                         }
@@ -334,6 +442,7 @@ mod tests {
             llc_bytes: llc,
             available_memory: mem,
             accelerator: false,
+            framework: false,
             max_buffer: None,
         }
     }
@@ -452,6 +561,7 @@ mod tests {
             llc_bytes: 0,
             available_memory: 64 * GIB,
             accelerator: true,
+            framework: false,
             max_buffer: Some(128 << 20),
         };
         let p = plan(&Selection::suite(Suite::Quick), &t).unwrap();

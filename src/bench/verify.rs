@@ -235,6 +235,7 @@ impl AttentionDims {
             s: self.s as u64,
             d: self.d as u64,
             causal: self.causal,
+            backward: false,
         }
     }
 }

@@ -47,6 +47,8 @@ pub fn assess(args: &AssessArgs) -> anyhow::Result<()> {
         device: args.device.clone(),
         sampling: args.sampling,
         out: dir.join("results.json"),
+        python: args.python.clone(),
+        timeout: std::time::Duration::from_secs(300),
     };
     let results = measure(&req, node)?;
     let (comparison, _) = build_report(&results, &profile, &Format::ALL, &dir)?;

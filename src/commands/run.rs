@@ -71,12 +71,28 @@ pub struct MeasureRequest {
     pub sampling: Sampling,
     /// The results file.
     pub out: PathBuf,
+    /// `--python`, for the torch backend.
+    pub python: Option<String>,
+    /// The longest one case's step may take (torch harness requests).
+    pub timeout: std::time::Duration,
 }
 
 /// Plans, checks and runs a selection, keeping the results file current as each case
 /// finishes. Every input is checked before the first benchmark starts.
 pub fn measure(req: &MeasureRequest, node: Inventory) -> anyhow::Result<Results> {
-    let backends = backend::select(req.backend, req.device.as_deref())?;
+    let warmup = match (req.sampling, req.selection.suite) {
+        (Sampling::Smoke, _) => std::time::Duration::ZERO,
+        // mamf-finder's sustained 30 s belongs to the longer suites.
+        (_, suites::Suite::Quick) => std::time::Duration::from_secs(3),
+        _ => std::time::Duration::from_secs(30),
+    };
+    let torch = backend::TorchOptions {
+        python: req.python.clone(),
+        timeout: req.timeout,
+        warmup,
+        llc_bytes: node.last_level_cache_bytes(),
+    };
+    let backends = backend::select(req.backend, req.device.as_deref(), &torch)?;
     let available = crate::node::available_memory();
     let mut plans = Vec::new();
     for b in &backends {
@@ -87,6 +103,7 @@ pub fn measure(req: &MeasureRequest, node: Inventory) -> anyhow::Result<Results>
             llc_bytes: node.last_level_cache_bytes(),
             available_memory: available,
             accelerator: b.is_accelerator(),
+            framework: b.is_framework(),
             max_buffer: b.max_buffer_bytes(),
         };
         let plan = suites::plan(&req.selection, &target)
@@ -170,11 +187,20 @@ pub fn measurement_table(results: &Results) -> String {
                 } else {
                     "NO".into()
                 },
+                m.method.clone(),
             ]
         })
         .collect();
     text_table(
-        &["bench", "dtype", "shape", "throughput", "cv", "verified"],
+        &[
+            "bench",
+            "dtype",
+            "shape",
+            "throughput",
+            "cv",
+            "verified",
+            "method",
+        ],
         &rows,
     )
 }
@@ -204,6 +230,8 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         device: args.device.clone(),
         sampling: args.sampling,
         out: out.clone(),
+        python: args.python.clone(),
+        timeout: std::time::Duration::from_secs(args.timeout),
     };
     let results = measure(&req, node)?;
     emit(&measurement_table(&results))?;

@@ -113,7 +113,7 @@ impl SourceCheck {
     pub fn deviation_tolerance(dtype: DType) -> f64 {
         match dtype {
             DType::F16 | DType::Bf16 => 1e-2,
-            DType::F32 => 1e-5,
+            DType::F32 | DType::Tf32 => 1e-5,
             DType::F64 => 1e-12,
             DType::Bytes => 0.0,
         }

@@ -133,7 +133,7 @@ fn timed(kernel: &mut dyn Kernel, iterations: u64) -> anyhow::Result<(Duration, 
     let device = kernel.run(iterations)?;
     let wall = start.elapsed();
     Ok(match device {
-        Some(d) => (d, TimingSource::DeviceTimestamps),
+        Some(d) => (d, kernel.timing_source()),
         None => (wall, TimingSource::WallClock),
     })
 }

@@ -16,13 +16,52 @@ pub fn measure_case(
     case: &Case,
     plan: &SamplingPlan,
 ) -> Result<Measurement, PrepareError> {
+    measure_kernel(backend, case, None, plan)
+}
+
+/// [`measure_case`] with one of the backend's [`Backend::kernels`] named. A kernel that fails
+/// to prepare at run time is kept as an invalid measurement.
+pub fn measure_kernel(
+    backend: &dyn Backend,
+    case: &Case,
+    kernel_name: Option<&str>,
+    plan: &SamplingPlan,
+) -> Result<Measurement, PrepareError> {
     let device = backend.device();
     let kernel_started = rfc3339(now_unix());
-    let mut kernel = backend.prepare(case)?;
+    let mut kernel = match backend.prepare_kernel(case, kernel_name) {
+        Ok(k) => k,
+        Err(PrepareError::Failed(why)) => {
+            let origin = Origin {
+                backend: backend.name().into(),
+                device_kind: backend.device_kind(),
+                family: family(backend),
+                device: device.name.clone(),
+                method: format!(
+                    "{}/{}{}",
+                    backend.name(),
+                    case.bench,
+                    kernel_name.map(|k| format!("-{k}")).unwrap_or_default()
+                ),
+                variant: String::new(),
+            };
+            let mut m = Measurement::pending(
+                case.bench,
+                case.dtype,
+                case.shape,
+                origin,
+                TimingSource::WallClock,
+            );
+            m.started_at = kernel_started;
+            m.error = Some(format!("preparing it failed: {why}"));
+            return Ok(m);
+        }
+        Err(e) => return Err(e),
+    };
     let origin = Origin {
         backend: backend.name().into(),
         device_kind: backend.device_kind(),
-        family: MethodFamily::OwnKernel,
+        family: family(backend),
         device: device.name.clone(),
         method: kernel.method(),
         variant: kernel.variant(),
@@ -45,6 +84,15 @@ pub fn measure_case(
         Err(e) => m.error = Some(format!("the kernel failed: {e:#}")),
     }
     Ok(m)
+}
+
+/// Whose code a backend runs: the framework's vendor libraries through torch, else ours.
+fn family(backend: &dyn Backend) -> MethodFamily {
+    if backend.is_framework() {
+        MethodFamily::VendorLibrary
+    } else {
+        MethodFamily::OwnKernel
+    }
 }
 
 /// Progress callbacks while a plan runs.
@@ -75,19 +123,28 @@ pub fn run_cases(
 ) -> anyhow::Result<Vec<String>> {
     let mut skipped = Vec::new();
     for (i, case) in cases.iter().enumerate() {
-        progress.start(i, cases.len(), case);
-        match measure_case(backend, case, plan) {
-            Ok(m) => {
-                writer.push(m)?;
-                let last = writer.results().measurements.last();
-                progress.finish(last);
-            }
-            Err(PrepareError::Unsupported(why)) => {
-                skipped.push(why);
-                progress.finish(None);
-            }
-            Err(e @ PrepareError::TooLarge(_)) => {
-                return Err(crate::error::input_error(case.to_string(), e.to_string()));
+        let kernels = backend.kernels(case);
+        let names: Vec<Option<&str>> = if kernels.is_empty() {
+            vec![None]
+        } else {
+            kernels.iter().map(|k| Some(k.as_str())).collect()
+        };
+        for name in names {
+            progress.start(i, cases.len(), case);
+            match measure_kernel(backend, case, name, plan) {
+                Ok(m) => {
+                    writer.push(m)?;
+                    let last = writer.results().measurements.last();
+                    progress.finish(last);
+                }
+                Err(PrepareError::Unsupported(why)) => {
+                    skipped.push(why);
+                    progress.finish(None);
+                }
+                Err(e @ PrepareError::TooLarge(_)) => {
+                    return Err(crate::error::input_error(case.to_string(), e.to_string()));
+                }
+                Err(PrepareError::Failed(_)) => unreachable!("measure_kernel keeps failures"),
             }
         }
     }

@@ -64,3 +64,21 @@ pub fn chromium() -> Option<PathBuf> {
         .flat_map(|name| std::env::split_paths(&path).map(move |d| d.join(name)))
         .find(|p| p.is_file())
 }
+
+/// A Python with torch for the framework-path tests: `HPCREADY_TEST_PYTHON`, else the venv
+/// `.ci/test` makes (`target/torch-venv`). CI sets `HPCREADY_REQUIRE_TORCH_TESTS` so that a
+/// missing one fails the tests instead of skipping them.
+pub fn torch_python() -> Option<PathBuf> {
+    let found = std::env::var_os("HPCREADY_TEST_PYTHON")
+        .map(PathBuf::from)
+        .or_else(|| {
+            let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/torch-venv/bin/python");
+            venv.exists().then_some(venv)
+        });
+    assert!(
+        found.is_some() || std::env::var_os("HPCREADY_REQUIRE_TORCH_TESTS").is_none(),
+        "no Python with torch (HPCREADY_TEST_PYTHON or target/torch-venv), and torch tests are \
+         required"
+    );
+    found
+}

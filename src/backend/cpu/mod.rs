@@ -165,7 +165,18 @@ impl Backend for CpuBackend {
                 matmul::MatmulKernel::<f64>::new(m as usize, n as usize, k as usize, self.threads),
             )),
             (BenchKind::Matmul, _, _) => Err(unsupported(case, "matmul runs in f32 and f64")),
-            (BenchKind::Attention, Shape::Attention { b, h, s, d, causal }, DType::F32) => {
+            (
+                BenchKind::Attention,
+                Shape::Attention {
+                    b,
+                    h,
+                    s,
+                    d,
+                    causal,
+                    backward: false,
+                },
+                DType::F32,
+            ) => {
                 let dims = crate::bench::verify::AttentionDims {
                     b: b as usize,
                     h: h as usize,

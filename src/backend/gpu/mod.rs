@@ -340,7 +340,14 @@ impl Backend for GpuBackend {
             }
             (
                 BenchKind::Attention,
-                Shape::Attention { b, h, s, d, causal },
+                Shape::Attention {
+                    b,
+                    h,
+                    s,
+                    d,
+                    causal,
+                    backward: false,
+                },
                 DType::F32 | DType::F16,
             ) => {
                 if case.dtype == DType::F16 && !self.ctx.has_f16() {

@@ -307,6 +307,7 @@ fn flash_attention_is_correct_at_odd_sizes_and_tile_multiples() {
         for &(s, d) in &sizes {
             for causal in [false, true] {
                 let shape = Shape::Attention {
+                    backward: false,
                     b: 1,
                     h: 2,
                     s,
@@ -345,6 +346,7 @@ fn flash_attention_with_two_threads_per_row_is_correct() {
             bench: BenchKind::Attention,
             dtype: DType::F32,
             shape: Shape::Attention {
+                backward: false,
                 b: 1,
                 h: 1,
                 s: 37,
@@ -373,6 +375,7 @@ fn flash_attention_with_two_threads_per_row_is_correct() {
 fn unsupported_head_dimensions_are_skipped_with_a_reason() {
     let Some(gpu) = backend() else { return };
     let shape = Shape::Attention {
+        backward: false,
         b: 1,
         h: 1,
         s: 8,
@@ -587,6 +590,7 @@ fn coop_attention_cases(gpu: &GpuBackend, cases: &[(u64, u64, bool)]) {
             bench: BenchKind::Attention,
             dtype: DType::F16,
             shape: Shape::Attention {
+                backward: false,
                 b: 1,
                 h: 2,
                 s,

@@ -1,0 +1,493 @@
+"""hpcready's PyTorch harness: measures the user's own PyTorch for the hpcready binary.
+
+The binary embeds this file, writes it to a private temporary file and runs it with the user's
+Python (`--python CMD`). They speak JSON lines: one request per line on stdin, one answer per
+line on stdout. Nothing but answers goes to stdout (library chatter is sent to stderr, which the
+binary keeps for error messages). Needs torch >= 2.3 and nothing else; downloads nothing.
+
+Requests (`op`): hello, warmup, prepare, run, verify, release, quit. Every answer has `ok`; a
+failed request answers `ok: false` with `error` and the traceback's last lines, and the harness
+carries on with the next request.
+"""
+
+import json
+import math
+import os
+import sys
+import time
+import traceback
+
+PROTOCOL = 1
+OLDEST_TORCH = (2, 3)
+
+# Answers go to the real stdout; anything a library prints goes to stderr.
+_answers = sys.stdout
+sys.stdout = sys.stderr
+
+torch = None
+
+
+def answer(obj):
+    _answers.write(json.dumps(obj) + "\n")
+    _answers.flush()
+
+
+def torch_version_tuple(v):
+    parts = []
+    for p in v.split("+")[0].split(".")[:2]:
+        digits = "".join(ch for ch in p if ch.isdigit())
+        parts.append(int(digits) if digits else 0)
+    return tuple(parts)
+
+
+def accelerator():
+    """The kind of device torch drives here: cuda, rocm, xpu or cpu."""
+    if torch.cuda.is_available():
+        return "rocm" if getattr(torch.version, "hip", None) else "cuda"
+    xpu = getattr(torch, "xpu", None)
+    if xpu is not None and xpu.is_available():
+        return "xpu"
+    return "cpu"
+
+
+def devices(kind):
+    out = []
+    if kind in ("cuda", "rocm"):
+        for i in range(torch.cuda.device_count()):
+            p = torch.cuda.get_device_properties(i)
+            arch = getattr(p, "gcnArchName", None) or f"sm_{p.major}{p.minor}"
+            out.append({"index": i, "name": p.name, "memory_bytes": p.total_memory, "arch": arch})
+    elif kind == "xpu":
+        for i in range(torch.xpu.device_count()):
+            p = torch.xpu.get_device_properties(i)
+            out.append({"index": i, "name": p.name, "memory_bytes": p.total_memory, "arch": ""})
+    return out
+
+
+def hello(_req):
+    kind = accelerator()
+    info = {
+        "ok": True,
+        "protocol": PROTOCOL,
+        "python": sys.version.split()[0],
+        "executable": sys.executable,
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "hip": getattr(torch.version, "hip", None),
+        "accelerator": kind,
+        "devices": devices(kind),
+        "cpu_threads": torch.get_num_threads(),
+        "cudnn": None,
+        "nccl": None,
+        "blas": None,
+    }
+    if kind in ("cuda", "rocm"):
+        try:
+            info["cudnn"] = str(torch.backends.cudnn.version())
+        except Exception:
+            pass
+        try:
+            v = torch.cuda.nccl.version()
+            info["nccl"] = ".".join(str(x) for x in v) if isinstance(v, tuple) else str(v)
+        except Exception:
+            pass
+        try:
+            info["blas"] = str(torch.backends.cuda.preferred_blas_library()).split(".")[-1]
+        except Exception:
+            pass
+    else:
+        import re
+
+        config = torch.__config__.show()
+        blas = re.search(r"BLAS_INFO=([^,\s]+)", config)
+        isa = re.search(r"CPU capability usage: (\S+)", config)
+        if blas:
+            info["blas"] = blas.group(1) + (f" ({isa.group(1)})" if isa else "")
+    return info
+
+
+def device_of(req):
+    kind = accelerator()
+    index = req.get("device", 0)
+    if kind in ("cuda", "rocm"):
+        return torch.device("cuda", index)
+    if kind == "xpu":
+        return torch.device("xpu", index)
+    return torch.device("cpu")
+
+
+def synchronize(dev):
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+    elif dev.type == "xpu":
+        torch.xpu.synchronize(dev)
+
+
+class Timer:
+    """Times calls on a device: events on a GPU (one pair per call, read after one synchronize),
+    the host clock around each call on the CPU (whose calls return when done)."""
+
+    def __init__(self, dev):
+        self.dev = dev
+        self.events = []
+        self.host = 0.0
+        self.source = "device-events" if dev.type in ("cuda", "xpu") else "wall-clock"
+
+    def start(self):
+        if self.dev.type == "cuda":
+            e = torch.cuda.Event(enable_timing=True)
+            e.record()
+            self.events.append([e, None])
+        elif self.dev.type == "xpu":
+            e = torch.xpu.Event(enable_timing=True)
+            e.record()
+            self.events.append([e, None])
+        else:
+            self.t0 = time.perf_counter()
+
+    def stop(self):
+        if self.dev.type in ("cuda", "xpu"):
+            e = (torch.cuda if self.dev.type == "cuda" else torch.xpu).Event(enable_timing=True)
+            e.record()
+            self.events[-1][1] = e
+        else:
+            self.host += time.perf_counter() - self.t0
+
+    def seconds(self):
+        synchronize(self.dev)
+        return self.host + sum(s.elapsed_time(e) for s, e in self.events) / 1e3
+
+
+STORAGE = {"f32": "float32", "tf32": "float32", "f16": "float16", "bf16": "bfloat16",
+           "f64": "float64"}
+# Normwise error bounds: output rounding of the type plus accumulation, with margin.
+TOLERANCE = {"f64": 1e-12, "f32": 1e-4, "tf32": 5e-3, "f16": 5e-3, "bf16": 2e-2}
+
+
+def set_tf32(on):
+    torch.backends.cuda.matmul.allow_tf32 = on
+    torch.backends.cudnn.allow_tf32 = on
+    torch.set_float32_matmul_precision("high" if on else "highest")
+
+
+class Flush:
+    """A buffer zeroed before every timed call, outside the timed region, so each call starts
+    with cold caches (mamf-finder: 256 MiB, MI300X's last-level cache)."""
+
+    def __init__(self, dev, nbytes):
+        self.buf = torch.empty(max(nbytes // 4, 1), dtype=torch.int32, device=dev)
+
+    def __call__(self):
+        self.buf.zero_()
+
+
+def checker(tol):
+    return {"max": 0.0, "checked": 0, "first": None, "tol": tol}
+
+
+def check(c, got, ref, scale, where):
+    err = abs(got - ref) / max(scale, sys.float_info.min)
+    if math.isnan(err):
+        err = math.inf
+    c["checked"] += 1
+    c["max"] = max(c["max"], err)
+    if not err <= c["tol"] and c["first"] is None:
+        c["first"] = f"{where}: got {got}, expected {ref}"
+
+
+def verdict(c, total, reference):
+    return {
+        "passed": c["first"] is None and c["checked"] > 0,
+        "max_rel_error": c["max"] if math.isfinite(c["max"]) else "inf",
+        "tolerance": c["tol"],
+        "checked": c["checked"],
+        "total": total,
+        "reference": reference,
+        "first_failure": c["first"],
+    }
+
+
+class Matmul:
+    """`torch.mm(A, B, out=C)` as mamf-finder runs it: A = randn(m, k), B = randn(n, k).t()."""
+
+    def __init__(self, req, dev):
+        s = req["shape"]
+        self.m, self.n, self.k = s["m"], s["n"], s["k"]
+        self.dtype = req["dtype"]
+        dt = getattr(torch, STORAGE[self.dtype])
+        set_tf32(self.dtype == "tf32")
+        g = torch.Generator(device="cpu").manual_seed(1)
+        self.a = torch.randn(self.m, self.k, generator=g, dtype=torch.float32).to(dev, dt)
+        self.b = torch.randn(self.n, self.k, generator=g, dtype=torch.float32).to(dev, dt).t()
+        self.c = torch.empty(self.m, self.n, dtype=dt, device=dev)
+        self.dev = dev
+        self.flush = Flush(dev, req.get("flush_bytes", 0))
+        self.method = "torch/matmul"
+        self.variant = (f"torch.mm {self.dtype} (TF32 {'on' if self.dtype == 'tf32' else 'off'}), "
+                        f"cache flush of {req.get('flush_bytes', 0) >> 20} MiB before each call")
+        self.flops = 2.0 * self.m * self.n * self.k
+
+    def run(self, iterations):
+        t = Timer(self.dev)
+        for _ in range(iterations):
+            self.flush()
+            t.start()
+            torch.mm(self.a, self.b, out=self.c)
+            t.stop()
+        return t.seconds(), t.source
+
+    def verify(self):
+        self.c.fill_(float("nan"))
+        torch.mm(self.a, self.b, out=self.c)
+        synchronize(self.dev)
+        g = torch.Generator(device="cpu").manual_seed(7)
+        rows = torch.randint(0, self.m, (48,), generator=g).tolist() + [0, self.m - 1]
+        cols = torch.randint(0, self.n, (48,), generator=g).tolist() + [0, self.n - 1]
+        c = checker(TOLERANCE[self.dtype])
+        for i, j in zip(rows, cols):
+            a = self.a[i, :].double().cpu()
+            b = self.b[:, j].double().cpu()
+            ref = float((a * b).sum())
+            scale = float((a.abs() * b.abs()).sum())
+            check(c, float(self.c[i, j]), ref, scale, f"C[{i},{j}]")
+        return verdict(c, self.m * self.n, "float64 dot products at sampled entries")
+
+
+SDPA_BACKENDS = {
+    "math": "MATH",
+    "flash": "FLASH_ATTENTION",
+    "efficient": "EFFICIENT_ATTENTION",
+    "cudnn": "CUDNN_ATTENTION",
+}
+# Profiler op names of each backend, to say which one the default dispatch chose.
+SDPA_OPS = [
+    ("_scaled_dot_product_flash_attention", "flash"),
+    ("_scaled_dot_product_efficient_attention", "efficient"),
+    ("_scaled_dot_product_cudnn_attention", "cudnn"),
+    ("_scaled_dot_product_attention_math", "math"),
+]
+
+
+class Attention:
+    """`scaled_dot_product_attention` forward, or forward and backward, with one SDPA backend
+    pinned (or the default dispatch, whose choice is read from the profiler)."""
+
+    def __init__(self, req, dev):
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+
+        s = req["shape"]
+        self.b, self.h, self.s, self.d = s["b"], s["h"], s["s"], s["d"]
+        self.causal = s["causal"]
+        self.backward = s.get("backward", False)
+        self.dtype = req["dtype"]
+        self.dev = dev
+        self.kernel = req.get("method") or "default"
+        dt = getattr(torch, STORAGE[self.dtype])
+        set_tf32(False)
+        g = torch.Generator(device="cpu").manual_seed(2)
+        shape = (self.b, self.h, self.s, self.d)
+        self.q, self.k, self.v = (
+            torch.randn(shape, generator=g, dtype=torch.float32).to(dev, dt).requires_grad_(self.backward)
+            for _ in range(3))
+        self.grad = torch.randn(shape, generator=g, dtype=torch.float32).to(dev, dt)
+        if self.kernel == "default":
+            self.context = None
+        else:
+            if self.kernel not in SDPA_BACKENDS:
+                raise ValueError(f"unknown SDPA backend {self.kernel}")
+            self.context = lambda: sdpa_kernel([getattr(SDPBackend, SDPA_BACKENDS[self.kernel])])
+        self.flush = Flush(dev, req.get("flush_bytes", 0))
+        ran = self.kernel
+        # One call now: an unsupported pinned backend raises here ("No available kernel").
+        try:
+            if self.kernel == "default":
+                ran = self.default_choice()
+            else:
+                self.call()
+        except RuntimeError as e:
+            self.unsupported = f"SDPA {self.kernel} backend: {str(e).splitlines()[0]}"
+            return
+        self.unsupported = None
+        # A pinned backend is named by its method; the default dispatch is `torch/sdpa`, and
+        # its variant names the backend it chose.
+        self.method = "torch/sdpa" if self.kernel == "default" else f"torch/sdpa-{ran}"
+        passes = "forward and backward" if self.backward else "forward"
+        self.variant = (f"scaled_dot_product_attention {passes}, "
+                        + (f"{self.kernel} backend pinned" if self.kernel != "default"
+                           else f"default dispatch, which ran the {ran} backend"))
+        fwd = 4.0 * self.b * self.h * self.s * self.s * self.d / (2 if self.causal else 1)
+        self.flops = fwd * (3.5 if self.backward else 1.0)
+
+    def default_choice(self):
+        with torch.profiler.profile() as prof:
+            self.call()
+            synchronize(self.dev)
+        names = " ".join(e.name for e in prof.events())
+        for op, name in SDPA_OPS:
+            if op in names:
+                return name
+        return "default"
+
+    def call(self):
+        import contextlib
+        from torch.nn.functional import scaled_dot_product_attention as sdpa
+
+        with (self.context() if self.context else contextlib.nullcontext()):
+            out = sdpa(self.q, self.k, self.v, is_causal=self.causal)
+            if self.backward:
+                out.backward(self.grad)
+        return out
+
+    def run(self, iterations):
+        t = Timer(self.dev)
+        for _ in range(iterations):
+            self.flush()
+            if self.backward:
+                self.q.grad = self.k.grad = self.v.grad = None
+            t.start()
+            self.call()
+            t.stop()
+        return t.seconds(), t.source
+
+    def verify(self):
+        with torch.no_grad():
+            q, k, v = (x.detach() for x in (self.q, self.k, self.v))
+            import contextlib
+            from torch.nn.functional import scaled_dot_product_attention as sdpa
+
+            with (self.context() if self.context else contextlib.nullcontext()):
+                out = sdpa(q, k, v, is_causal=self.causal)
+            synchronize(self.dev)
+        g = torch.Generator(device="cpu").manual_seed(9)
+        c = checker(TOLERANCE[self.dtype])
+        picks = [(0, 0, 0), (self.b - 1, self.h - 1, self.s - 1)]
+        for _ in range(6):
+            picks.append(tuple(int(torch.randint(0, n, (1,), generator=g)) for n in (self.b, self.h, self.s)))
+        for bi, hi, row in picks:
+            kk = k[bi, hi].double().cpu()
+            vv = v[bi, hi].double().cpu()
+            qq = q[bi, hi, row].double().cpu()
+            cols = row + 1 if self.causal else self.s
+            scores = (kk[:cols] @ qq) / math.sqrt(self.d)
+            p = torch.softmax(scores, dim=0)
+            ref = p @ vv[:cols]
+            scale = p @ vv[:cols].abs()
+            got = out[bi, hi, row].double().cpu()
+            for j in range(self.d):
+                check(c, float(got[j]), float(ref[j]), float(scale[j]), f"O[{bi},{hi},{row},{j}]")
+        return verdict(c, self.b * self.h * self.s * self.d,
+                       "float64 softmax(q·kᵀ/√d)·v on sampled rows (forward output)")
+
+
+class Harness:
+    def __init__(self):
+        self.case = None
+
+    def warmup(self, req):
+        """Sustained work before the first case (a cold accelerator scores higher): bf16
+        matmuls on a GPU, f32 on the CPU, for the seconds asked."""
+        dev = device_of(req)
+        n = 4096 if dev.type != "cpu" else 512
+        dt = torch.bfloat16 if dev.type != "cpu" else torch.float32
+        a = torch.randn(n, n, device=dev, dtype=dt)
+        end = time.perf_counter() + float(req.get("seconds", 0))
+        calls = 0
+        while time.perf_counter() < end:
+            torch.mm(a, a)
+            calls += 1
+            if calls % 8 == 0:
+                synchronize(dev)
+        synchronize(dev)
+        return {"ok": True, "calls": calls}
+
+    def prepare(self, req):
+        self.case = None
+        dev = device_of(req)
+        bench = req["bench"]
+        if req["dtype"] not in STORAGE:
+            return {"ok": True, "unsupported": f"{req['dtype']} is not a type torch computes in"}
+        if req["dtype"] == "tf32" and not (dev.type == "cuda" and accelerator() == "cuda"
+                                           and torch.cuda.get_device_capability(dev)[0] >= 8):
+            return {"ok": True, "unsupported": "TF32 needs an NVIDIA GPU of compute capability 8.0 or later"}
+        if bench == "matmul":
+            case = Matmul(req, dev)
+        elif bench == "attention":
+            case = Attention(req, dev)
+            if case.unsupported:
+                return {"ok": True, "unsupported": case.unsupported}
+        else:
+            return {"ok": True, "unsupported": f"the torch backend does not run {bench}"}
+        self.case = case
+        return {"ok": True, "method": case.method, "variant": case.variant, "flops": case.flops}
+
+    def run(self, req):
+        seconds, source = self.case.run(int(req["iterations"]))
+        return {"ok": True, "seconds": seconds, "timing": source}
+
+    def verify(self, _req):
+        return {"ok": True, "verification": self.case.verify()}
+
+    def release(self, _req):
+        self.case = None
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        return {"ok": True}
+
+
+def fault(op):
+    """Test hook: HPCREADY_HARNESS_FAULT=OP:crash|hang:MARKER makes the first such request crash
+    the process or hang, once: it fires only while the file MARKER does not exist, and creates
+    it."""
+    spec = os.environ.get("HPCREADY_HARNESS_FAULT", "")
+    parts = spec.split(":", 2)
+    if len(parts) != 3 or parts[0] != op or os.path.exists(parts[2]):
+        return
+    open(parts[2], "w").close()
+    if parts[1] == "crash":
+        sys.stderr.write("injected crash (HPCREADY_HARNESS_FAULT)\n")
+        sys.stderr.flush()
+        os._exit(9)
+    if parts[1] == "hang":
+        time.sleep(1e6)
+
+
+def main():
+    global torch
+    try:
+        import torch as t
+    except Exception as e:
+        answer({"ok": False, "error": f"this Python cannot import torch: {type(e).__name__}: {e}",
+                "fatal": True})
+        return 3
+    torch = t
+    if torch_version_tuple(torch.__version__) < OLDEST_TORCH:
+        answer({"ok": False, "fatal": True,
+                "error": f"torch {torch.__version__} is older than the oldest supported, "
+                         f"{'.'.join(map(str, OLDEST_TORCH))}"})
+        return 3
+    h = Harness()
+    ops = {"hello": hello, "warmup": h.warmup, "prepare": h.prepare, "run": h.run,
+           "verify": h.verify, "release": h.release}
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        try:
+            req = json.loads(line)
+            op = req.get("op")
+            if op == "quit":
+                answer({"ok": True})
+                return 0
+            fault(op)
+            if op not in ops:
+                raise ValueError(f"unknown op {op!r}")
+            if op in ("run", "verify") and h.case is None:
+                raise ValueError(f"{op} before a successful prepare")
+            answer(ops[op](req))
+        except Exception as e:
+            tb = traceback.format_exc().strip().splitlines()
+            answer({"ok": False, "error": f"{type(e).__name__}: {e}", "traceback": tb[-6:]})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,477 @@
+//! The framework path: the user's own PyTorch (CUDA, ROCm, XPU or CPU), driven through the
+//! embedded harness (`harness.py`), measuring what their training runs: `torch.mm` the way
+//! mamf-finder does and `scaled_dot_product_attention` forward and backward with each SDPA
+//! backend pinned. Every figure is a vendor-library one (cuBLAS/hipBLASLt, cuDNN, MKL …),
+//! labelled `torch/…`, and goes through the same results → assess → report pipeline.
+
+pub mod harness;
+
+use super::{Backend, DeviceInfo, Kernel, PrepareError};
+use crate::bench::verify::Verification;
+use crate::bench::{BenchKind, Case, DType, Work};
+use crate::error::input_error;
+use crate::results::{DeviceKind, TimingSource};
+use harness::{Harness, HarnessError, PythonCommand};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// The oldest torch the harness runs on (`torch.nn.attention.sdpa_kernel` arrived in 2.3).
+pub const OLDEST_TORCH: &str = "2.3";
+
+/// A device torch sees.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TorchDevice {
+    /// torch's device index.
+    pub index: usize,
+    /// The name torch reports.
+    pub name: String,
+    /// Its memory.
+    pub memory_bytes: u64,
+    /// `sm_90`, `gfx90a` …
+    #[serde(default)]
+    pub arch: String,
+}
+
+/// The user's PyTorch, as the harness found it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TorchInfo {
+    /// The Python command that ran it.
+    #[serde(default)]
+    pub python_command: String,
+    /// Python's version.
+    pub python: String,
+    /// `sys.executable` (inside the container, for a container command).
+    pub executable: String,
+    /// `torch.__version__`.
+    pub torch: String,
+    /// The CUDA version torch was built with.
+    #[serde(default)]
+    pub cuda: Option<String>,
+    /// The HIP (ROCm) version torch was built with.
+    #[serde(default)]
+    pub hip: Option<String>,
+    /// cuDNN (or MIOpen) version, where torch has one.
+    #[serde(default)]
+    pub cudnn: Option<String>,
+    /// NCCL (RCCL on ROCm) version.
+    #[serde(default)]
+    pub nccl: Option<String>,
+    /// The BLAS torch uses: `cublas`/`cublaslt`/`ck` on GPUs, `mkl (AVX512)` … on the CPU.
+    #[serde(default)]
+    pub blas: Option<String>,
+    /// `cuda`, `rocm`, `xpu` or `cpu`.
+    pub accelerator: String,
+    /// The accelerators torch sees (none for a CPU-only torch or node).
+    pub devices: Vec<TorchDevice>,
+    /// torch's CPU threads.
+    pub cpu_threads: usize,
+}
+
+impl TorchInfo {
+    /// One line: versions and libraries.
+    pub fn libraries(&self) -> String {
+        let mut parts = vec![format!("torch {}", self.torch)];
+        if let Some(c) = &self.cuda {
+            parts.push(format!("CUDA {c}"));
+        }
+        if let Some(h) = &self.hip {
+            parts.push(format!("HIP {h}"));
+        }
+        if let Some(b) = &self.blas {
+            parts.push(format!("BLAS {b}"));
+        }
+        if let Some(c) = &self.cudnn {
+            parts.push(format!(
+                "{} {c}",
+                if self.hip.is_some() {
+                    "MIOpen"
+                } else {
+                    "cuDNN"
+                }
+            ));
+        }
+        if let Some(n) = &self.nccl {
+            parts.push(format!(
+                "{} {n}",
+                if self.hip.is_some() { "RCCL" } else { "NCCL" }
+            ));
+        }
+        parts.push(format!("Python {}", self.python));
+        parts.join(", ")
+    }
+
+    /// Whether torch sees an accelerator.
+    pub fn has_accelerator(&self) -> bool {
+        self.accelerator != "cpu" && !self.devices.is_empty()
+    }
+}
+
+/// The harness and what is needed to restart it after a crash or hang.
+struct Session {
+    python: PythonCommand,
+    harness: Option<Harness>,
+    deadline: Duration,
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        if let Some(h) = self.harness.take() {
+            h.quit();
+        }
+    }
+}
+
+impl Session {
+    /// Sends a request, first restarting the harness if it died or was stopped.
+    fn request(&mut self, req: &Value) -> Result<Value, HarnessError> {
+        if !self.harness.as_mut().is_some_and(Harness::alive) {
+            let h = Harness::start(&self.python)
+                .map_err(|e| HarnessError::Failed(format!("{e:#}"), Vec::new()))?;
+            self.harness = Some(h);
+            // A restarted harness must say hello again before it measures.
+            let h = self.harness.as_mut().expect("just started");
+            h.request(&json!({"op": "hello"}), self.deadline)?;
+        }
+        let h = self.harness.as_mut().expect("started above");
+        let r = h.request(req, self.deadline);
+        if matches!(r, Err(HarnessError::Died(_)) | Err(HarnessError::Hung(..))) {
+            self.harness = None;
+        }
+        r
+    }
+}
+
+/// Starts the harness with `python` and reads what torch it has. Every way this can fail is bad
+/// input (exit 2) naming the command tried and what to do.
+pub fn connect(python: &PythonCommand, deadline: Duration) -> anyhow::Result<(Harness, TorchInfo)> {
+    let mut h = Harness::start(python)?;
+    let what = python.input();
+    let hello = h.request(&json!({"op": "hello"}), deadline).map_err(|e| {
+        let advice = match &e {
+            HarnessError::Failed(msg, _) if msg.contains("cannot import torch") => {
+                "this Python has no torch. Use the Python your training uses (a venv's \
+                     python, `module load pytorch` first, or a container command such as \
+                     --python 'apptainer exec --nv pytorch.sif python3'), or `pip install \
+                     torch` into it"
+                    .to_string()
+            }
+            HarnessError::Failed(msg, _) if msg.contains("older than") => format!(
+                "hpcready needs torch {OLDEST_TORCH} or later; load a newer PyTorch module \
+                     or container"
+            ),
+            _ => "it did not run hpcready's PyTorch harness: is it a Python 3 command?".to_string(),
+        };
+        input_error(what.clone(), format!("{e}\n  {advice}"))
+    })?;
+    let mut info: TorchInfo = serde_json::from_value(hello.clone()).map_err(|e| {
+        input_error(
+            what.clone(),
+            format!("its PyTorch harness answered an unexpected hello ({e}): {hello}"),
+        )
+    })?;
+    info.python_command = python.display();
+    Ok((h, info))
+}
+
+/// One device measured through torch.
+pub struct TorchBackend {
+    session: Arc<Mutex<Session>>,
+    info: TorchInfo,
+    /// The accelerator's index; `None` for torch's CPU.
+    device: Option<usize>,
+    flush_bytes: u64,
+}
+
+impl std::fmt::Debug for TorchBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TorchBackend")
+            .field("device", &self.device)
+            .field("torch", &self.info.torch)
+            .finish()
+    }
+}
+
+/// The devices `--device` picks among torch's: an index, `all`, or (none) every accelerator.
+fn pick(info: &TorchInfo, device: Option<&str>) -> anyhow::Result<Vec<Option<usize>>> {
+    if !info.has_accelerator() {
+        if let Some(d) = device {
+            return Err(input_error(
+                format!("--device {d}"),
+                format!(
+                    "torch ({}) sees no accelerator here; without --device it measures the CPU",
+                    info.libraries()
+                ),
+            ));
+        }
+        return Ok(vec![None]);
+    }
+    match device {
+        None | Some("all") => Ok(info.devices.iter().map(|d| Some(d.index)).collect()),
+        Some(d) => {
+            let i: usize = d.parse().map_err(|_| {
+                input_error(
+                    format!("--device {d}"),
+                    "with --backend torch, name a torch device index (0, 1 …) or `all`",
+                )
+            })?;
+            if info.devices.iter().any(|x| x.index == i) {
+                Ok(vec![Some(i)])
+            } else {
+                Err(input_error(
+                    format!("--device {d}"),
+                    format!(
+                        "torch sees {} device(s), 0–{}",
+                        info.devices.len(),
+                        info.devices.len().saturating_sub(1)
+                    ),
+                ))
+            }
+        }
+    }
+}
+
+/// Opens the torch backend: one per device chosen, sharing one harness. `warmup` is the
+/// sustained warm-up before the first case (mamf-finder: 30 s on a GPU).
+pub fn open(
+    python: &PythonCommand,
+    device: Option<&str>,
+    deadline: Duration,
+    warmup: Duration,
+    llc_bytes: u64,
+) -> anyhow::Result<Vec<TorchBackend>> {
+    let (harness, info) = connect(python, deadline)?;
+    let devices = pick(&info, device)?;
+    // Flush caches between calls: 256 MiB on a GPU (MI300X's last-level cache), twice the
+    // last-level cache on the CPU (at least 8 MiB).
+    let flush_bytes = if info.has_accelerator() {
+        256 << 20
+    } else {
+        (2 * llc_bytes).clamp(8 << 20, 256 << 20)
+    };
+    let session = Arc::new(Mutex::new(Session {
+        python: python.clone(),
+        harness: Some(harness),
+        deadline,
+    }));
+    let backends: Vec<TorchBackend> = devices
+        .into_iter()
+        .map(|d| TorchBackend {
+            session: Arc::clone(&session),
+            info: info.clone(),
+            device: d,
+            flush_bytes,
+        })
+        .collect();
+    if !warmup.is_zero() {
+        for b in &backends {
+            b.call(&json!({"op": "warmup", "device": b.device.unwrap_or(0),
+                           "seconds": warmup.as_secs_f64()}))
+                .map_err(|e| anyhow::anyhow!("warming up {}: {e}", b.device().name))?;
+        }
+    }
+    Ok(backends)
+}
+
+impl TorchBackend {
+    /// The torch this backend measures through.
+    pub fn info(&self) -> &TorchInfo {
+        &self.info
+    }
+
+    fn call(&self, req: &Value) -> Result<Value, HarnessError> {
+        self.session
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .request(req)
+    }
+}
+
+/// The SDPA backends pinned in turn on each attention case, after the default dispatch.
+fn sdpa_kernels(info: &TorchInfo, gpu: bool) -> Vec<&'static str> {
+    match (gpu, info.accelerator.as_str()) {
+        (false, _) => vec!["default", "flash", "math"],
+        (true, "cuda") => vec!["default", "flash", "efficient", "cudnn", "math"],
+        (true, _) => vec!["default", "flash", "efficient", "math"],
+    }
+}
+
+impl Backend for TorchBackend {
+    fn name(&self) -> &'static str {
+        "torch"
+    }
+
+    fn device(&self) -> DeviceInfo {
+        match self
+            .device
+            .and_then(|i| self.info.devices.iter().find(|d| d.index == i))
+        {
+            Some(d) => DeviceInfo {
+                name: d.name.clone(),
+                kind: DeviceKind::Gpu,
+                threads: None,
+            },
+            None => DeviceInfo {
+                name: format!("CPU (torch {})", self.info.torch),
+                kind: DeviceKind::Cpu,
+                threads: Some(self.info.cpu_threads),
+            },
+        }
+    }
+
+    fn dtypes(&self, bench: BenchKind) -> Vec<DType> {
+        let gpu = self.device.is_some();
+        match bench {
+            BenchKind::Matmul if gpu => {
+                let mut v = vec![DType::Bf16, DType::F16, DType::F32];
+                if self.info.accelerator == "cuda" {
+                    v.push(DType::Tf32);
+                }
+                v
+            }
+            BenchKind::Matmul => vec![DType::F32, DType::Bf16],
+            BenchKind::Attention if gpu => vec![DType::Bf16, DType::F16],
+            BenchKind::Attention => vec![DType::F32, DType::Bf16],
+            _ => Vec::new(),
+        }
+    }
+
+    fn is_accelerator(&self) -> bool {
+        self.device.is_some()
+    }
+
+    fn is_framework(&self) -> bool {
+        true
+    }
+
+    fn kernels(&self, case: &Case) -> Vec<String> {
+        match case.bench {
+            BenchKind::Attention => sdpa_kernels(&self.info, self.device.is_some())
+                .into_iter()
+                .map(String::from)
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    fn prepare(&self, case: &Case) -> Result<Box<dyn Kernel>, PrepareError> {
+        self.prepare_kernel(case, None)
+    }
+
+    fn prepare_kernel(
+        &self,
+        case: &Case,
+        kernel: Option<&str>,
+    ) -> Result<Box<dyn Kernel>, PrepareError> {
+        let mut req = json!({
+            "op": "prepare",
+            "bench": case.bench.name(),
+            "dtype": case.dtype.name(),
+            "shape": case.shape,
+            "device": self.device.unwrap_or(0),
+            "flush_bytes": self.flush_bytes,
+        });
+        if let Some(k) = kernel {
+            req["method"] = json!(k);
+        }
+        let a = self
+            .call(&req)
+            .map_err(|e| PrepareError::Failed(e.to_string()))?;
+        if let Some(why) = a["unsupported"].as_str() {
+            return Err(PrepareError::Unsupported(format!("{case}: {why}")));
+        }
+        let work = case.shape.work(case.dtype).map(|w| Work {
+            flops: a["flops"].as_f64().unwrap_or(w.flops),
+            bytes: w.bytes,
+        });
+        Ok(Box::new(TorchKernel {
+            session: Arc::clone(&self.session),
+            method: a["method"].as_str().unwrap_or("torch/?").to_string(),
+            variant: format!(
+                "{}; {}",
+                a["variant"].as_str().unwrap_or(""),
+                self.info.libraries()
+            ),
+            work: work.unwrap_or_default(),
+            source: if self.device.is_some() {
+                TimingSource::DeviceTimestamps
+            } else {
+                TimingSource::WallClock
+            },
+        }))
+    }
+}
+
+/// One prepared case in the harness.
+struct TorchKernel {
+    session: Arc<Mutex<Session>>,
+    method: String,
+    variant: String,
+    work: Work,
+    source: TimingSource,
+}
+
+impl TorchKernel {
+    fn call(&self, req: &Value) -> Result<Value, HarnessError> {
+        self.session
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .request(req)
+    }
+}
+
+impl Kernel for TorchKernel {
+    fn method(&self) -> String {
+        self.method.clone()
+    }
+
+    fn variant(&self) -> String {
+        self.variant.clone()
+    }
+
+    fn work(&self) -> Work {
+        self.work
+    }
+
+    fn timing_source(&self) -> TimingSource {
+        self.source
+    }
+
+    fn run(&mut self, iterations: u64) -> anyhow::Result<Option<Duration>> {
+        let a = self.call(&json!({"op": "run", "iterations": iterations}))?;
+        let s = a["seconds"]
+            .as_f64()
+            .filter(|s| s.is_finite() && *s >= 0.0)
+            .ok_or_else(|| anyhow::anyhow!("the harness answered no time: {a}"))?;
+        Ok(Some(Duration::from_secs_f64(s)))
+    }
+
+    fn verify(&mut self) -> Verification {
+        match self.call(&json!({"op": "verify"})) {
+            Ok(a) => serde_json::from_value(a["verification"].clone()).unwrap_or_else(|e| {
+                failed(format!("the harness's verification could not be read: {e}"))
+            }),
+            Err(e) => failed(e.to_string()),
+        }
+    }
+}
+
+impl Drop for TorchKernel {
+    fn drop(&mut self) {
+        // Frees the case's tensors; a harness that died has nothing left to free.
+        let mut s = self.session.lock().unwrap_or_else(|p| p.into_inner());
+        let deadline = s.deadline;
+        if let Some(h) = s.harness.as_mut()
+            && h.alive()
+        {
+            let _ = h.request(&json!({"op": "release"}), deadline);
+        }
+    }
+}
+
+fn failed(why: String) -> Verification {
+    let mut v = Verification::not_run();
+    v.first_failure = Some(why);
+    v
+}

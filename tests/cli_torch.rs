@@ -1,0 +1,191 @@
+//! Command-line tests: the framework path, `--backend torch`, run for real through the CPU build
+//! of PyTorch (CI installs PyPI's torch into `target/torch-venv`): matmul and attention verified,
+//! the JSON-lines harness surviving a crash and a hang, and every bad `--python` refused.
+
+mod common;
+
+use common::*;
+use predicates::prelude::*;
+use std::path::Path;
+
+fn measurements(path: &Path) -> Vec<serde_json::Value> {
+    let v: serde_json::Value = serde_json::from_str(&read(path)).unwrap();
+    v["measurements"].as_array().unwrap().clone()
+}
+
+fn torch_run(python: &Path, out: &Path) -> assert_cmd::Command {
+    let mut c = hpcready();
+    c.args(["run", "--backend", "torch", "--python"])
+        .arg(python)
+        .args(["--sampling", "smoke", "--out"])
+        .arg(out);
+    c
+}
+
+#[test]
+fn torch_matmul_and_attention_run_verified_on_the_cpu() {
+    let Some(py) = torch_python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("torch.json");
+    torch_run(&py, &out)
+        .args([
+            "--bench",
+            "matmul,attention",
+            "--dtype",
+            "f32,bf16",
+            "--sizes",
+            "64",
+        ])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("torch/matmul"));
+    let ms = measurements(&out);
+    for m in &ms {
+        assert_eq!(m["verification"]["passed"], true, "{m}");
+        assert_eq!(m["backend"], "torch");
+        assert_eq!(m["family"], "vendor-library");
+        assert_eq!(m["device_kind"], "cpu");
+        let variant = m["variant"].as_str().unwrap();
+        assert!(variant.contains("torch 2."), "{variant}");
+    }
+    let methods: Vec<(&str, &str)> = ms
+        .iter()
+        .map(|m| (m["method"].as_str().unwrap(), m["dtype"].as_str().unwrap()))
+        .collect();
+    for want in [
+        ("torch/matmul", "f32"),
+        ("torch/matmul", "bf16"),
+        ("torch/sdpa", "f32"),
+        ("torch/sdpa-flash", "bf16"),
+        ("torch/sdpa-math", "f32"),
+    ] {
+        assert!(methods.contains(&want), "{want:?} in {methods:?}");
+    }
+    // Attention runs as training does: forward and backward, head dims 64 and 128, causal or
+    // not; the default dispatch names the backend it chose.
+    let attn: Vec<&serde_json::Value> = ms.iter().filter(|m| m["bench"] == "attention").collect();
+    assert!(attn.iter().all(|m| m["shape"]["backward"] == true));
+    for d in [64, 128] {
+        assert!(attn.iter().any(|m| m["shape"]["d"] == d));
+    }
+    let default = attn.iter().find(|m| m["method"] == "torch/sdpa").unwrap();
+    assert!(
+        default["variant"]
+            .as_str()
+            .unwrap()
+            .contains("default dispatch, which ran the")
+    );
+    // FLOPs: forward 4·b·h·s²·d (halved when causal), backward 2.5× that.
+    let a = attn
+        .iter()
+        .find(|m| m["shape"]["causal"] == false && m["shape"]["d"] == 64)
+        .unwrap();
+    assert_eq!(a["work"]["flops"], 3.5 * 4.0 * 8.0 * 64.0 * 64.0 * 64.0);
+}
+
+/// A harness that crashes or hangs costs only the case in flight: the case is kept as invalid
+/// with the reason (the traceback's last line, or the deadline), the next case starts a fresh
+/// harness and measures, and the run exits 1 with every result on disk.
+#[test]
+fn a_crashing_or_hanging_harness_costs_one_case() {
+    let Some(py) = torch_python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    for (fault, timeout, why) in [
+        ("verify:crash", "60", "injected crash"),
+        ("run:hang", "4", "did not answer within 4 s"),
+    ] {
+        let out = dir.path().join(format!("{}.json", fault.replace(':', "-")));
+        let marker = dir
+            .path()
+            .join(format!("{}.fired", fault.replace(':', "-")));
+        torch_run(&py, &out)
+            .args(["--bench", "matmul", "--dtype", "f32", "--sizes", "32,48"])
+            .args(["--timeout", timeout])
+            .env(
+                "HPCREADY_HARNESS_FAULT",
+                format!("{fault}:{}", marker.display()),
+            )
+            .assert()
+            .code(1);
+        let ms = measurements(&out);
+        assert_eq!(ms.len(), 2, "{ms:?}");
+        let err = ms[0]["error"].as_str().unwrap_or_default();
+        assert!(err.contains(why), "{fault}: {err}");
+        assert_eq!(ms[1]["verification"]["passed"], true, "{fault}: {}", ms[1]);
+    }
+}
+
+#[test]
+fn every_bad_python_is_refused_with_what_was_tried() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("never.json");
+    let refused = |python: &str, env: &[(&str, &str)], says: &str| {
+        let mut c = hpcready();
+        c.args([
+            "run",
+            "--backend",
+            "torch",
+            "--bench",
+            "matmul",
+            "--python",
+            python,
+        ])
+        .args(["--sampling", "smoke", "--out"])
+        .arg(&out);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        c.assert()
+            .code(2)
+            .stderr(predicate::str::contains(says))
+            .stderr(predicate::str::contains("panicked").not());
+    };
+    refused(
+        "/nonexistent/python3",
+        &[],
+        "cannot run `/nonexistent/python3`",
+    );
+    refused("", &[], "not a command");
+    refused("'unterminated", &[], "not a command");
+    // A command that is not a Python running the harness.
+    refused("true", &[], "did not run hpcready's PyTorch harness");
+    assert!(!out.exists(), "nothing is written for bad input");
+    let Some(py) = torch_python() else { return };
+    let py = py.display().to_string();
+    // A Python without torch (`-S`: no site-packages).
+    refused(&format!("{py} -S"), &[], "this Python has no torch");
+    // A torch older than the oldest supported.
+    let old = dir.path().join("old");
+    std::fs::create_dir_all(old.join("torch")).unwrap();
+    std::fs::write(old.join("torch/__init__.py"), "__version__ = '2.1.0'\n").unwrap();
+    refused(
+        &py,
+        &[("PYTHONPATH", old.to_str().unwrap())],
+        "older than the oldest supported",
+    );
+    // A device torch does not have.
+    let mut c = hpcready();
+    c.args([
+        "run",
+        "--backend",
+        "torch",
+        "--device",
+        "0",
+        "--python",
+        &py,
+    ])
+    .args(["--sampling", "smoke", "--out"])
+    .arg(&out)
+    .assert()
+    .code(2)
+    .stderr(predicate::str::contains("sees no accelerator"));
+    // auto with a named Python that cannot measure is an error, never a silent fallback.
+    hpcready()
+        .args(["run", "--python", &format!("{py} -S"), "--bench", "matmul"])
+        .args(["--sampling", "smoke", "--out"])
+        .arg(&out)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("this Python has no torch"));
+    assert!(!out.exists());
+}
