@@ -28,52 +28,40 @@ pub fn measure_kernel(
     plan: &SamplingPlan,
 ) -> Result<Measurement, PrepareError> {
     let device = backend.device();
-    let kernel_started = rfc3339(now_unix());
+    let started = rfc3339(now_unix());
+    let pending = |method: String, variant: String| {
+        let origin = Origin {
+            backend: backend.name().into(),
+            device_kind: backend.device_kind(),
+            family: family(backend),
+            device: device.name.clone(),
+            method,
+            variant,
+        };
+        let mut m = Measurement::pending(
+            case.bench,
+            case.dtype,
+            case.shape,
+            origin,
+            TimingSource::WallClock,
+        );
+        m.started_at = started.clone();
+        m
+    };
     let mut kernel = match backend.prepare_kernel(case, kernel_name) {
         Ok(k) => k,
         Err(PrepareError::Failed(why)) => {
-            let origin = Origin {
-                backend: backend.name().into(),
-                device_kind: backend.device_kind(),
-                family: family(backend),
-                device: device.name.clone(),
-                method: format!(
-                    "{}/{}{}",
-                    backend.name(),
-                    case.bench,
-                    kernel_name.map(|k| format!("-{k}")).unwrap_or_default()
-                ),
-                variant: String::new(),
-            };
-            let mut m = Measurement::pending(
-                case.bench,
-                case.dtype,
-                case.shape,
-                origin,
-                TimingSource::WallClock,
+            let suffix = kernel_name.map(|k| format!("-{k}")).unwrap_or_default();
+            let mut m = pending(
+                format!("{}/{}{suffix}", backend.name(), case.bench),
+                String::new(),
             );
-            m.started_at = kernel_started;
             m.error = Some(format!("preparing it failed: {why}"));
             return Ok(m);
         }
         Err(e) => return Err(e),
     };
-    let origin = Origin {
-        backend: backend.name().into(),
-        device_kind: backend.device_kind(),
-        family: family(backend),
-        device: device.name.clone(),
-        method: kernel.method(),
-        variant: kernel.variant(),
-    };
-    let mut m = Measurement::pending(
-        case.bench,
-        case.dtype,
-        case.shape,
-        origin,
-        TimingSource::WallClock,
-    );
-    m.started_at = kernel_started;
+    let mut m = pending(kernel.method(), kernel.variant());
     m.threads = device.threads;
     m.work = kernel.work();
     match sample(kernel.as_mut(), plan) {
