@@ -133,3 +133,106 @@ fn a_cpu_node_with_an_imported_all_reduce_is_per_node() {
     assert!(md.contains("Normalisation: per node."), "{md}");
     assert!(!md.contains("Each figure of this node is one GPU"), "{md}");
 }
+
+/// A fake `/sys` of a LUMI-G-like node: eight MI250X GCDs (DRM cards and KFD nodes), no
+/// Vulkan driver for them. Returns the root.
+fn lumi_g_root(dir: &Path) -> PathBuf {
+    let root = dir.join("lumi-g");
+    let w = |p: String, text: String| {
+        let p = root.join(p);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    };
+    for (i, bus) in [0xc1u32, 0xc6, 0xc9, 0xce, 0xd1, 0xd6, 0xd9, 0xde]
+        .iter()
+        .enumerate()
+    {
+        let card = format!("sys/class/drm/card{}/device", i + 1);
+        w(format!("{card}/vendor"), "0x1002\n".into());
+        w(format!("{card}/device"), "0x7408\n".into());
+        w(format!("{card}/class"), "0x038000\n".into());
+        w(
+            format!("{card}/uevent"),
+            format!("PCI_SLOT_NAME=0000:{bus:02x}:00.0\n"),
+        );
+        w(
+            format!("sys/class/kfd/kfd/topology/nodes/{}/properties", i + 1),
+            format!(
+                "simd_count 440\ngfx_target_version 90010\nlocation_id {}\n",
+                bus << 8
+            ),
+        );
+    }
+    root
+}
+
+/// A `python3` whose harness answers that it has no torch, first on PATH.
+fn python_without_torch(dir: &Path) -> String {
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let py = bin.join("python3");
+    std::fs::write(
+        &py,
+        "#!/bin/sh\necho '{\"ok\": false, \"fatal\": true, \"error\": \"this Python cannot \
+         import torch: ModuleNotFoundError: No module named torch\"}'\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&py, std::fs::Permissions::from_mode(0o755)).unwrap();
+    format!("{}:{}", bin.display(), std::env::var("PATH").unwrap())
+}
+
+/// The issue's case: a LUMI-G node whose GPUs Vulkan cannot see must get a verdict that names
+/// them and says why each path failed, never "no accelerator"; probe lists all eight.
+#[test]
+fn a_lumi_g_node_without_vulkan_or_torch_is_told_what_it_has_and_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = lumi_g_root(dir.path());
+    let path = python_without_torch(dir.path());
+    let probe = hpcready()
+        .args(["probe", "--baseline", "lumi-g"])
+        .env("HPCREADY_TEST_NODE", cpu_node())
+        .env("HPCREADY_TEST_ROOT", &root)
+        .env("PATH", &path)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8_lossy(&probe);
+    assert!(
+        text.contains("7  AMD Instinct MI250X (gfx90a) at 0000:de:00.0"),
+        "{text}"
+    );
+    assert!(text.contains("AMD CDNA"), "{text}");
+    assert!(text.contains("8 here, 8 on LUMI-G"), "{text}");
+    assert!(text.contains("this Python cannot import torch"), "{text}");
+    let out = dir.path().join("assess");
+    let o = hpcready()
+        .args([
+            "assess",
+            "--baseline",
+            "lumi-g",
+            "--sampling",
+            "smoke",
+            "--out",
+        ])
+        .arg(&out)
+        .env("HPCREADY_TEST_NODE", cpu_node())
+        .env("HPCREADY_TEST_ROOT", &root)
+        .env("HPCREADY_TEST_BACKEND", "cpu,1,20")
+        .env("PATH", &path)
+        .assert()
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8_lossy(&o);
+    assert!(text.contains("Verdict: NOT READY"), "{text}");
+    assert!(
+        text.contains("this node has 8 GPU(s) (AMD Instinct MI250X) that no path measured"),
+        "{text}"
+    );
+    assert!(!text.contains("no accelerator on this node"), "{text}");
+    let md = read(&out.join("report.md"));
+    assert!(md.contains("AMD CDNA"), "{md}");
+}

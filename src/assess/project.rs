@@ -82,7 +82,7 @@ pub fn measured_rate(results: &Results) -> Option<Rate> {
         .filter_map(|d| best(results, BenchKind::Matmul, d))
         .max_by(crate::results::by_value)?;
     let devices = if m.device_kind.per_device() {
-        results.node.accelerators.gpus().count().max(1)
+        results.node.gpu_count().max(1)
     } else {
         1
     };

@@ -513,3 +513,41 @@ fn unchecked_imported_allreduce_is_shown_not_scored() {
     assert_eq!(cat.status, None);
     assert!(cat.basis.contains("did not check"), "{}", cat.basis);
 }
+
+/// A LUMI-G-like node: eight MI250X GCDs listed by the system, none seen by Vulkan, no torch:
+/// the verdict names them and why each path failed, never "no accelerator".
+#[test]
+fn gpus_no_path_measured_are_named_with_why() {
+    use crate::node::gpus::{GpuListing, reach};
+    let mut run = cpu_run();
+    run.node.gpus = (0..8)
+        .map(|i| GpuListing {
+            name: "AMD Instinct MI250X".into(),
+            vendor: "AMD".into(),
+            pci: Some(format!("0000:{:02x}:00.0", 0xc1 + i)),
+            arch: Some("gfx90a".into()),
+            sources: vec!["kfd".into(), "sysfs-drm".into()],
+            ..Default::default()
+        })
+        .collect();
+    let no_torch = crate::node::TorchProbe {
+        python: "python3".into(),
+        found: None,
+        problem: Some("this Python cannot import torch".into()),
+    };
+    reach(&mut run.node.gpus, &[], Some(&no_torch));
+    let c = compare(&run, &lookup("lumi-g").unwrap());
+    assert_eq!(c.readiness, Readiness::NotReady);
+    let why = c
+        .reasons
+        .iter()
+        .find(|r| r.starts_with("this node has 8 GPU(s) (AMD Instinct MI250X)"))
+        .unwrap_or_else(|| panic!("{:?}", c.reasons));
+    assert!(why.contains("AMD CDNA"), "{why}");
+    assert!(why.contains("cannot import torch"), "{why}");
+    assert!(
+        !c.reasons.iter().any(|r| r.contains("no accelerator")),
+        "{:?}",
+        c.reasons
+    );
+}

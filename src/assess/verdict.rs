@@ -187,8 +187,30 @@ pub(super) fn readiness(
         reasons.push("nothing was measured validly".to_string());
         return (Readiness::NotReady, reasons);
     }
-    let accelerators = results.node.accelerators.gpus().count();
+    // GPUs the system lists count even where Vulkan cannot see them (AMD Instinct, an NVIDIA
+    // install without the Vulkan ICD).
+    let accelerators = results.node.gpu_count();
     let baseline_accels = profile.accelerator_count();
+    let gpu_measured = results
+        .measurements
+        .iter()
+        .any(|m| m.is_valid() && m.device_kind == crate::results::DeviceKind::Gpu);
+    let unmeasured = baseline_accels > 0
+        && !gpu_measured
+        && results.node.accelerators.gpus().count() == 0
+        && !results.node.gpus.is_empty();
+    if unmeasured {
+        let g = &results.node.gpus;
+        let mut names: Vec<String> = g.iter().map(|x| x.name.clone()).collect();
+        names.dedup();
+        reasons.push(format!(
+            "this node has {} GPU(s) ({}) that no path measured. Vulkan: {}. PyTorch: {}",
+            g.len(),
+            names.join(", "),
+            g[0].vulkan.why,
+            g[0].torch.why
+        ));
+    }
     if accelerators == 0 && baseline_accels > 0 {
         let probed = if results.node.accelerators.probed {
             results.node.accelerators.note.as_str()
@@ -261,7 +283,7 @@ pub(super) fn readiness(
     } else {
         Readiness::Ready
     };
-    let readiness = if accelerators == 0 && baseline_accels > 0 {
+    let readiness = if (accelerators == 0 && baseline_accels > 0) || unmeasured {
         Readiness::NotReady
     } else if by_ratio == Readiness::Ready && (fewer || !invalid.is_empty() || !results.complete) {
         Readiness::ReadyWithChanges

@@ -158,15 +158,39 @@ pub struct TorchOptions {
 /// Python found (`--python`, `HPCREADY_PYTHON`, else `python3`) has a torch that sees an
 /// accelerator, and through Vulkan when a hardware GPU is there: both, each labelled by method;
 /// on a node without either it is our CPU backend (torch's CPU path only when asked for).
+/// What [`select`] chose.
+pub struct Selected {
+    /// The backends, in the order they run.
+    pub backends: Vec<Box<dyn Backend>>,
+    /// The user's PyTorch, when it was looked for (`torch`, `auto`): recorded with the node.
+    pub torch: Option<crate::node::TorchProbe>,
+}
+
+impl std::fmt::Debug for Selected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Selected")
+            .field(
+                "backends",
+                &self.backends.iter().map(|b| b.name()).collect::<Vec<_>>(),
+            )
+            .field("torch", &self.torch)
+            .finish()
+    }
+}
+
 pub fn select(
     choice: BackendChoice,
     device: Option<&str>,
     torch_opts: &TorchOptions,
-) -> anyhow::Result<Vec<Box<dyn Backend>>> {
+) -> anyhow::Result<Selected> {
+    let plain = |backends| Selected {
+        backends,
+        torch: None,
+    };
     cpu::peak::isa_override()?;
     #[cfg(feature = "test-hooks")]
     if let Some(fake) = fake::FakeBackend::from_env()? {
-        return Ok(vec![Box::new(fake)]);
+        return Ok(plain(vec![Box::new(fake)]));
     }
     let gpus = |d: Option<&str>| -> anyhow::Result<Vec<Box<dyn Backend>>> {
         Ok(gpu::open(&gpu::DeviceChoice::parse(d))?
@@ -174,18 +198,27 @@ pub fn select(
             .map(|b| Box::new(b) as Box<dyn Backend>)
             .collect())
     };
-    let open_torch = |d: Option<&str>| -> anyhow::Result<Vec<Box<dyn Backend>>> {
+    let open_torch = |d: Option<&str>| -> anyhow::Result<Selected> {
         let python = torch::harness::PythonCommand::resolve(torch_opts.python.as_deref())?;
-        Ok(torch::open(
+        let opened = torch::open(
             &python,
             d,
             torch_opts.timeout,
             torch_opts.warmup,
             torch_opts.llc_bytes,
-        )?
-        .into_iter()
-        .map(|b| Box::new(b) as Box<dyn Backend>)
-        .collect())
+        )?;
+        let probe = opened.first().map(|b| crate::node::TorchProbe {
+            python: python.display(),
+            found: Some(b.info().clone()),
+            problem: None,
+        });
+        Ok(Selected {
+            backends: opened
+                .into_iter()
+                .map(|b| Box::new(b) as Box<dyn Backend>)
+                .collect(),
+            torch: probe,
+        })
     };
     match choice {
         BackendChoice::Cpu => {
@@ -195,20 +228,23 @@ pub fn select(
                     "--device picks a GPU adapter; it does not apply to --backend cpu",
                 ));
             }
-            Ok(vec![Box::new(cpu::CpuBackend::new())])
+            Ok(plain(vec![Box::new(cpu::CpuBackend::new())]))
         }
-        BackendChoice::Gpu => gpus(device),
+        BackendChoice::Gpu => Ok(plain(gpus(device)?)),
         BackendChoice::Torch => open_torch(device),
-        BackendChoice::Auto if device.is_some() => gpus(device),
+        BackendChoice::Auto if device.is_some() => Ok(plain(gpus(device)?)),
         BackendChoice::Auto => {
-            let mut v = auto_torch(torch_opts)?;
+            let (mut v, probe) = auto_torch(torch_opts)?;
             if gpu::has_gpu() {
                 v.extend(gpus(None)?);
             }
             if v.is_empty() {
                 v.push(Box::new(cpu::CpuBackend::new()));
             }
-            Ok(v)
+            Ok(Selected {
+                backends: v,
+                torch: Some(probe),
+            })
         }
     }
 }
@@ -216,31 +252,41 @@ pub fn select(
 /// `auto`'s torch: the backends when the Python found has a torch that sees an accelerator.
 /// A Python that was named (`--python`, `HPCREADY_PYTHON`) and fails is an error; the default
 /// `python3` without torch is not (most CPU nodes).
-fn auto_torch(opts: &TorchOptions) -> anyhow::Result<Vec<Box<dyn Backend>>> {
+fn auto_torch(
+    opts: &TorchOptions,
+) -> anyhow::Result<(Vec<Box<dyn Backend>>, crate::node::TorchProbe)> {
     let python = torch::harness::PythonCommand::resolve(opts.python.as_deref())?;
     let named = python.origin != torch::harness::DEFAULT_ORIGIN;
-    let info = match torch::connect(&python, opts.timeout.min(Duration::from_secs(120))) {
-        Ok((h, info)) => {
-            h.quit();
-            info
+    let deadline = opts.timeout.min(Duration::from_secs(120));
+    let probe = if named {
+        // A named Python that cannot measure is an error, never a silent fallback.
+        let (h, info) = torch::connect(&python, deadline)?;
+        h.quit();
+        crate::node::TorchProbe {
+            python: python.display(),
+            found: Some(info),
+            problem: None,
         }
-        Err(e) if named => return Err(e),
-        Err(_) => return Ok(Vec::new()),
+    } else {
+        torch::probe(&python, deadline)
+    };
+    let Some(info) = probe.found.clone() else {
+        return Ok((Vec::new(), probe));
     };
     if !info.has_accelerator() {
         if named {
             eprintln!(
-                "note: {} ({}) sees no accelerator; measuring with hpcready's own kernels                  (--backend torch measures torch's CPU path)",
+                "note: {} ({}) sees no accelerator; measuring with hpcready's own kernels \
+                 (--backend torch measures torch's CPU path)",
                 python.display(),
                 info.libraries()
             );
         }
-        return Ok(Vec::new());
+        return Ok((Vec::new(), probe));
     }
-    Ok(
-        torch::open(&python, None, opts.timeout, opts.warmup, opts.llc_bytes)?
-            .into_iter()
-            .map(|b| Box::new(b) as Box<dyn Backend>)
-            .collect(),
-    )
+    let backends = torch::open(&python, None, opts.timeout, opts.warmup, opts.llc_bytes)?
+        .into_iter()
+        .map(|b| Box::new(b) as Box<dyn Backend>)
+        .collect();
+    Ok((backends, probe))
 }

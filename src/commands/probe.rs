@@ -92,6 +92,8 @@ pub fn describe(n: &Inventory) -> String {
     if n.accelerators.devices.iter().any(|d| d.index.is_none()) {
         s.push_str("  (- : GL adapters are listed but not used for compute)\n");
     }
+    s.push_str(&gpus_text(n));
+    s.push_str(&torch_text(n));
     if !n.checklist.is_empty() {
         s.push_str("\nporting checklist (read locally; nothing is sent over the network):\n");
         let rows: Vec<Vec<String>> = n
@@ -110,10 +112,84 @@ pub fn describe(n: &Inventory) -> String {
     s
 }
 
+/// Every GPU the system lists, and which path reaches it.
+pub fn gpus_text(n: &Inventory) -> String {
+    let mut s = String::from("\nGPUs the system lists (nvidia-smi, rocm-smi, amd-smi, /sys):\n");
+    if n.gpus.is_empty() {
+        s.push_str("  (none)\n");
+    }
+    for (i, g) in n.gpus.iter().enumerate() {
+        let mut facts = vec![g.vendor.clone()];
+        if let Some(m) = g.memory_bytes {
+            facts.push(human_bytes(m));
+        }
+        if let Some(d) = &g.driver {
+            facts.push(format!("driver {d}"));
+        }
+        facts.push(format!("from {}", g.sources.join(", ")));
+        s.push_str(&format!(
+            "{i:>3}  {} — {}\n",
+            g.describe(),
+            facts.join(", ")
+        ));
+        let path = |yes: bool| if yes { "yes" } else { "no " };
+        s.push_str(&format!(
+            "       Vulkan: {} {}\n       PyTorch: {} {}\n",
+            path(g.vulkan.yes),
+            g.vulkan.why,
+            path(g.torch.yes),
+            g.torch.why
+        ));
+    }
+    s
+}
+
+/// The user's PyTorch, as found.
+pub fn torch_text(n: &Inventory) -> String {
+    let Some(t) = &n.torch else {
+        return String::new();
+    };
+    let mut s = format!("\nPyTorch ({}):\n", t.python);
+    match &t.found {
+        Some(info) => {
+            s.push_str(&format!("  {}\n  {}\n", info.libraries(), info.executable));
+            if info.devices.is_empty() {
+                s.push_str(
+                    "  devices: none (torch sees no accelerator); `--backend torch` measures its CPU path\n",
+                );
+            }
+            for d in &info.devices {
+                s.push_str(&format!(
+                    "  {}:{}  {} ({}, {})\n",
+                    if info.accelerator == "xpu" {
+                        "xpu"
+                    } else {
+                        "cuda"
+                    },
+                    d.index,
+                    d.name,
+                    d.arch,
+                    human_bytes(d.memory_bytes)
+                ));
+            }
+        }
+        None => s.push_str(&format!(
+            "  not usable: {}\n",
+            t.problem.as_deref().unwrap_or("unknown")
+        )),
+    }
+    s
+}
+
 /// `hpcready probe`.
 pub fn probe(args: &ProbeArgs) -> anyhow::Result<()> {
     let profile = crate::profiles::lookup(&args.baseline)?;
     let mut inv = Inventory::probe();
+    let python = crate::backend::torch::harness::PythonCommand::resolve(args.python.as_deref())?;
+    inv.set_torch(crate::backend::torch::probe(
+        &python,
+        std::time::Duration::from_secs(120),
+    ));
     inv.checklist = crate::node::checklist::with_baseline(&inv, &profile);
     if args.json {
         emit(&(serde_json::to_string_pretty(&inv)? + "\n"))?;

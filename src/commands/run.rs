@@ -79,7 +79,7 @@ pub struct MeasureRequest {
 
 /// Plans, checks and runs a selection, keeping the results file current as each case
 /// finishes. Every input is checked before the first benchmark starts.
-pub fn measure(req: &MeasureRequest, node: Inventory) -> anyhow::Result<Results> {
+pub fn measure(req: &MeasureRequest, mut node: Inventory) -> anyhow::Result<Results> {
     let warmup = match (req.sampling, req.selection.suite) {
         (Sampling::Smoke, _) => std::time::Duration::ZERO,
         // mamf-finder's sustained 30 s belongs to the longer suites.
@@ -92,7 +92,11 @@ pub fn measure(req: &MeasureRequest, node: Inventory) -> anyhow::Result<Results>
         warmup,
         llc_bytes: node.last_level_cache_bytes(),
     };
-    let backends = backend::select(req.backend, req.device.as_deref(), &torch)?;
+    let selected = backend::select(req.backend, req.device.as_deref(), &torch)?;
+    if let Some(t) = selected.torch {
+        node.set_torch(t);
+    }
+    let backends = selected.backends;
     let available = crate::node::available_memory();
     let mut plans = Vec::new();
     for b in &backends {

@@ -3,6 +3,7 @@
 
 pub mod adapters;
 pub mod checklist;
+pub mod gpus;
 pub mod load;
 
 use serde::{Deserialize, Serialize};
@@ -23,11 +24,110 @@ pub struct Inventory {
     pub cpu: CpuInfo,
     /// Main memory.
     pub memory: MemoryInfo,
-    /// Accelerators.
+    /// Accelerators Vulkan (wgpu) sees.
     pub accelerators: Accelerators,
+    /// Every GPU the system lists (vendor tools, /sys), whether Vulkan sees it or not, with the
+    /// paths that reach it (empty in results written before it existed).
+    #[serde(default)]
+    pub gpus: Vec<gpus::GpuListing>,
+    /// The user's PyTorch, when it was looked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub torch: Option<TorchProbe>,
     /// The porting checklist (empty in results written before it existed).
     #[serde(default)]
     pub checklist: Vec<checklist::Check>,
+}
+
+/// A device torch sees.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TorchDevice {
+    /// torch's device index.
+    pub index: usize,
+    /// The name torch reports.
+    pub name: String,
+    /// Its memory.
+    pub memory_bytes: u64,
+    /// `sm_90`, `gfx90a` …
+    #[serde(default)]
+    pub arch: String,
+}
+
+/// The user's PyTorch, as hpcready's harness found it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TorchInfo {
+    /// The Python command that ran it.
+    #[serde(default)]
+    pub python_command: String,
+    /// Python's version.
+    pub python: String,
+    /// `sys.executable` (inside the container, for a container command).
+    pub executable: String,
+    /// `torch.__version__`.
+    pub torch: String,
+    /// The CUDA version torch was built with.
+    #[serde(default)]
+    pub cuda: Option<String>,
+    /// The HIP (ROCm) version torch was built with.
+    #[serde(default)]
+    pub hip: Option<String>,
+    /// cuDNN (or MIOpen) version, where torch has one.
+    #[serde(default)]
+    pub cudnn: Option<String>,
+    /// NCCL (RCCL on ROCm) version.
+    #[serde(default)]
+    pub nccl: Option<String>,
+    /// The BLAS torch uses: `cublas`/`cublaslt`/`ck` on GPUs, `mkl (AVX512)` … on the CPU.
+    #[serde(default)]
+    pub blas: Option<String>,
+    /// `cuda`, `rocm`, `xpu` or `cpu`.
+    pub accelerator: String,
+    /// The accelerators torch sees (none for a CPU-only torch or node).
+    pub devices: Vec<TorchDevice>,
+    /// torch's CPU threads.
+    pub cpu_threads: usize,
+}
+
+impl TorchInfo {
+    /// One line: versions and libraries.
+    pub fn libraries(&self) -> String {
+        let amd = self.hip.is_some();
+        let mut parts = vec![format!("torch {}", self.torch)];
+        if let Some(c) = &self.cuda {
+            parts.push(format!("CUDA {c}"));
+        }
+        if let Some(h) = &self.hip {
+            parts.push(format!("HIP {h}"));
+        }
+        if let Some(b) = &self.blas {
+            parts.push(format!("BLAS {b}"));
+        }
+        if let Some(c) = &self.cudnn {
+            parts.push(format!("{} {c}", if amd { "MIOpen" } else { "cuDNN" }));
+        }
+        if let Some(n) = &self.nccl {
+            parts.push(format!("{} {n}", if amd { "RCCL" } else { "NCCL" }));
+        }
+        parts.push(format!("Python {}", self.python));
+        parts.join(", ")
+    }
+
+    /// Whether torch sees an accelerator.
+    pub fn has_accelerator(&self) -> bool {
+        self.accelerator != "cpu" && !self.devices.is_empty()
+    }
+}
+
+/// Whether the user's PyTorch was found: what was tried and what it has, or why not.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TorchProbe {
+    /// The Python command tried.
+    pub python: String,
+    /// What it has, when it has torch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub found: Option<TorchInfo>,
+    /// Why not, when it has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
 }
 
 /// The CPU as the OS reports it.
@@ -184,16 +284,58 @@ impl Inventory {
                 available_bytes: sys.as_ref().map_or(0, |s| s.available_memory()),
             },
             accelerators: Accelerators::probe(),
+            gpus: Vec::new(),
+            torch: None,
             checklist: Vec::new(),
         }
         .with_checklist(&checklist::Env::real())
     }
 
-    /// The inventory with the porting checklist run on `env`.
+    /// The inventory with the system's GPU list read and the porting checklist run on `env`.
     pub fn with_checklist(mut self, env: &checklist::Env) -> Self {
-        let gpus: Vec<String> = self.accelerators.gpus().map(|g| g.name.clone()).collect();
-        self.checklist = checklist::run(env, &gpus, &self.arch, &self.accelerators.note);
+        let listed = gpus::list(env);
+        // A fixed node (tests) keeps its own list when this machine lists none.
+        if !listed.is_empty() || self.gpus.is_empty() {
+            self.gpus = listed;
+        }
+        gpus::reach(
+            &mut self.gpus,
+            &self.accelerators.devices,
+            self.torch.as_ref(),
+        );
+        let vulkan: Vec<String> = self.accelerators.gpus().map(|g| g.name.clone()).collect();
+        self.checklist = checklist::run(
+            env,
+            &vulkan,
+            &self.gpus,
+            &self.arch,
+            &self.accelerators.note,
+        );
         self
+    }
+
+    /// Records what PyTorch was found, and which GPUs it reaches.
+    pub fn set_torch(&mut self, probe: TorchProbe) {
+        self.torch = Some(probe);
+        gpus::reach(
+            &mut self.gpus,
+            &self.accelerators.devices,
+            self.torch.as_ref(),
+        );
+        self.checklist.retain(|c| c.id != "torch");
+        if let Some(c) = checklist::torch_check(self) {
+            let at = self
+                .checklist
+                .iter()
+                .position(|c| c.id == "gpu-tools")
+                .unwrap_or(self.checklist.len().min(1));
+            self.checklist.insert(at, c);
+        }
+    }
+
+    /// The GPUs (or GCDs) of the node: those the system lists, else those Vulkan sees.
+    pub fn gpu_count(&self) -> usize {
+        self.gpus.len().max(self.accelerators.gpus().count())
     }
 
     /// `L1 data 32 KiB ×2, L2 unified 512 KiB ×2, …`, or `unknown`.
@@ -257,6 +399,8 @@ impl Inventory {
                 note: why.into(),
                 devices: Vec::new(),
             },
+            gpus: Vec::new(),
+            torch: None,
             checklist: Vec::new(),
         }
     }

@@ -36,7 +36,7 @@ impl Machine {
             .iter()
             .any(|m| m.is_valid() && m.device_kind.per_device());
         if on_gpu {
-            self.results.node.accelerators.gpus().count().max(1)
+            self.results.node.gpu_count().max(1)
         } else {
             1
         }

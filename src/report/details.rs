@@ -168,7 +168,7 @@ pub(super) fn node(b: &mut Vec<Block>, ctx: &ReportContext) {
                 ),
             ),
             kv(
-                "accelerators",
+                "accelerators (Vulkan)",
                 if n.accelerators.devices.is_empty() {
                     format!("none listed — {}", n.accelerators.note)
                 } else {
@@ -187,6 +187,56 @@ pub(super) fn node(b: &mut Vec<Block>, ctx: &ReportContext) {
             ),
         ],
     });
+    if let Block::Table { rows, .. } = b.last_mut().expect("the node table") {
+        if !n.gpus.is_empty() {
+            rows.push(kv(
+                "GPUs the system lists",
+                n.gpus
+                    .iter()
+                    .map(|g| {
+                        let path = match (g.vulkan.yes, g.torch.yes) {
+                            (true, true) => "Vulkan and PyTorch reach it".to_string(),
+                            (true, false) => "Vulkan reaches it".to_string(),
+                            (false, true) => "PyTorch reaches it".to_string(),
+                            (false, false) => format!(
+                                "no path reaches it: Vulkan — {}; PyTorch — {}",
+                                g.vulkan.why, g.torch.why
+                            ),
+                        };
+                        format!("{} [{}] — {path}", g.describe(), g.sources.join(", "))
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ));
+        }
+        if let Some(t) = &n.torch {
+            rows.push(kv(
+                "PyTorch",
+                match &t.found {
+                    Some(info) => format!(
+                        "{} ({}; {} device(s): {})",
+                        info.libraries(),
+                        t.python,
+                        info.devices.len(),
+                        if info.devices.is_empty() {
+                            "CPU only".to_string()
+                        } else {
+                            info.devices
+                                .iter()
+                                .map(|d| d.name.clone())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        }
+                    ),
+                    None => format!(
+                        "not usable with {}: {}",
+                        t.python,
+                        t.problem.as_deref().unwrap_or("unknown")
+                    ),
+                },
+            ));
+        }
+    }
     if let Some(load) = &r.load {
         b.push(Block::Heading(3, "Load during the run".into()));
         let la = |x: [f64; 3]| format!("{:.2} / {:.2} / {:.2}", x[0], x[1], x[2]);

@@ -205,15 +205,17 @@ impl Harness {
     /// is [`HarnessError::Failed`] with the Python traceback's last lines.
     pub fn request(&mut self, req: &Value, deadline: Duration) -> Result<Value, HarnessError> {
         let line = format!("{req}\n");
-        if self
+        let written = self
             .stdin
             .write_all(line.as_bytes())
-            .and_then(|_| self.stdin.flush())
-            .is_err()
-        {
-            return Err(self.died());
-        }
-        match self.answers.recv_timeout(deadline) {
+            .and_then(|_| self.stdin.flush());
+        // A harness that answered and exited before reading (a fatal hello) still answered.
+        let wait = if written.is_ok() {
+            deadline
+        } else {
+            Duration::from_secs(2)
+        };
+        match self.answers.recv_timeout(wait) {
             Ok(text) => {
                 let v: Value = serde_json::from_str(&text).map_err(|e| {
                     HarnessError::Failed(
@@ -242,6 +244,7 @@ impl Harness {
                     ))
                 }
             }
+            Err(RecvTimeoutError::Timeout) if written.is_err() => Err(self.died()),
             Err(RecvTimeoutError::Timeout) => {
                 self.kill();
                 Err(HarnessError::Hung(deadline.as_secs(), self.stderr_tail(6)))

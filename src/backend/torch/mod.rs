@@ -12,7 +12,6 @@ use crate::bench::{BenchKind, Case, DType, Work};
 use crate::error::input_error;
 use crate::results::{DeviceKind, TimingSource};
 use harness::{Harness, HarnessError, PythonCommand};
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -20,93 +19,7 @@ use std::time::Duration;
 /// The oldest torch the harness runs on (`torch.nn.attention.sdpa_kernel` arrived in 2.3).
 pub const OLDEST_TORCH: &str = "2.3";
 
-/// A device torch sees.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TorchDevice {
-    /// torch's device index.
-    pub index: usize,
-    /// The name torch reports.
-    pub name: String,
-    /// Its memory.
-    pub memory_bytes: u64,
-    /// `sm_90`, `gfx90a` …
-    #[serde(default)]
-    pub arch: String,
-}
-
-/// The user's PyTorch, as the harness found it.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct TorchInfo {
-    /// The Python command that ran it.
-    #[serde(default)]
-    pub python_command: String,
-    /// Python's version.
-    pub python: String,
-    /// `sys.executable` (inside the container, for a container command).
-    pub executable: String,
-    /// `torch.__version__`.
-    pub torch: String,
-    /// The CUDA version torch was built with.
-    #[serde(default)]
-    pub cuda: Option<String>,
-    /// The HIP (ROCm) version torch was built with.
-    #[serde(default)]
-    pub hip: Option<String>,
-    /// cuDNN (or MIOpen) version, where torch has one.
-    #[serde(default)]
-    pub cudnn: Option<String>,
-    /// NCCL (RCCL on ROCm) version.
-    #[serde(default)]
-    pub nccl: Option<String>,
-    /// The BLAS torch uses: `cublas`/`cublaslt`/`ck` on GPUs, `mkl (AVX512)` … on the CPU.
-    #[serde(default)]
-    pub blas: Option<String>,
-    /// `cuda`, `rocm`, `xpu` or `cpu`.
-    pub accelerator: String,
-    /// The accelerators torch sees (none for a CPU-only torch or node).
-    pub devices: Vec<TorchDevice>,
-    /// torch's CPU threads.
-    pub cpu_threads: usize,
-}
-
-impl TorchInfo {
-    /// One line: versions and libraries.
-    pub fn libraries(&self) -> String {
-        let mut parts = vec![format!("torch {}", self.torch)];
-        if let Some(c) = &self.cuda {
-            parts.push(format!("CUDA {c}"));
-        }
-        if let Some(h) = &self.hip {
-            parts.push(format!("HIP {h}"));
-        }
-        if let Some(b) = &self.blas {
-            parts.push(format!("BLAS {b}"));
-        }
-        if let Some(c) = &self.cudnn {
-            parts.push(format!(
-                "{} {c}",
-                if self.hip.is_some() {
-                    "MIOpen"
-                } else {
-                    "cuDNN"
-                }
-            ));
-        }
-        if let Some(n) = &self.nccl {
-            parts.push(format!(
-                "{} {n}",
-                if self.hip.is_some() { "RCCL" } else { "NCCL" }
-            ));
-        }
-        parts.push(format!("Python {}", self.python));
-        parts.join(", ")
-    }
-
-    /// Whether torch sees an accelerator.
-    pub fn has_accelerator(&self) -> bool {
-        self.accelerator != "cpu" && !self.devices.is_empty()
-    }
-}
+pub use crate::node::{TorchDevice, TorchInfo};
 
 /// The harness and what is needed to restart it after a crash or hang.
 struct Session {
@@ -173,6 +86,31 @@ pub fn connect(python: &PythonCommand, deadline: Duration) -> anyhow::Result<(Ha
     })?;
     info.python_command = python.display();
     Ok((h, info))
+}
+
+/// Looks for the user's PyTorch with `python` (for `probe` and `auto`): what it has, or why it
+/// cannot be used. Never fails.
+pub fn probe(python: &PythonCommand, deadline: Duration) -> crate::node::TorchProbe {
+    match connect(python, deadline) {
+        Ok((h, info)) => {
+            h.quit();
+            crate::node::TorchProbe {
+                python: python.display(),
+                found: Some(info),
+                problem: None,
+            }
+        }
+        Err(e) => crate::node::TorchProbe {
+            python: python.display(),
+            found: None,
+            problem: Some(
+                e.chain()
+                    .find_map(|c| c.downcast_ref::<crate::error::InputError>())
+                    .map_or_else(|| format!("{e:#}"), |ie| ie.problem.clone())
+                    .replace("\n  ", " — "),
+            ),
+        },
+    }
 }
 
 /// One device measured through torch.

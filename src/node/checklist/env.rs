@@ -18,8 +18,14 @@ pub struct Env {
 impl Env {
     /// This process's environment on this node.
     pub fn real() -> Self {
+        // Tests read a fake node's /sys through HPCREADY_TEST_ROOT (test-hooks builds only).
+        #[cfg(feature = "test-hooks")]
+        let root = std::env::var_os("HPCREADY_TEST_ROOT")
+            .map_or_else(|| PathBuf::from("/"), PathBuf::from);
+        #[cfg(not(feature = "test-hooks"))]
+        let root = PathBuf::from("/");
         Self {
-            root: PathBuf::from("/"),
+            root,
             vars: std::env::vars().collect(),
             cwd: std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/")),
         }
@@ -33,12 +39,12 @@ impl Env {
     }
 
     /// A system path under the root.
-    pub(super) fn sys(&self, abs: &str) -> PathBuf {
+    pub fn sys(&self, abs: &str) -> PathBuf {
         self.root.join(abs.trim_start_matches('/'))
     }
 
     /// The first of `programs` found on PATH.
-    pub(super) fn which(&self, programs: &[&str]) -> Option<(String, PathBuf)> {
+    pub fn which(&self, programs: &[&str]) -> Option<(String, PathBuf)> {
         let path = self.var("PATH")?;
         programs.iter().find_map(|p| {
             std::env::split_paths(path)

@@ -68,13 +68,52 @@ pub use env::Env;
 /// Parallel file systems where many small files are slow.
 const PARALLEL_FS: [&str; 5] = ["lustre", "gpfs", "beegfs", "wekafs", "cephfs"];
 
-/// Every check, on `env`, for a node with `gpus` hardware GPUs of the architecture `arch`;
-/// `gpu_note` says why there are none, when there are none.
-pub fn run(env: &Env, gpus: &[String], arch: &str, gpu_note: &str) -> Vec<Check> {
+/// Every check, on `env`, for a node whose hardware GPUs Vulkan sees are `gpus` and whose
+/// system lists `listed` (vendor tools, /sys), of the architecture `arch`; `gpu_note` says why
+/// Vulkan sees none, when it sees none.
+pub fn run(
+    env: &Env,
+    gpus: &[String],
+    listed: &[crate::node::gpus::GpuListing],
+    arch: &str,
+    gpu_note: &str,
+) -> Vec<Check> {
     let mut out = Vec::new();
 
     // Accelerators and their drivers.
-    out.push(if gpus.is_empty() {
+    if !listed.is_empty() {
+        let mut sources: Vec<&str> = listed
+            .iter()
+            .flat_map(|g| g.sources.iter().map(String::as_str))
+            .collect();
+        sources.sort_unstable();
+        sources.dedup();
+        out.push(check(
+            "gpus-listed",
+            "GPUs the system lists",
+            Status::Pass,
+            format!(
+                "{} GPU(s): {} (from {})",
+                listed.len(),
+                grouped(listed.iter().map(|g| g.name.as_str())),
+                sources.join(", ")
+            ),
+            "each GPU's line in `hpcready probe` says which path (Vulkan, PyTorch) reaches it",
+        ));
+    }
+    out.push(if gpus.is_empty() && !listed.is_empty() {
+        check(
+            "accelerators",
+            "GPUs through Vulkan (wgpu)",
+            Status::Warn,
+            format!(
+                "none of the {} GPU(s) through Vulkan: {}",
+                listed.len(),
+                listed[0].vulkan.why
+            ),
+            "measure them through PyTorch (`--backend torch`, `--python CMD`); our WGSL kernels need a Vulkan driver",
+        )
+    } else if gpus.is_empty() {
         check(
             "accelerators",
             "GPUs through Vulkan (wgpu)",
@@ -398,10 +437,99 @@ pub fn with_baseline(node: &super::Inventory, baseline: &crate::profiles::Profil
         .accelerator
         .as_ref()
         .map_or(0, |a| a.count * a.devices_per_accelerator);
-    if let Some(c) = gpu_count(node.accelerators.gpus().count(), &baseline.name, devices) {
+    if let Some(c) = gpu_count(node.gpu_count(), &baseline.name, devices) {
         checks.insert(1.min(checks.len()), c);
     }
     checks
+}
+
+/// The user's PyTorch: found, and whether it reaches the node's GPUs.
+pub fn torch_check(node: &super::Inventory) -> Option<Check> {
+    let t = node.torch.as_ref()?;
+    let item = "PyTorch (the framework path)";
+    Some(match &t.found {
+        None => check(
+            "torch",
+            item,
+            if node.gpus.is_empty() {
+                Status::Info
+            } else {
+                Status::Warn
+            },
+            format!(
+                "{}: {}",
+                t.python,
+                t.problem.as_deref().unwrap_or("not usable")
+            ),
+            "give the Python your training uses: --python venv/bin/python, after `module load pytorch`, or a container (--python 'apptainer exec --nv|--rocm image.sif python3')",
+        ),
+        Some(info) => {
+            let reached = node.gpus.iter().filter(|g| g.torch.yes).count();
+            let (status, finding) = if info.has_accelerator() {
+                (
+                    if reached < node.gpus.len() {
+                        Status::Warn
+                    } else {
+                        Status::Pass
+                    },
+                    format!(
+                        "{} sees {} {} device(s); it reaches {} of the {} GPU(s) listed",
+                        info.libraries(),
+                        info.devices.len(),
+                        info.accelerator,
+                        reached,
+                        node.gpus.len()
+                    ),
+                )
+            } else if node.gpus.is_empty() {
+                (
+                    Status::Info,
+                    format!(
+                        "{} (no accelerator on this node; its CPU path is measured with --backend torch)",
+                        info.libraries()
+                    ),
+                )
+            } else {
+                (
+                    Status::Fail,
+                    format!(
+                        "{} sees none of the {} GPU(s) listed",
+                        info.libraries(),
+                        node.gpus.len()
+                    ),
+                )
+            };
+            check(
+                "torch",
+                item,
+                status,
+                finding,
+                "the benchmarks measure this torch with --backend torch (auto does when it sees an accelerator)",
+            )
+        }
+    })
+}
+
+/// `AMD Instinct MI250X ×8, NVIDIA H100 ×1`: names in order of first appearance, counted.
+fn grouped<'a>(names: impl Iterator<Item = &'a str>) -> String {
+    let mut groups: Vec<(&str, usize)> = Vec::new();
+    for n in names {
+        match groups.iter_mut().find(|(g, _)| *g == n) {
+            Some((_, c)) => *c += 1,
+            None => groups.push((n, 1)),
+        }
+    }
+    groups
+        .iter()
+        .map(|(n, c)| {
+            if *c > 1 {
+                format!("{n} ×{c}")
+            } else {
+                n.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The GPU count against a baseline's: its GPUs (or GCDs) per node.

@@ -38,7 +38,7 @@ impl Fake {
     }
     fn run(&self, gpus: &[&str], arch: &str) -> BTreeMap<String, Check> {
         let gpus: Vec<String> = gpus.iter().map(|s| s.to_string()).collect();
-        run(&self.env, &gpus, arch, "none found")
+        run(&self.env, &gpus, &[], arch, "none found")
             .into_iter()
             .map(|c| (c.id.clone(), c))
             .collect()
