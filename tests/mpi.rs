@@ -110,7 +110,7 @@ fn sums_are_correct_at_every_size_and_busbw_follows_nccl_tests() {
     assert!(html.contains("busbw = algbw · 2(n−1)/n"));
 }
 
-/// Runs a faulty job with a 3 s per-size limit; returns its output and how long it took.
+/// Runs a faulty job with a 10 s per-size limit (a loaded 2-core machine can take seconds for 8 B across 4 oversubscribed ranks); returns its output and how long it took.
 fn faulty(fault: &str, out: &Path) -> (Output, Duration) {
     let t = Instant::now();
     let out = out.display().to_string();
@@ -124,7 +124,7 @@ fn faulty(fault: &str, out: &Path) -> (Output, Duration) {
             "--sampling",
             "smoke",
             "--timeout",
-            "3",
+            "10",
             "--out",
             &out,
         ],
@@ -153,7 +153,7 @@ fn a_hung_rank_aborts_the_job_within_the_timeout_naming_it() {
     assert!(!o.status.success(), "{all}");
     assert!(took < Duration::from_secs(60), "took {took:?}");
     assert!(
-        all.contains("allreduce of 4096 B did not finish within 3 s"),
+        all.contains("allreduce of 4096 B did not finish within 10 s"),
         "{all}"
     );
     assert!(all.contains("rank 2 did not answer"), "{all}");
