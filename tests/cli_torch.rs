@@ -81,6 +81,20 @@ fn torch_matmul_and_attention_run_verified_on_the_cpu() {
         .find(|m| m["shape"]["causal"] == false && m["shape"]["d"] == 64)
         .unwrap();
     assert_eq!(a["work"]["flops"], 3.5 * 4.0 * 8.0 * 64.0 * 64.0 * 64.0);
+    // The report names each torch row's method and the torch it ran on.
+    let rep = dir.path().join("report");
+    hpcready()
+        .arg("report")
+        .arg(&out)
+        .args(["--baseline", "h100-sxm", "--format", "md", "--out"])
+        .arg(&rep)
+        .assert()
+        .success();
+    let md = read(&rep.join("report.md"));
+    assert!(md.contains("torch/matmul"), "{md}");
+    assert!(md.contains("torch/sdpa-math"), "{md}");
+    assert!(md.contains("| PyTorch | torch 2."), "{md}");
+    assert!(md.contains("PyTorch path"), "{md}");
 }
 
 /// A harness that crashes or hangs costs only the case in flight: the case is kept as invalid

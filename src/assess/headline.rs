@@ -78,6 +78,19 @@ pub(super) fn headline(results: &Results, profile: &Profile, rows: &[Row]) -> St
                 b.what.split(" (").next().unwrap_or("")
             ));
         }
+        if let (Some(x), Some(b)) = (r.ratio, &r.baseline)
+            && r.basis == Basis::LikeForLike
+        {
+            parts.push(format!(
+                "Measured the way the baseline's figure was ({} against {}), it is {} of the \
+                 baseline's {} {}.",
+                r.ours_method.as_deref().unwrap_or("?"),
+                b.method,
+                percent(x),
+                num(b.value),
+                b.unit
+            ));
+        }
     } else if let Some(r) = rows.iter().find(|r| r.ours.is_some()) {
         parts.push(format!(
             "{} measured {} {} at {}.",

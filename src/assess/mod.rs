@@ -17,7 +17,7 @@
 
 use crate::bench::{BenchKind, DType, Shape, Throughput, Unit, num, sig};
 use crate::profiles::{Profile, Reference};
-use crate::results::{DeviceKind, Measurement, PeakIndex, Results};
+use crate::results::{DeviceKind, Measurement, MethodFamily, PeakIndex, Results};
 use serde::{Deserialize, Serialize};
 
 /// How a row's ratio was formed.
@@ -219,9 +219,21 @@ pub fn is_suspect(peaks: &PeakIndex, m: &Measurement) -> bool {
 /// The measurement that stands for (bench, dtype) in a comparison: the all-threads peak, else the
 /// fastest valid, non-suspect one.
 pub fn best(results: &Results, bench: BenchKind, dtype: DType) -> Option<&Measurement> {
+    best_in(results, bench, dtype, None)
+}
+
+/// [`best`] among the measurements of one method family (our kernels, a vendor library through
+/// the framework, an imported tool), or all of them.
+pub fn best_in(
+    results: &Results,
+    bench: BenchKind,
+    dtype: DType,
+    family: Option<MethodFamily>,
+) -> Option<&Measurement> {
     let peaks = results.peak_index();
     let candidates = results
         .valid(bench, dtype)
+        .filter(|m| family.is_none_or(|f| m.family == f))
         .filter(|m| !is_suspect(&peaks, m));
     if bench == BenchKind::Peak {
         // The ceiling is the all-threads figure.
@@ -270,7 +282,9 @@ fn same_method_reference<'a>(profile: &'a Profile, m: &Measurement) -> Option<&'
     let candidates: Vec<&Reference> = profile
         .references
         .iter()
-        .filter(|r| r.bench == m.bench.name() && r.dtype == m.dtype.name() && r.tool == m.tool())
+        .filter(|r| r.bench == m.bench.name() && r.dtype == m.dtype.name())
+        .filter(|r| r.tool == m.tool() || r.hpcready_method.as_deref() == Some(&m.method))
+        .filter(|r| same_attention_pass(r, m))
         .collect();
     let shape = m.shape.display();
     candidates
@@ -278,6 +292,26 @@ fn same_method_reference<'a>(profile: &'a Profile, m: &Measurement) -> Option<&'
         .find(|r| r.params == shape)
         .or_else(|| candidates.iter().max_by(|a, b| a.value.total_cmp(&b.value)))
         .copied()
+}
+
+/// An attention reference matches a measurement of the same pass (a figure with `bwd` in its
+/// parameters is forward and backward, any other the forward alone) and, where it names one,
+/// the same head dimension.
+fn same_attention_pass(r: &Reference, m: &Measurement) -> bool {
+    let Shape::Attention { d, backward, .. } = m.shape else {
+        return true;
+    };
+    r.params.contains("bwd") == backward && param_u64(&r.params, "d").is_none_or(|rd| rd == d)
+}
+
+/// What a like-for-like row must say about its reference: a FlashAttention-3 figure is a
+/// faster kernel than SDPA's flash backend (FlashAttention-2), so a shortfall against it is
+/// partly the kernel's.
+fn like_caveat(r: &Reference, m: &Measurement) -> Option<&'static str> {
+    (r.tool == "flash-attention-3" && m.method == "torch/sdpa-flash").then_some(
+        "FlashAttention-3 is not SDPA: PyTorch's flash backend is FlashAttention-2, so part of a \
+         gap is the kernel, not the machine",
+    )
 }
 
 /// A `key=value` number from a reference's parameters (`bytes=134217728 ranks=16`).
@@ -331,8 +365,14 @@ fn allreduce_row(results: &Results, profile: &Profile, ours: &Measurement, row: 
     }
 }
 
-fn compare_row(results: &Results, profile: &Profile, bench: BenchKind, dtype: DType) -> Row {
-    let ours = best(results, bench, dtype);
+fn compare_row(
+    results: &Results,
+    profile: &Profile,
+    bench: BenchKind,
+    dtype: DType,
+    family: Option<MethodFamily>,
+) -> Row {
+    let ours = best_in(results, bench, dtype, family);
     let mut row = Row {
         bench,
         dtype,
@@ -358,7 +398,11 @@ fn compare_row(results: &Results, profile: &Profile, bench: BenchKind, dtype: DT
     // Like for like: the baseline has the same benchmark, data type and method — a machine
     // measured with hpcready itself (`baselines save`).
     if let Some(r) = same_method_reference(profile, ours) {
-        row.baseline = Some(reference_figure(profile, r));
+        let mut fig = reference_figure(profile, r);
+        if let Some(c) = like_caveat(r, ours) {
+            fig.what = format!("{}; {c}", fig.what);
+        }
+        row.baseline = Some(fig);
         row.ratio = Some(value / r.value);
         row.basis = Basis::LikeForLike;
         row.verdict = Verdict::from_ratio(value / r.value);
@@ -511,11 +555,24 @@ fn compare_row(results: &Results, profile: &Profile, bench: BenchKind, dtype: DT
 /// Compares `results` with `profile`.
 pub fn compare(results: &Results, profile: &Profile) -> Comparison {
     let peaks = results.peak_index();
-    let rows: Vec<Row> = results
-        .groups()
-        .into_iter()
-        .map(|(bench, dtype)| compare_row(results, profile, bench, dtype))
-        .collect();
+    // One row per benchmark and type, or per method family when several measured it (a GPU
+    // through PyTorch's vendor libraries and through our WGSL kernels): each labelled by method.
+    let mut rows: Vec<Row> = Vec::new();
+    for (bench, dtype) in results.groups() {
+        let mut families: Vec<MethodFamily> =
+            results.valid(bench, dtype).map(|m| m.family).collect();
+        families.sort_by_key(|f| *f as u8);
+        families.dedup();
+        if families.len() > 1 && bench != BenchKind::Peak {
+            rows.extend(
+                families
+                    .into_iter()
+                    .map(|f| compare_row(results, profile, bench, dtype, Some(f))),
+            );
+        } else {
+            rows.push(compare_row(results, profile, bench, dtype, None));
+        }
+    }
     let suspects: Vec<String> = results
         .measurements
         .iter()

@@ -84,6 +84,7 @@ pub fn from_results(results: &Results, id: &str, name: Option<&str>) -> anyhow::
             .into(),
             method: format!("{} — {}", m.method, m.variant),
             tool: m.tool().to_string(),
+            hpcready_method: None,
             source: RUN_SOURCE.into(),
             uncertain: false,
             note: Some(format!("on {}", m.device)),

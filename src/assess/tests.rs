@@ -438,6 +438,7 @@ fn categories_score_compute_attention_and_the_environment() {
         per: "node".into(),
         method: "cpu/test — fixed".into(),
         tool: "cpu/test".into(),
+        hpcready_method: None,
         source: "S1".into(),
         uncertain: false,
         note: None,
@@ -550,4 +551,97 @@ fn gpus_no_path_measured_are_named_with_why() {
         "{:?}",
         c.reasons
     );
+}
+
+fn torch_gpu(
+    bench: BenchKind,
+    dtype: DType,
+    shape: Shape,
+    tflops: f64,
+    method: &str,
+) -> Measurement {
+    let mut m = measurement(bench, dtype, shape, tflops, true);
+    m.backend = "torch".into();
+    m.device_kind = crate::results::DeviceKind::Gpu;
+    m.family = crate::results::MethodFamily::VendorLibrary;
+    m.device = "NVIDIA H100 80GB HBM3".into();
+    m.method = method.into();
+    m
+}
+
+/// The framework path is compared like for like: torch.mm with mamf-finder's figure, SDPA's
+/// flash forward with FlashAttention's at the same head dimension (saying FA3 is not SDPA);
+/// attention forward+backward has no such figure. Our WGSL kernels on the same GPU get their
+/// own row.
+#[test]
+fn torch_rows_are_like_for_like_with_the_published_library_figures() {
+    let mm = Shape::Matmul {
+        m: 2048,
+        n: 2048,
+        k: 13312,
+    };
+    let attn = |backward| Shape::Attention {
+        b: 8,
+        h: 16,
+        s: 2048,
+        d: 128,
+        causal: false,
+        backward,
+    };
+    let mut wgpu = measurement(
+        BenchKind::Matmul,
+        DType::F16,
+        Shape::square(4096),
+        60.0,
+        true,
+    );
+    wgpu.device_kind = crate::results::DeviceKind::Gpu;
+    wgpu.method = "wgpu/matmul-coop-tiled".into();
+    let r = results(vec![
+        torch_gpu(BenchKind::Matmul, DType::Bf16, mm, 755.0, "torch/matmul"),
+        torch_gpu(BenchKind::Matmul, DType::F16, mm, 700.0, "torch/matmul"),
+        wgpu,
+        torch_gpu(
+            BenchKind::Attention,
+            DType::F16,
+            attn(false),
+            324.0,
+            "torch/sdpa-flash",
+        ),
+        torch_gpu(
+            BenchKind::Attention,
+            DType::Bf16,
+            attn(true),
+            300.0,
+            "torch/sdpa-flash",
+        ),
+    ]);
+    let c = compare(&r, &lookup("h100-sxm").unwrap());
+    let row = |bench, dtype, method: &str| {
+        c.rows
+            .iter()
+            .find(|x| {
+                x.bench == bench && x.dtype == dtype && x.ours_method.as_deref() == Some(method)
+            })
+            .unwrap_or_else(|| panic!("{bench} {dtype} {method}: {:#?}", c.rows))
+    };
+    let mm_row = row(BenchKind::Matmul, DType::Bf16, "torch/matmul");
+    assert_eq!(mm_row.basis, Basis::LikeForLike);
+    assert!((mm_row.ratio.unwrap() - 755.0 / 794.5).abs() < 1e-12);
+    assert_eq!(mm_row.verdict, Verdict::OnPar);
+    // f16 and its two families: torch like for like where a figure exists, ours on its own row.
+    let wgpu_row = row(BenchKind::Matmul, DType::F16, "wgpu/matmul-coop-tiled");
+    assert_ne!(wgpu_row.basis, Basis::LikeForLike);
+    let fwd = row(BenchKind::Attention, DType::F16, "torch/sdpa-flash");
+    assert_eq!(fwd.basis, Basis::LikeForLike);
+    assert_eq!(fwd.baseline.as_ref().unwrap().value, 648.0);
+    assert!(
+        fwd.baseline
+            .as_ref()
+            .unwrap()
+            .what
+            .contains("FlashAttention-3 is not SDPA")
+    );
+    let bwd = row(BenchKind::Attention, DType::Bf16, "torch/sdpa-flash");
+    assert_ne!(bwd.basis, Basis::LikeForLike);
 }

@@ -222,6 +222,12 @@ pub struct Reference {
     /// a file without it (saved before 2026-12-01) is refused naming the reference.
     #[serde(default)]
     pub tool: String,
+    /// The hpcready method that measures the way this tool did, when one does: mamf-finder is
+    /// `torch.mm` timed as `torch/matmul` times it; FlashAttention's benchmark is matched by
+    /// `torch/sdpa-flash` (SDPA's flash backend is FlashAttention-2 — a FlashAttention-3 figure
+    /// is the faster kernel's, and the report says so).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hpcready_method: Option<String>,
     /// Key into the profile's sources.
     pub source: String,
     /// Uncertain, secondary or derived.

@@ -269,14 +269,20 @@ pub(super) fn node(b: &mut Vec<Block>, ctx: &ReportContext) {
 pub(super) fn method(b: &mut Vec<Block>, ctx: &ReportContext) {
     let r = ctx.results;
     b.push(Block::Heading(2, "Method".into()));
-    b.push(Block::List(vec![
+    let mut items = vec![
         "Every kernel's output is verified against a float64 reference before it is timed (sampled entries for large sizes); the error is normwise, |got − ref| / Σ|terms|. A kernel that fails is kept, marked invalid and never scored.".into(),
         "Warm-up, then repeated samples; each sample times enough back-to-back iterations to last ~20 ms (quick suite) and is divided by that count. Reported: median, 95% bootstrap CI of the median (2,000 resamples), CV, min, p10/p90, outliers (Tukey fences). Throughput uses the median.".into(),
         "Work: matmul 2·m·n·k flops; attention 4·b·h·s²·d, halved when causal (FlashAttention's accounting); copy counts bytes read + written (base-10 GB/s).".into(),
         ceiling_method(r),
         "A result above its device's measured peak (by more than 5%) is flagged as suspect and not counted.".into(),
         "Comparison: like for like (same benchmark, data type and method — a baseline measured with hpcready) where the baseline has such a figure; otherwise fractions of each machine's own peak, or measured ceilings against the datasheet; verdicts: faster ≥ 1.1×, on par ≥ 0.9×, slower ≥ 0.5×, else much slower.".into(),
-    ]));
+    ];
+    if r.measurements.iter().any(|m| m.backend == "torch") {
+        items.push(
+            "PyTorch path (`torch/…` rows): the user's own torch runs hpcready's harness. Matmul is `torch.mm` as mamf-finder runs it — a cache flush (256 MiB on a GPU) before every timed call, outside the timing, one device-event pair per call (the host clock per call on the CPU), TF32 off unless the type is tf32 — and is compared like for like with mamf-finder's published figures. Attention is `scaled_dot_product_attention`, forward and backward (backward counted 2.5× the forward, FlashAttention's accounting), with each SDPA backend pinned in turn; the default dispatch is `torch/sdpa` and names the backend it chose. The flash backend's forward is compared like for like with FlashAttention's published forward figure at the same head dimension.".into(),
+        );
+    }
+    b.push(Block::List(items));
     if !ctx.profile.notes.is_empty() {
         b.push(Block::Heading(3, format!("Notes on {}", ctx.profile.name)));
         b.push(Block::List(ctx.profile.notes.clone()));
