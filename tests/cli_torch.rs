@@ -97,6 +97,51 @@ fn torch_matmul_and_attention_run_verified_on_the_cpu() {
     assert!(md.contains("PyTorch path"), "{md}");
 }
 
+/// A real training step on the CPU: the CI-sized decoder trains (its loss falls from ln(vocab)),
+/// with tokens/s, the model's size and FLOPs as the MFU formula counts them; a step that does
+/// not train (learning rate 0) is not a training step and is reported invalid.
+#[test]
+fn the_ci_training_step_trains_and_a_frozen_one_fails() {
+    let Some(py) = torch_python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("train.json");
+    torch_run(&py, &out)
+        .args(["--bench", "train"])
+        .assert()
+        .success();
+    let ms = measurements(&out);
+    assert_eq!(ms.len(), 1, "{ms:?}");
+    let m = &ms[0];
+    assert_eq!(m["method"], "torch/train-llama");
+    assert_eq!(m["dtype"], "bf16");
+    assert_eq!(m["verification"]["passed"], true, "{m}");
+    let reference = m["verification"]["reference"].as_str().unwrap();
+    assert!(reference.starts_with("loss from 6."), "{reference}");
+    let t = &m["train"];
+    assert_eq!(t["parameters"], 590_464);
+    assert_eq!(
+        t["flops_per_token"],
+        6.0 * 590_464.0 + 12.0 * 2.0 * 128.0 * 128.0
+    );
+    assert!(t["tokens_per_s"].as_f64().unwrap() > 0.0);
+    assert_eq!(
+        m["work"]["flops"].as_f64().unwrap(),
+        t["flops_per_token"].as_f64().unwrap() * t["tokens_per_step"].as_f64().unwrap()
+    );
+    let frozen = dir.path().join("frozen.json");
+    torch_run(&py, &frozen)
+        .args(["--bench", "train"])
+        .env("HPCREADY_HARNESS_FROZEN", "1")
+        .assert()
+        .code(1);
+    let m = &measurements(&frozen)[0];
+    assert_eq!(m["verification"]["passed"], false);
+    assert!(
+        m["error"].as_str().unwrap().contains("does not train"),
+        "{m}"
+    );
+}
+
 /// A harness that crashes or hangs costs only the case in flight: the case is kept as invalid
 /// with the reason (the traceback's last line, or the deadline), the next case starts a fresh
 /// harness and measures, and the run exits 1 with every result on disk.

@@ -509,6 +509,11 @@ fn compare_row(
             }
         }
         BenchKind::Allreduce => unreachable!("handled by allreduce_row"),
+        BenchKind::Train => {
+            // Published training throughput at the same model size, in the same FLOPs
+            // accounting (llm-foundry's MPT tables, PaLM's formula), when the profile has it.
+            row.basis = Basis::NoReference;
+        }
         BenchKind::Matmul | BenchKind::Attention => {
             let refs: Vec<&Reference> = profile
                 .references

@@ -73,7 +73,7 @@ impl Backend for FakeBackend {
         match bench {
             BenchKind::Peak | BenchKind::Matmul | BenchKind::Attention => vec![DType::F32],
             BenchKind::Membw => vec![DType::Bytes],
-            BenchKind::Allreduce => vec![],
+            BenchKind::Allreduce | BenchKind::Train => vec![],
         }
     }
 
@@ -92,7 +92,9 @@ impl Backend for FakeBackend {
             BenchKind::Matmul => 0.75,
             BenchKind::Attention => 0.5,
             BenchKind::Membw => 1.0,
-            BenchKind::Allreduce => return Err(PrepareError::Unsupported(format!("{case}"))),
+            BenchKind::Allreduce | BenchKind::Train => {
+                return Err(PrepareError::Unsupported(format!("{case}")));
+            }
         };
         let seconds = if work.flops > 0.0 {
             work.flops / (self.flops * factor)

@@ -63,6 +63,10 @@ pub trait Kernel: Send {
     fn timing_source(&self) -> crate::results::TimingSource {
         crate::results::TimingSource::DeviceTimestamps
     }
+    /// A training step's figures (model, batch, memory), given its median step time.
+    fn train_info(&self, _median_step_s: f64) -> Option<crate::results::TrainInfo> {
+        None
+    }
 }
 
 /// A place kernels run.

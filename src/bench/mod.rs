@@ -31,20 +31,29 @@ pub enum BenchKind {
     Attention,
     /// Sum of f32 buffers across ranks (MPI) or the GPUs of one node.
     Allreduce,
+    /// A training step of a Llama-style decoder through the framework (PyTorch).
+    Train,
 }
 
 impl BenchKind {
     /// Every benchmark, in the order a suite runs them (ceilings first).
-    pub const ALL: [BenchKind; 5] = [
+    pub const ALL: [BenchKind; 6] = [
         Self::Peak,
         Self::Membw,
         Self::Matmul,
         Self::Attention,
+        Self::Train,
         Self::Allreduce,
     ];
 
     /// The benchmarks one process measures on its own device (everything but all-reduce).
-    pub const LOCAL: [BenchKind; 4] = [Self::Peak, Self::Membw, Self::Matmul, Self::Attention];
+    pub const LOCAL: [BenchKind; 5] = [
+        Self::Peak,
+        Self::Membw,
+        Self::Matmul,
+        Self::Attention,
+        Self::Train,
+    ];
 
     /// The name used on the command line and in results.
     pub fn name(self) -> &'static str {
@@ -54,6 +63,7 @@ impl BenchKind {
             Self::Matmul => "matmul",
             Self::Attention => "attention",
             Self::Allreduce => "allreduce",
+            Self::Train => "train",
         }
     }
 
@@ -153,6 +163,22 @@ pub enum Shape {
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         backward: bool,
     },
+    /// A training step of a Llama-style decoder: layers, width, heads, vocabulary, sequence
+    /// length and the largest micro-batch to try (the harness halves it until a step fits).
+    Train {
+        /// Transformer blocks.
+        layers: u64,
+        /// Model width.
+        hidden: u64,
+        /// Attention heads.
+        heads: u64,
+        /// Vocabulary.
+        vocab: u64,
+        /// Sequence length.
+        seq: u64,
+        /// The largest micro-batch tried.
+        batch: u64,
+    },
     /// All-reduce of `bytes` bytes per rank across `ranks` ranks, in place or not. Listed before
     /// `Membw` so that untagged reading does not take it for a copy.
     Allreduce {
@@ -212,6 +238,18 @@ impl Shape {
                 ranks,
                 inplace,
             } => format!("bytes={bytes} ranks={ranks} inplace={inplace}"),
+            Self::Train {
+                layers,
+                hidden,
+                heads,
+                vocab,
+                seq,
+                batch,
+            } => format!(
+                "L={layers} d={hidden} heads={heads} vocab={vocab} seq={seq} batch≤{batch} \
+                 ({:.1}M)",
+                train_parameters(layers, hidden, vocab) / 1e6
+            ),
         }
     }
 
@@ -246,6 +284,19 @@ impl Shape {
                 bytes: allreduce_bus_bytes(bytes, ranks),
             }),
             Self::Peak { .. } => None,
+            // Model FLOPs of one step at the largest micro-batch (the harness reports the batch
+            // that fit, and its FLOPs, with the measurement).
+            Self::Train {
+                layers,
+                hidden,
+                vocab,
+                seq,
+                batch,
+                ..
+            } => Some(Work {
+                flops: train_flops_per_token(layers, hidden, vocab, seq) * (batch * seq) as f64,
+                bytes: 0.0,
+            }),
         }
     }
 
@@ -258,6 +309,12 @@ impl Shape {
             Self::Membw { bytes } => bytes as f64,
             Self::Peak { threads } => threads as f64,
             Self::Allreduce { bytes, .. } => bytes as f64,
+            Self::Train {
+                layers,
+                hidden,
+                vocab,
+                ..
+            } => train_parameters(layers, hidden, vocab),
         }
     }
 
@@ -278,8 +335,41 @@ impl Shape {
                 .saturating_mul(es),
             Self::Membw { bytes } | Self::Allreduce { bytes, .. } => bytes.saturating_mul(2),
             Self::Peak { .. } => 0,
+            // Weights, gradients and AdamW's two moments in f32, on the device.
+            Self::Train {
+                layers,
+                hidden,
+                vocab,
+                ..
+            } => {
+                (16.0 * (train_parameters(layers, hidden, vocab) + (vocab * hidden) as f64)) as u64
+            }
         }
     }
+}
+
+/// SwiGLU's hidden size as Llama sets it: 8/3 of the width, rounded up to a multiple of 256.
+pub fn ffn_size(hidden: u64) -> u64 {
+    (8 * hidden / 3).div_ceil(256) * 256
+}
+
+/// Parameters of the harness's Llama-style decoder without the token embedding (the `N` of the
+/// MFU formula): per block QKV, output projection, SwiGLU and two RMSNorms; the final norm and
+/// the (untied) output head.
+pub fn train_parameters(layers: u64, hidden: u64, vocab: u64) -> f64 {
+    let (l, d, v, f) = (
+        layers as f64,
+        hidden as f64,
+        vocab as f64,
+        ffn_size(hidden) as f64,
+    );
+    l * (4.0 * d * d + 3.0 * d * f + 2.0 * d) + d + d * v
+}
+
+/// Model FLOPs per trained token, PaLM's formula as torchtitan and llm-foundry count it:
+/// 6N + 12·L·H·Q·T (H·Q = the width), no causal halving.
+pub fn train_flops_per_token(layers: u64, hidden: u64, vocab: u64, seq: u64) -> f64 {
+    6.0 * train_parameters(layers, hidden, vocab) + 12.0 * (layers * hidden * seq) as f64
 }
 
 /// FLOPs of C = A·B, A m×k: `2·m·n·k`.
@@ -422,6 +512,19 @@ impl fmt::Display for Case {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The harness's CI model (2 layers, width 128, vocabulary 512) has 590,464 parameters
+    /// without its embedding, as torch counts them.
+    #[test]
+    fn train_parameters_match_the_harness_model() {
+        assert_eq!(ffn_size(128), 512);
+        assert_eq!(ffn_size(768), 2048);
+        assert_eq!(train_parameters(2, 128, 512), 590_464.0);
+        assert_eq!(
+            train_flops_per_token(2, 128, 512, 128),
+            6.0 * 590_464.0 + 12.0 * 2.0 * 128.0 * 128.0
+        );
+    }
 
     #[test]
     fn matmul_flops_are_two_mnk() {

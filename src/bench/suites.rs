@@ -86,6 +86,7 @@ fn default_dtypes(
     framework: bool,
 ) -> Vec<DType> {
     match (suite, bench) {
+        (_, BenchKind::Train) => vec![DType::Bf16],
         // Through a framework: the training type first; the quick suite measures it alone.
         (Suite::Quick, BenchKind::Matmul | BenchKind::Attention) if framework && accelerator => {
             vec![DType::Bf16]
@@ -198,6 +199,33 @@ fn framework_attention_shapes(
         }
     }
     v
+}
+
+/// Training presets (the harness's names in parentheses): on a GPU llm-foundry's MPT sizes, the
+/// quick suite's 125M alone, the full suite's up to about 1B parameters; on a CPU a CI-sized
+/// model (0.6M parameters) and, beyond quick, a small one. Sequence 2048 on GPUs.
+pub fn train_presets(suite: Suite, accelerator: bool) -> Vec<Shape> {
+    let p = |layers, hidden, heads, vocab, seq, batch| Shape::Train {
+        layers,
+        hidden,
+        heads,
+        vocab,
+        seq,
+        batch,
+    };
+    let ci = p(2, 128, 4, 512, 128, 4);
+    let small = p(4, 256, 4, 4096, 256, 8);
+    let m125 = p(12, 768, 12, 32000, 2048, 16);
+    let m350 = p(24, 1024, 16, 32000, 2048, 16);
+    let m760 = p(24, 1536, 16, 32000, 2048, 8);
+    let b1 = p(24, 2048, 16, 32000, 2048, 8);
+    match (suite, accelerator) {
+        (Suite::Quick, false) => vec![ci],
+        (_, false) => vec![ci, small],
+        (Suite::Quick, true) => vec![m125],
+        (Suite::Standard, true) => vec![m125, m350, m760],
+        (Suite::Full, true) => vec![m125, m350, m760, b1],
+    }
 }
 
 fn attention_grid(suite: Suite) -> (Vec<u64>, Vec<u64>) {
@@ -313,6 +341,7 @@ pub fn plan(selection: &Selection, target: &Target) -> anyhow::Result<Plan> {
                         .collect()
                 }
                 BenchKind::Allreduce => Vec::new(),
+                BenchKind::Train => train_presets(selection.suite, accelerator),
                 BenchKind::Membw => {
                     let bytes = membw_bytes(selection.suite, llc_bytes);
                     vec![Shape::Membw {

@@ -68,6 +68,9 @@ pub fn measure_kernel(
         Ok(s) => {
             m.timing = s.timing;
             m.record(s.verification, s.samples, s.iterations_per_sample);
+            if let Some(st) = &m.stats {
+                m.train = kernel.train_info(st.median);
+            }
         }
         Err(e) => m.error = Some(format!("the kernel failed: {e:#}")),
     }

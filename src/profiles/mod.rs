@@ -399,6 +399,36 @@ pub fn embedded() -> Vec<Profile> {
 }
 
 /// The embedded profiles' ids.
+/// The datasheet peak per device of the accelerator named `device` (`NVIDIA H100 80GB HBM3`,
+/// `AMD Instinct MI250X`) in `dtype`, from the embedded profile whose accelerator is the same
+/// model (matched by its model number: H100, H200, GH200, A100, MI250X, MI300X …), with that
+/// profile's id. A multi-die package's peak is divided among its devices (one MI250X GCD).
+pub fn device_peak(device: &str, dtype: &str) -> Option<(f64, String)> {
+    let key = |name: &str| -> Option<String> {
+        name.split(|c: char| !c.is_ascii_alphanumeric())
+            .find(|w| {
+                let w = w.to_ascii_uppercase();
+                [
+                    "H100", "H200", "GH200", "A100", "MI250X", "MI250", "MI300X", "MI210", "B200",
+                ]
+                .contains(&w.as_str())
+            })
+            .map(str::to_ascii_uppercase)
+    };
+    let want = key(device)?;
+    embedded().into_iter().find_map(|p| {
+        let acc = p.accelerator.as_ref()?;
+        if key(&acc.model)? != want {
+            return None;
+        }
+        let peak = p.peak(dtype)?;
+        Some((
+            peak.value / f64::from(acc.devices_per_accelerator.max(1)),
+            p.id.clone(),
+        ))
+    })
+}
+
 pub fn ids() -> Vec<String> {
     embedded().into_iter().map(|p| p.id).collect()
 }

@@ -119,7 +119,8 @@ fn bench_order(b: BenchKind) -> u8 {
         BenchKind::Membw => 1,
         BenchKind::Matmul => 2,
         BenchKind::Attention => 3,
-        BenchKind::Allreduce => 4,
+        BenchKind::Train => 4,
+        BenchKind::Allreduce => 5,
     }
 }
 

@@ -203,6 +203,7 @@ pub fn document(ctx: &ReportContext) -> Vec<Block> {
     projection(&mut b, ctx);
     porting_checklist(&mut b, ctx);
     plots_section(&mut b, ctx);
+    super::details::training(&mut b, ctx);
     super::details::measurements(&mut b, ctx);
     super::details::node(&mut b, ctx);
     super::details::method(&mut b, ctx);

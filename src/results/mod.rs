@@ -166,6 +166,32 @@ pub struct CollectiveInfo {
     pub wrong: Option<u64>,
 }
 
+/// What a training-step measurement (`train`) adds: its throughput in tokens, the model, and
+/// the memory it took.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainInfo {
+    /// Tokens trained per second on this device, at the median step time.
+    #[serde(with = "crate::float")]
+    pub tokens_per_s: f64,
+    /// The median step time, seconds.
+    #[serde(with = "crate::float")]
+    pub step_s: f64,
+    /// Parameters without the token embedding (N in the MFU formula).
+    pub parameters: u64,
+    /// The micro-batch that fit (sequences per step).
+    pub micro_batch: u64,
+    /// Tokens per step.
+    pub tokens_per_step: u64,
+    /// Model FLOPs per token: 6N + 12·L·H·Q·T (PaLM).
+    #[serde(with = "crate::float")]
+    pub flops_per_token: f64,
+    /// Peak device memory allocated by torch, bytes (0 where torch does not track it: CPU).
+    pub peak_memory_bytes: u64,
+    /// The loss before the first step (near ln(vocab) for an untrained model).
+    #[serde(with = "crate::float")]
+    pub first_loss: f64,
+}
+
 /// Provenance of the tool.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ToolInfo {
@@ -248,6 +274,9 @@ pub struct Measurement {
     /// algbw, busbw, time and nodes of a collective.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub collective: Option<CollectiveInfo>,
+    /// Tokens per second, step time, model size and memory of a training step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train: Option<TrainInfo>,
 }
 
 impl Measurement {
@@ -283,6 +312,7 @@ impl Measurement {
             verification: Verification::not_run(),
             error: None,
             collective: None,
+            train: None,
         }
     }
 

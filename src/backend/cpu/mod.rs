@@ -143,7 +143,7 @@ impl Backend for CpuBackend {
             BenchKind::Attention => vec![DType::F32],
             BenchKind::Membw => vec![DType::Bytes],
             // Collectives run through a communicator (`crate::comm`), not a kernel.
-            BenchKind::Allreduce => vec![],
+            BenchKind::Allreduce | BenchKind::Train => vec![],
         }
     }
 

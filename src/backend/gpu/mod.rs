@@ -292,7 +292,7 @@ impl Backend for GpuBackend {
             BenchKind::Peak | BenchKind::Matmul | BenchKind::Attention => vec![DType::F32],
             BenchKind::Membw => vec![DType::Bytes],
             // Host-staged all-reduce across adapters lives in `crate::comm::staged`.
-            BenchKind::Allreduce => vec![],
+            BenchKind::Allreduce | BenchKind::Train => vec![],
         }
     }
 

@@ -271,6 +271,7 @@ impl Backend for TorchBackend {
             BenchKind::Matmul => vec![DType::F32, DType::Bf16],
             BenchKind::Attention if gpu => vec![DType::Bf16, DType::F16],
             BenchKind::Attention => vec![DType::F32, DType::Bf16],
+            BenchKind::Train => vec![DType::Bf16, DType::F32],
             _ => Vec::new(),
         }
     }
@@ -337,6 +338,7 @@ impl Backend for TorchBackend {
             } else {
                 TimingSource::WallClock
             },
+            figures: None,
         }))
     }
 }
@@ -348,6 +350,8 @@ struct TorchKernel {
     variant: String,
     work: Work,
     source: TimingSource,
+    /// The harness's last `figures` (training steps).
+    figures: Option<Value>,
 }
 
 impl TorchKernel {
@@ -376,8 +380,27 @@ impl Kernel for TorchKernel {
         self.source
     }
 
+    fn train_info(&self, median_step_s: f64) -> Option<crate::results::TrainInfo> {
+        let f = self.figures.as_ref()?;
+        let u = |k: &str| f[k].as_u64().unwrap_or(0);
+        let tokens = u("tokens_per_step");
+        Some(crate::results::TrainInfo {
+            tokens_per_s: tokens as f64 / median_step_s,
+            step_s: median_step_s,
+            parameters: u("parameters"),
+            micro_batch: u("micro_batch"),
+            tokens_per_step: tokens,
+            flops_per_token: f["flops_per_token"].as_f64().unwrap_or(f64::NAN),
+            peak_memory_bytes: u("peak_memory_bytes"),
+            first_loss: f["first_loss"].as_f64().unwrap_or(f64::NAN),
+        })
+    }
+
     fn run(&mut self, iterations: u64) -> anyhow::Result<Option<Duration>> {
         let a = self.call(&json!({"op": "run", "iterations": iterations}))?;
+        if a.get("figures").is_some() {
+            self.figures = Some(a["figures"].clone());
+        }
         let s = a["seconds"]
             .as_f64()
             .filter(|s| s.is_finite() && *s >= 0.0)
