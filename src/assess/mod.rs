@@ -284,7 +284,7 @@ fn same_method_reference<'a>(profile: &'a Profile, m: &Measurement) -> Option<&'
         .iter()
         .filter(|r| r.bench == m.bench.name() && r.dtype == m.dtype.name())
         .filter(|r| r.tool == m.tool() || r.hpcready_method.as_deref() == Some(&m.method))
-        .filter(|r| same_attention_pass(r, m))
+        .filter(|r| same_attention_pass(r, m) && same_model(r, m))
         .collect();
     let shape = m.shape.display();
     candidates
@@ -304,14 +304,38 @@ fn same_attention_pass(r: &Reference, m: &Measurement) -> bool {
     r.params.contains("bwd") == backward && param_u64(&r.params, "d").is_none_or(|rd| rd == d)
 }
 
+/// A training reference matches a step of a model of the same depth, width and sequence length
+/// (`L=`, `d=`, `seq=` in its parameters).
+fn same_model(r: &Reference, m: &Measurement) -> bool {
+    let Shape::Train {
+        layers,
+        hidden,
+        seq,
+        ..
+    } = m.shape
+    else {
+        return true;
+    };
+    param_u64(&r.params, "L") == Some(layers)
+        && param_u64(&r.params, "d") == Some(hidden)
+        && param_u64(&r.params, "seq") == Some(seq)
+}
+
 /// What a like-for-like row must say about its reference: a FlashAttention-3 figure is a
 /// faster kernel than SDPA's flash backend (FlashAttention-2), so a shortfall against it is
 /// partly the kernel's.
 fn like_caveat(r: &Reference, m: &Measurement) -> Option<&'static str> {
-    (r.tool == "flash-attention-3" && m.method == "torch/sdpa-flash").then_some(
-        "FlashAttention-3 is not SDPA: PyTorch's flash backend is FlashAttention-2, so part of a \
-         gap is the kernel, not the machine",
-    )
+    match (r.tool.as_str(), m.method.as_str()) {
+        ("flash-attention-3", "torch/sdpa-flash") => Some(
+            "FlashAttention-3 is not SDPA: PyTorch's flash backend is FlashAttention-2, so part \
+             of a gap is the kernel, not the machine",
+        ),
+        ("llm-foundry", _) => Some(
+            "MPT of the same depth and width, trained on 8 GPUs with FSDP; ours is one device \
+             without sharding, so part of a gap is the model and the setup",
+        ),
+        _ => None,
+    }
 }
 
 /// A `key=value` number from a reference's parameters (`bytes=134217728 ranks=16`).
@@ -509,11 +533,9 @@ fn compare_row(
             }
         }
         BenchKind::Allreduce => unreachable!("handled by allreduce_row"),
-        BenchKind::Train => {
-            // Published training throughput at the same model size, in the same FLOPs
-            // accounting (llm-foundry's MPT tables, PaLM's formula), when the profile has it.
-            row.basis = Basis::NoReference;
-        }
+        // Published training throughput is matched like for like above (same model size, same
+        // FLOPs accounting); without one there is nothing to compare.
+        BenchKind::Train => row.basis = Basis::NoReference,
         BenchKind::Matmul | BenchKind::Attention => {
             let refs: Vec<&Reference> = profile
                 .references

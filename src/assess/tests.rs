@@ -646,3 +646,52 @@ fn torch_rows_are_like_for_like_with_the_published_library_figures() {
     let bwd = row(BenchKind::Attention, DType::Bf16, "torch/sdpa-flash");
     assert_ne!(bwd.basis, Basis::LikeForLike);
 }
+
+/// A training step of the 1B preset on an H100 is compared with llm-foundry's MPT-1b figure in
+/// model FLOP/s, saying the models and setups differ; a step of another size has no figure.
+#[test]
+fn a_training_step_is_compared_with_the_published_step_of_its_size() {
+    let one_b = Shape::Train {
+        layers: 24,
+        hidden: 2048,
+        heads: 16,
+        vocab: 32000,
+        seq: 2048,
+        batch: 8,
+    };
+    let r = results(vec![torch_gpu(
+        BenchKind::Train,
+        DType::Bf16,
+        one_b,
+        380.0,
+        "torch/train-llama",
+    )]);
+    let c = compare(&r, &lookup("h100-sxm").unwrap());
+    let row = &c.rows[0];
+    assert_eq!(row.basis, Basis::LikeForLike, "{row:#?}");
+    assert_eq!(row.baseline.as_ref().unwrap().value, 413.8);
+    assert!(
+        row.baseline
+            .as_ref()
+            .unwrap()
+            .what
+            .contains("MPT of the same depth")
+    );
+    let small = Shape::Train {
+        layers: 2,
+        hidden: 128,
+        heads: 4,
+        vocab: 512,
+        seq: 128,
+        batch: 4,
+    };
+    let r = results(vec![torch_gpu(
+        BenchKind::Train,
+        DType::Bf16,
+        small,
+        1.0,
+        "torch/train-llama",
+    )]);
+    let c = compare(&r, &lookup("h100-sxm").unwrap());
+    assert_eq!(c.rows[0].basis, Basis::NoReference);
+}
