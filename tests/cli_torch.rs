@@ -142,6 +142,47 @@ fn the_ci_training_step_trains_and_a_frozen_one_fails() {
     );
 }
 
+/// The projection from a real step, checked on the run itself: two training steps of different
+/// sizes on one device, the larger projected from the smaller (and the matmul rates at their
+/// widths), the error printed in the report; `project` and the report's time-to-train use the
+/// measured step's model FLOP/s with no utilisation band.
+#[test]
+fn the_projection_from_a_training_step_is_validated_on_the_run() {
+    let Some(py) = torch_python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("steps.json");
+    torch_run(&py, &out)
+        .args(["--bench", "matmul,train", "--suite", "standard", "--dtype", "bf16"])
+        .args(["--sizes", "128,256"])
+        .assert()
+        .success();
+    let rep = dir.path().join("report");
+    hpcready()
+        .arg("report")
+        .arg(&out)
+        .args(["--baseline", "h100-sxm", "--format", "md", "--out"])
+        .arg(&rep)
+        .assert()
+        .success();
+    let md = read(&rep.join("report.md"));
+    let check = md
+        .lines()
+        .find(|l| l.starts_with("- L=4 d=256") && l.contains("projected from L=2 d=128"))
+        .unwrap_or_else(|| panic!("{md}"));
+    assert!(check.contains("the matmul rate at m=256 n=256 k=256"), "{check}");
+    assert!(check.contains("; error "), "{check}");
+    assert!(md.contains("measured training step bf16 L=4 d=256"), "{md}");
+    assert!(md.contains("published training step L=24 d=2048 seq=2048 (MPT-1b)"), "{md}");
+    hpcready()
+        .args(["project", "--params", "7B", "--tokens", "1T", "--baseline", "h100-sxm"])
+        .arg("--results")
+        .arg(&out)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("this node: measured training step"))
+        .stdout(predicate::str::contains("no utilisation band applies"));
+}
+
 /// A harness that crashes or hangs costs only the case in flight: the case is kept as invalid
 /// with the reason (the traceback's last line, or the deadline), the next case starts a fresh
 /// harness and measures, and the run exits 1 with every result on disk.

@@ -6,6 +6,11 @@
 //! The utilisation (end-to-end training throughput over the matmul rate) is an assumption, shown
 //! and overridable; communication is assumed overlapped with compute (measured all-reduce busbw
 //! is reported beside it, not yet folded in). The result is a band, never one false-precise number.
+//!
+//! When a run measured a real training step (`train`), its model FLOP/s is already end to end:
+//! the projection uses it (the largest model measured) with no utilisation band, and the
+//! baseline's published training throughput where its profile has one. [`validations`] checks
+//! that projection on the run itself: the larger model's step projected from the smaller's.
 
 use super::best;
 use crate::bench::{BenchKind, DType, num};
@@ -72,6 +77,8 @@ pub struct Rate {
     pub basis: String,
     /// USD per node-hour and what qualifies it (date, region, caveats), where known.
     pub price: Option<(f64, String)>,
+    /// The rate is a training step's model FLOP/s (end to end): no utilisation band applies.
+    pub end_to_end: bool,
 }
 
 /// The node's rate from a run: its best 16-bit matmul (f32 when it has none), per device × the
@@ -97,7 +104,71 @@ pub fn measured_rate(results: &Results) -> Option<Rate> {
             m.method
         ),
         price: None,
+        end_to_end: false,
     })
+}
+
+/// The largest valid training step of a run (the most parameters; a GPU's before a CPU's).
+fn largest_step(results: &Results) -> Option<&crate::results::Measurement> {
+    results
+        .valid_any(BenchKind::Train)
+        .max_by_key(|m| (m.device_kind.per_device(), m.shape.main_size() as u64))
+}
+
+/// The node's rate from its largest measured training step: model FLOP/s per device × the
+/// node's GPUs (a CPU step is the node's).
+pub fn measured_train_rate(results: &Results) -> Option<Rate> {
+    let m = largest_step(results)?;
+    let devices = if m.device_kind.per_device() {
+        results.node.gpu_count().max(1)
+    } else {
+        1
+    };
+    let tokens = m
+        .train
+        .as_ref()
+        .map(|t| format!(", {:.0} tokens/s", t.tokens_per_s))
+        .unwrap_or_default();
+    Some(Rate {
+        machine: format!("{} ({})", results.node.host, m.device),
+        tflops_per_node: m.value()? * devices as f64,
+        basis: format!(
+            "measured training step {} {} = {} model TFLOP/s per device{tokens} × {devices} \
+             device(s), {}",
+            m.dtype,
+            m.shape.display(),
+            num(m.value()?),
+            m.method
+        ),
+        price: None,
+        end_to_end: true,
+    })
+}
+
+/// The baseline's published training throughput (its largest model), per accelerator × the
+/// node's accelerators.
+pub fn baseline_train_rate(profile: &Profile) -> Option<Rate> {
+    let acc = profile.accelerator.as_ref()?;
+    let r = profile
+        .references
+        .iter()
+        .filter(|r| r.bench == "train" && r.unit == "TFLOP/s")
+        .max_by_key(|r| {
+            super::param_u64(&r.params, "L").unwrap_or(0)
+                * super::param_u64(&r.params, "d").unwrap_or(0)
+        })?;
+    let mut rate = baseline_rate(profile)?;
+    rate.tflops_per_node = r.value * f64::from(acc.count);
+    rate.basis = format!(
+        "published training step {} = {} model TFLOP/s per accelerator ({}) × {} {}",
+        r.params,
+        num(r.value),
+        r.method,
+        acc.count,
+        acc.model
+    );
+    rate.end_to_end = true;
+    Some(rate)
 }
 
 /// The baseline's rate: its best published 16-bit matmul result per accelerator × accelerators
@@ -158,6 +229,7 @@ pub fn baseline_rate(profile: &Profile) -> Option<Rate> {
                 r.method,
             ),
             price,
+            end_to_end: false,
         });
     }
     let peak = profile.peak("bf16").or_else(|| profile.peak("f16"))?;
@@ -172,6 +244,7 @@ pub fn baseline_rate(profile: &Profile) -> Option<Rate> {
             acc.model
         ),
         price,
+        end_to_end: false,
     })
 }
 
@@ -188,8 +261,10 @@ pub struct Projection {
     pub cost: Option<(f64, f64)>,
 }
 
-/// Projects training `flops` on `nodes` nodes at `rate` with utilisation band `util`.
+/// Projects training `flops` on `nodes` nodes at `rate` with utilisation band `util` (none for
+/// an end-to-end rate: a measured training step).
 pub fn project(flops: f64, rate: Rate, nodes: u32, util: (f64, f64)) -> Projection {
+    let util = if rate.end_to_end { (1.0, 1.0) } else { util };
     let per_s = |u: f64| rate.tflops_per_node * 1e12 * nodes as f64 * u;
     let hours = (
         flops / per_s(util.1) / 3600.0,
@@ -209,9 +284,23 @@ pub fn project(flops: f64, rate: Rate, nodes: u32, util: (f64, f64)) -> Projecti
 }
 
 impl Projection {
+    /// `4.1 days – 6.3 days`, or one figure when the rate is end to end (no band).
+    pub fn time_text(&self) -> String {
+        if self.rate.end_to_end {
+            duration(self.hours.0)
+        } else {
+            format!("{} – {}", duration(self.hours.0), duration(self.hours.1))
+        }
+    }
+
     /// `$a – $b at $p/node-hour (date; region; caveats)`, or `no price`.
     pub fn cost_text(&self) -> String {
         match (&self.cost, &self.rate.price) {
+            (Some((lo, _)), Some((usd, date))) if self.rate.end_to_end => format!(
+                "${} at ${}/node-hour ({date})",
+                crate::bench::sig(*lo, 3),
+                num(*usd)
+            ),
             (Some((lo, hi)), Some((usd, date))) => format!(
                 "${} – ${} at ${}/node-hour ({date})",
                 crate::bench::sig(*lo, 3),
@@ -221,6 +310,104 @@ impl Projection {
             _ => "no price".into(),
         }
     }
+}
+
+/// A projection checked on the run itself: a larger model's training step projected from a
+/// smaller one's, against the larger one measured.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Validation {
+    /// The step projected from.
+    pub from: String,
+    /// The step projected.
+    pub to: String,
+    /// The projected tokens/s of the larger step.
+    pub projected_tokens_per_s: f64,
+    /// The measured tokens/s of the larger step.
+    pub measured_tokens_per_s: f64,
+    /// How: constant model FLOP/s, scaled by the measured matmul rates at the two widths.
+    pub how: String,
+}
+
+impl Validation {
+    /// (projected − measured) / measured.
+    pub fn error(&self) -> f64 {
+        (self.projected_tokens_per_s - self.measured_tokens_per_s) / self.measured_tokens_per_s
+    }
+}
+
+/// The matmul rate of the run at the square size nearest `width` (log distance), on the device
+/// and dtype of `step`, through the same framework.
+fn matmul_near<'a>(
+    results: &'a Results,
+    step: &crate::results::Measurement,
+    width: u64,
+) -> Option<&'a crate::results::Measurement> {
+    results
+        .valid_any(BenchKind::Matmul)
+        .filter(|m| m.device == step.device && m.dtype == step.dtype && m.backend == step.backend)
+        .min_by(|a, b| {
+            let dist =
+                |m: &crate::results::Measurement| (m.shape.main_size() / width as f64).ln().abs();
+            dist(a).total_cmp(&dist(b))
+        })
+}
+
+/// Every pair of valid training steps of one device, smaller → larger: the larger step's
+/// tokens/s projected from the smaller's model FLOP/s (scaled by the measured matmul rates at
+/// the two model widths where the run has them), beside the larger measured.
+pub fn validations(results: &Results) -> Vec<Validation> {
+    let steps: Vec<&crate::results::Measurement> = results
+        .valid_any(BenchKind::Train)
+        .filter(|m| m.train.is_some())
+        .collect();
+    let width = |m: &crate::results::Measurement| match m.shape {
+        crate::bench::Shape::Train { hidden, .. } => hidden,
+        _ => 0,
+    };
+    let mut out = Vec::new();
+    for small in &steps {
+        for large in &steps {
+            let (st, lt) = (small.train.as_ref().unwrap(), large.train.as_ref().unwrap());
+            if small.device != large.device
+                || small.dtype != large.dtype
+                || lt.parameters <= st.parameters
+            {
+                continue;
+            }
+            let (Some(rate), Some(_)) = (small.value(), large.value()) else {
+                continue;
+            };
+            let (scale, how) = match (
+                matmul_near(results, small, width(small)),
+                matmul_near(results, large, width(large)),
+            ) {
+                (Some(a), Some(b)) if a.shape != b.shape => (
+                    b.value().unwrap_or(1.0) / a.value().unwrap_or(1.0),
+                    format!(
+                        "the smaller step's model FLOP/s × the matmul rate at {} / at {} ({} / {} TFLOP/s)",
+                        b.shape.display(),
+                        a.shape.display(),
+                        num(b.value().unwrap_or(0.0)),
+                        num(a.value().unwrap_or(0.0))
+                    ),
+                ),
+                _ => (
+                    1.0,
+                    "the smaller step's model FLOP/s, unchanged (no matmul measured at the two \
+                     widths)"
+                        .to_string(),
+                ),
+            };
+            out.push(Validation {
+                from: small.shape.display(),
+                to: large.shape.display(),
+                projected_tokens_per_s: rate * scale * 1e12 / lt.flops_per_token,
+                measured_tokens_per_s: lt.tokens_per_s,
+                how,
+            });
+        }
+    }
+    out
 }
 
 /// `3.2 h`, `4.1 days`, `2.3 years`.

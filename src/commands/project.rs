@@ -2,7 +2,8 @@
 
 use super::{emit, text_table};
 use crate::assess::project::{
-    Projection, baseline_rate, duration, measured_rate, parse_band, parse_count, project as run,
+    Projection, baseline_rate, baseline_train_rate, measured_rate, measured_train_rate, parse_band,
+    parse_count, project as run,
 };
 use crate::bench::{num, sig};
 use crate::cli::ProjectArgs;
@@ -13,7 +14,7 @@ fn row(p: &Projection) -> Vec<String> {
     vec![
         p.rate.machine.clone(),
         format!("{} TFLOP/s", num(p.rate.tflops_per_node)),
-        format!("{} – {}", duration(p.hours.0), duration(p.hours.1)),
+        p.time_text(),
         format!("{} – {}", sig(p.node_hours.0, 3), sig(p.node_hours.1, 3)),
         p.cost_text(),
     ]
@@ -28,18 +29,28 @@ pub fn project(args: &ProjectArgs) -> anyhow::Result<()> {
     let flops = 6.0 * n * d;
     let mut rows = Vec::new();
     let mut basis = Vec::new();
+    let mut stepped = false;
     if let Some(path) = &args.results {
         let results = load(path)?;
-        let rate = measured_rate(&results).ok_or_else(|| {
-            crate::error::input_error(
-                path.display().to_string(),
-                "it holds no valid matmul measurement to project from",
-            )
-        })?;
+        // A measured training step is end to end; else the matmul rate × the band.
+        let rate = measured_train_rate(&results)
+            .or_else(|| measured_rate(&results))
+            .ok_or_else(|| {
+                crate::error::input_error(
+                    path.display().to_string(),
+                    "it holds no valid training step or matmul measurement to project from",
+                )
+            })?;
+        stepped = rate.end_to_end;
         basis.push(format!("this node: {}", rate.basis));
         rows.push(row(&run(flops, rate, args.nodes, util)));
     }
-    match baseline_rate(&profile) {
+    let theirs = if stepped {
+        baseline_train_rate(&profile).or_else(|| baseline_rate(&profile))
+    } else {
+        baseline_rate(&profile)
+    };
+    match theirs {
         Some(rate) => {
             basis.push(format!("{}: {}", profile.name, rate.basis));
             rows.push(row(&run(flops, rate, args.nodes, util)));
@@ -63,6 +74,12 @@ pub fn project(args: &ProjectArgs) -> anyhow::Result<()> {
         ],
         &rows,
     ));
+    if stepped {
+        out.push_str(
+            "\nA rate from a training step (measured, or published for the baseline) is model \
+             FLOP/s end to end: no utilisation band applies to it; a matmul rate gets the band.",
+        );
+    }
     out.push_str(&format!(
         "\nAssumptions: end-to-end training runs at {:.0}–{:.0}% of the matmul rate (--utilisation); \
          communication is overlapped with compute (measured all-reduce is not folded in); nodes scale \

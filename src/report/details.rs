@@ -201,6 +201,32 @@ pub(super) fn training(b: &mut Vec<Block>, ctx: &ReportContext) {
         .to_vec(),
         rows,
     });
+    let checks = crate::assess::project::validations(ctx.results);
+    if !checks.is_empty() {
+        b.push(Block::Para(
+            "Projection check: the time-to-train projection assumes a larger model trains at the \
+             model FLOP/s measured on a smaller one. Each larger step measured here was also \
+             projected from each smaller one:"
+                .into(),
+        ));
+        b.push(Block::List(
+            checks
+                .iter()
+                .map(|v| {
+                    format!(
+                        "{} projected from {}: {:.0} tokens/s ({}); measured {:.0} tokens/s; \
+                         error {:+.1}%",
+                        v.to,
+                        v.from,
+                        v.projected_tokens_per_s,
+                        v.how,
+                        v.measured_tokens_per_s,
+                        v.error() * 100.0
+                    )
+                })
+                .collect(),
+        ));
+    }
 }
 
 /// The node's inventory and the load during the run.

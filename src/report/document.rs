@@ -87,14 +87,20 @@ fn verdict_class(v: crate::assess::Verdict) -> Option<&'static str> {
 /// the user's own model and assumptions).
 fn projection(b: &mut Vec<Block>, ctx: &ReportContext) {
     use crate::assess::project::{
-        DEFAULT_UTILISATION, baseline_rate, duration, measured_rate, project,
+        DEFAULT_UTILISATION, baseline_rate, baseline_train_rate, measured_rate,
+        measured_train_rate, project,
     };
     let (n, d) = (7e9, 1e12);
     let flops = 6.0 * n * d;
-    let rates: Vec<_> = [measured_rate(ctx.results), baseline_rate(ctx.profile)]
-        .into_iter()
-        .flatten()
-        .collect();
+    // A measured training step is end to end: it replaces the matmul rate × the band, and the
+    // baseline's published training throughput (where it has one) its matmul.
+    let ours = measured_train_rate(ctx.results).or_else(|| measured_rate(ctx.results));
+    let theirs = if ours.as_ref().is_some_and(|r| r.end_to_end) {
+        baseline_train_rate(ctx.profile).or_else(|| baseline_rate(ctx.profile))
+    } else {
+        baseline_rate(ctx.profile)
+    };
+    let rates: Vec<_> = [ours, theirs].into_iter().flatten().collect();
     if rates.is_empty() {
         return;
     }
@@ -103,13 +109,26 @@ fn projection(b: &mut Vec<Block>, ctx: &ReportContext) {
         "Time to train (example: 7B parameters on 1T tokens)".into(),
     ));
     let (lo, hi) = DEFAULT_UTILISATION;
+    let stepped = rates.iter().any(|r| r.end_to_end);
     b.push(Block::Para(format!(
-        "6·N·D = {flops:.2e} FLOPs on one node of each machine, at {:.0}–{:.0}% of each node's \
-         16-bit (else f32) matmul rate; communication assumed overlapped with compute (measured all-reduce is not folded in). \
+        "6·N·D = {flops:.2e} FLOPs on one node of each machine, at {}; communication assumed overlapped with compute (measured all-reduce is not folded in). \
          hpcready project --params N --tokens D --results results.json projects your own \
          model, node count and utilisation.{}",
-        lo * 100.0,
-        hi * 100.0,
+        if stepped {
+            format!(
+                "the model FLOP/s of a measured (or published) training step where there is one, \
+                 which is end to end (no band), else {:.0}–{:.0}% of the 16-bit (else f32) \
+                 matmul rate",
+                lo * 100.0,
+                hi * 100.0
+            )
+        } else {
+            format!(
+                "{:.0}–{:.0}% of each node's 16-bit (else f32) matmul rate",
+                lo * 100.0,
+                hi * 100.0
+            )
+        },
         if ctx.profile.kind == crate::profiles::ProfileKind::Measured {
             ""
         } else {
@@ -128,7 +147,7 @@ fn projection(b: &mut Vec<Block>, ctx: &ReportContext) {
                     "{} TFLOP/s",
                     crate::bench::num(p.rate.tflops_per_node)
                 )),
-                Cell::plain(format!("{} – {}", duration(p.hours.0), duration(p.hours.1))),
+                Cell::plain(p.time_text()),
                 Cell::plain(p.cost_text()),
                 Cell::plain(basis),
             ]
