@@ -32,7 +32,7 @@ fn torch_matmul_and_attention_run_verified_on_the_cpu() {
             "--bench",
             "matmul,attention",
             "--dtype",
-            "f32,bf16",
+            "f32,bf16,fp8",
             "--sizes",
             "64",
         ])
@@ -55,6 +55,7 @@ fn torch_matmul_and_attention_run_verified_on_the_cpu() {
     for want in [
         ("torch/matmul", "f32"),
         ("torch/matmul", "bf16"),
+        ("torch/matmul", "fp8"),
         ("torch/sdpa", "f32"),
         ("torch/sdpa-flash", "bf16"),
         ("torch/sdpa-math", "f32"),
@@ -152,7 +153,14 @@ fn the_projection_from_a_training_step_is_validated_on_the_run() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("steps.json");
     torch_run(&py, &out)
-        .args(["--bench", "matmul,train", "--suite", "standard", "--dtype", "bf16"])
+        .args([
+            "--bench",
+            "matmul,train",
+            "--suite",
+            "standard",
+            "--dtype",
+            "bf16",
+        ])
         .args(["--sizes", "128,256"])
         .assert()
         .success();
@@ -169,18 +177,60 @@ fn the_projection_from_a_training_step_is_validated_on_the_run() {
         .lines()
         .find(|l| l.starts_with("- L=4 d=256") && l.contains("projected from L=2 d=128"))
         .unwrap_or_else(|| panic!("{md}"));
-    assert!(check.contains("the matmul rate at m=256 n=256 k=256"), "{check}");
+    assert!(
+        check.contains("the matmul rate at m=256 n=256 k=256"),
+        "{check}"
+    );
     assert!(check.contains("; error "), "{check}");
     assert!(md.contains("measured training step bf16 L=4 d=256"), "{md}");
-    assert!(md.contains("published training step L=24 d=2048 seq=2048 (MPT-1b)"), "{md}");
+    assert!(
+        md.contains("published training step L=24 d=2048 seq=2048 (MPT-1b)"),
+        "{md}"
+    );
     hpcready()
-        .args(["project", "--params", "7B", "--tokens", "1T", "--baseline", "h100-sxm"])
+        .args([
+            "project",
+            "--params",
+            "7B",
+            "--tokens",
+            "1T",
+            "--baseline",
+            "h100-sxm",
+        ])
         .arg("--results")
         .arg(&out)
         .assert()
         .success()
-        .stdout(predicate::str::contains("this node: measured training step"))
+        .stdout(predicate::str::contains(
+            "this node: measured training step",
+        ))
         .stdout(predicate::str::contains("no utilisation band applies"));
+}
+
+/// `assess` through torch: the quick suite on the CPU build (matmul, attention forward and
+/// backward, the CI training step), the report naming torch and its libraries.
+#[test]
+fn assess_through_torch_measures_the_quick_suite() {
+    let Some(py) = torch_python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("assess");
+    hpcready()
+        .args(["assess", "--backend", "torch", "--python"])
+        .arg(&py)
+        .args(["--baseline", "h100-sxm", "--sampling", "smoke", "--out"])
+        .arg(&out)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("train bf16"))
+        .stdout(predicate::str::contains("Verdict: "));
+    let ms = measurements(&out.join("results.json"));
+    for bench in ["matmul", "attention", "train"] {
+        assert!(ms.iter().any(|m| m["bench"] == bench), "{bench}");
+    }
+    assert!(ms.iter().all(|m| m["verification"]["passed"] == true));
+    let md = read(&out.join("report.md"));
+    assert!(md.contains("## Training step"), "{md}");
+    assert!(md.contains("| PyTorch | torch 2."), "{md}");
 }
 
 /// A harness that crashes or hangs costs only the case in flight: the case is kept as invalid
@@ -249,6 +299,16 @@ fn every_bad_python_is_refused_with_what_was_tried() {
     refused("'unterminated", &[], "not a command");
     // A command that is not a Python running the harness.
     refused("true", &[], "did not run hpcready's PyTorch harness");
+    // A command that answers something that is not the protocol.
+    let liar = dir.path().join("liar");
+    std::fs::write(&liar, "#!/bin/sh\necho 'Python 3.12.1'\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&liar, std::fs::Permissions::from_mode(0o755)).unwrap();
+    refused(
+        liar.to_str().unwrap(),
+        &[],
+        "answered something that is not JSON",
+    );
     assert!(!out.exists(), "nothing is written for bad input");
     let Some(py) = torch_python() else { return };
     let py = py.display().to_string();

@@ -87,6 +87,8 @@ pub enum DType {
     F16,
     /// bfloat16.
     Bf16,
+    /// 8-bit float (E4M3; `e4m3fnuz` on AMD MI300), scaled, with bf16 output (`torch._scaled_mm`).
+    Fp8,
     /// IEEE binary32.
     F32,
     /// binary32 data multiplied in TF32 on NVIDIA tensor cores (10-bit mantissa products,
@@ -100,7 +102,8 @@ pub enum DType {
 
 impl DType {
     /// Every data type a benchmark may name.
-    pub const ALL: [DType; 6] = [
+    pub const ALL: [DType; 7] = [
+        Self::Fp8,
         Self::F16,
         Self::Bf16,
         Self::F32,
@@ -112,6 +115,7 @@ impl DType {
     /// Size of one element in bytes.
     pub fn size(self) -> u64 {
         match self {
+            Self::Fp8 => 1,
             Self::F16 | Self::Bf16 => 2,
             Self::F32 | Self::Tf32 => 4,
             Self::F64 => 8,
@@ -122,6 +126,7 @@ impl DType {
     /// The name used on the command line, in results and in profiles.
     pub fn name(self) -> &'static str {
         match self {
+            Self::Fp8 => "fp8",
             Self::F16 => "f16",
             Self::Bf16 => "bf16",
             Self::F32 => "f32",

@@ -91,8 +91,11 @@ fn default_dtypes(
         (Suite::Quick, BenchKind::Matmul | BenchKind::Attention) if framework && accelerator => {
             vec![DType::Bf16]
         }
-        (_, BenchKind::Matmul | BenchKind::Attention) if framework && accelerator => {
-            vec![DType::Bf16, DType::F16, DType::F32, DType::Tf32]
+        (_, BenchKind::Matmul) if framework && accelerator => {
+            vec![DType::Bf16, DType::F16, DType::F32, DType::Tf32, DType::Fp8]
+        }
+        (_, BenchKind::Attention) if framework && accelerator => {
+            vec![DType::Bf16, DType::F16]
         }
         (Suite::Quick, BenchKind::Matmul | BenchKind::Attention) if framework => vec![DType::F32],
         (_, BenchKind::Matmul | BenchKind::Attention) if framework => {

@@ -112,7 +112,7 @@ impl SourceCheck {
     /// The deviation bound old nccl-tests held `dtype` to.
     pub fn deviation_tolerance(dtype: DType) -> f64 {
         match dtype {
-            DType::F16 | DType::Bf16 => 1e-2,
+            DType::Fp8 | DType::F16 | DType::Bf16 => 1e-2,
             DType::F32 | DType::Tf32 => 1e-5,
             DType::F64 => 1e-12,
             DType::Bytes => 0.0,

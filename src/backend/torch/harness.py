@@ -159,9 +159,20 @@ class Timer:
 
 
 STORAGE = {"f32": "float32", "tf32": "float32", "f16": "float16", "bf16": "bfloat16",
-           "f64": "float64"}
-# Normwise error bounds: output rounding of the type plus accumulation, with margin.
-TOLERANCE = {"f64": 1e-12, "f32": 1e-4, "tf32": 5e-3, "f16": 5e-3, "bf16": 2e-2}
+           "f64": "float64", "fp8": "float8_e4m3fn"}
+# Normwise error bounds: output rounding of the type plus accumulation, with margin (fp8
+# products are exact in the reference, which takes the fp8 inputs; the output is bf16).
+TOLERANCE = {"f64": 1e-12, "f32": 1e-4, "tf32": 5e-3, "f16": 5e-3, "bf16": 2e-2, "fp8": 2e-2}
+
+
+def fp8_type(dev):
+    """E4M3 as the device computes it: `float8_e4m3fnuz` on AMD MI300 (gfx94x), else
+    `float8_e4m3fn`."""
+    if dev.type == "cuda" and getattr(torch.version, "hip", None):
+        arch = getattr(torch.cuda.get_device_properties(dev), "gcnArchName", "")
+        if arch.startswith("gfx94"):
+            return torch.float8_e4m3fnuz
+    return torch.float8_e4m3fn
 
 
 def set_tf32(on):
@@ -214,17 +225,32 @@ class Matmul:
         s = req["shape"]
         self.m, self.n, self.k = s["m"], s["n"], s["k"]
         self.dtype = req["dtype"]
-        dt = getattr(torch, STORAGE[self.dtype])
+        fp8 = self.dtype == "fp8"
+        dt = fp8_type(dev) if fp8 else getattr(torch, STORAGE[self.dtype])
         set_tf32(self.dtype == "tf32")
         g = torch.Generator(device="cpu").manual_seed(1)
         self.a = torch.randn(self.m, self.k, generator=g, dtype=torch.float32).to(dev, dt)
         self.b = torch.randn(self.n, self.k, generator=g, dtype=torch.float32).to(dev, dt).t()
-        self.c = torch.empty(self.m, self.n, dtype=dt, device=dev)
+        self.c = torch.empty(self.m, self.n, dtype=torch.bfloat16 if fp8 else dt, device=dev)
+        if fp8:
+            # torch._scaled_mm (torch >= 2.5 for this signature), unit scales, bf16 output.
+            one = torch.tensor(1.0, device=dev)
+            self.mm = lambda: torch._scaled_mm(self.a, self.b, scale_a=one, scale_b=one,
+                                               out_dtype=torch.bfloat16)
+            try:
+                self.mm()
+            except (RuntimeError, TypeError, AttributeError) as e:
+                self.unsupported = f"fp8 matmul (torch._scaled_mm): {str(e).splitlines()[0]}"
+                return
+        else:
+            self.mm = lambda: torch.mm(self.a, self.b, out=self.c)
+        self.unsupported = None
         self.dev = dev
         self.flush = Flush(dev, req.get("flush_bytes", 0))
         self.method = "torch/matmul"
-        self.variant = (f"torch.mm {self.dtype} (TF32 {'on' if self.dtype == 'tf32' else 'off'}), "
-                        f"cache flush of {req.get('flush_bytes', 0) >> 20} MiB before each call")
+        call = (f"torch._scaled_mm {dt} → bf16, unit scales" if fp8 else
+                f"torch.mm {self.dtype} (TF32 {'on' if self.dtype == 'tf32' else 'off'})")
+        self.variant = f"{call}, cache flush of {req.get('flush_bytes', 0) >> 20} MiB before each call"
         self.flops = 2.0 * self.m * self.n * self.k
 
     def run(self, iterations):
@@ -232,13 +258,15 @@ class Matmul:
         for _ in range(iterations):
             self.flush()
             t.start()
-            torch.mm(self.a, self.b, out=self.c)
+            self.mm()
             t.stop()
         return t.seconds(), t.source
 
     def verify(self):
         self.c.fill_(float("nan"))
-        torch.mm(self.a, self.b, out=self.c)
+        out = self.mm()
+        if out is not None and out is not self.c:
+            self.c = out
         synchronize(self.dev)
         g = torch.Generator(device="cpu").manual_seed(7)
         rows = torch.randint(0, self.m, (48,), generator=g).tolist() + [0, self.m - 1]
@@ -626,6 +654,8 @@ class Harness:
             return {"ok": True, "unsupported": "TF32 needs an NVIDIA GPU of compute capability 8.0 or later"}
         if bench == "matmul":
             case = Matmul(req, dev)
+            if case.unsupported:
+                return {"ok": True, "unsupported": case.unsupported}
         elif bench == "attention":
             case = Attention(req, dev)
             if case.unsupported:

@@ -261,14 +261,16 @@ impl Backend for TorchBackend {
     fn dtypes(&self, bench: BenchKind) -> Vec<DType> {
         let gpu = self.device.is_some();
         match bench {
+            // fp8 where the harness finds torch and the device support it (it says why not).
             BenchKind::Matmul if gpu => {
                 let mut v = vec![DType::Bf16, DType::F16, DType::F32];
                 if self.info.accelerator == "cuda" {
                     v.push(DType::Tf32);
                 }
+                v.push(DType::Fp8);
                 v
             }
-            BenchKind::Matmul => vec![DType::F32, DType::Bf16],
+            BenchKind::Matmul => vec![DType::F32, DType::Bf16, DType::Fp8],
             BenchKind::Attention if gpu => vec![DType::Bf16, DType::F16],
             BenchKind::Attention => vec![DType::F32, DType::Bf16],
             BenchKind::Train => vec![DType::Bf16, DType::F32],

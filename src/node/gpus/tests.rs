@@ -150,6 +150,35 @@ fn nvidia_smi_lines_are_read() {
     assert!(g[0].vulkan.why.contains("NVIDIA_DRIVER_CAPABILITIES"));
 }
 
+/// An NVIDIA node whose driver has no Vulkan ICD: `nvidia-smi` on PATH lists its GPUs, merged
+/// with `/sys` by PCI address.
+#[test]
+fn a_fake_nvidia_smi_lists_the_gpus() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let script = bin.join("nvidia-smi");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\nfor i in 0 1 2 3 4 5 6 7; do echo \"$i, NVIDIA H100 80GB HBM3, 81559, \
+         550.54.15, 00000000:1$i:00.0\"; done\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let card = dir.path().join("sys/class/drm/card0/device");
+    std::fs::create_dir_all(&card).unwrap();
+    std::fs::write(card.join("vendor"), "0x10de\n").unwrap();
+    std::fs::write(card.join("device"), "0x2330\n").unwrap();
+    std::fs::write(card.join("class"), "0x030200\n").unwrap();
+    std::fs::write(card.join("uevent"), "PCI_SLOT_NAME=0000:10:00.0\n").unwrap();
+    let gpus = list(&env(dir.path(), bin.to_str().unwrap()));
+    assert_eq!(gpus.len(), 8, "{gpus:#?}");
+    assert_eq!(gpus[0].name, "NVIDIA H100 80GB HBM3");
+    assert_eq!(gpus[0].sources, ["nvidia-smi", "sysfs-drm"]);
+    assert_eq!(gpus[7].sources, ["nvidia-smi"]);
+}
+
 #[test]
 fn amd_smi_and_broken_outputs() {
     let g = parse_amd_smi_list(r#"[{"gpu": 0, "bdf": "0000:0c:00.0", "uuid": "x"}]"#);
