@@ -525,7 +525,7 @@ class Train:
                 self.first_loss = self.loss_only()
                 self.step()
                 break
-            except torch.OutOfMemoryError as e:
+            except getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError) as e:
                 last = e
                 self.batch = None
                 self.opt.zero_grad(set_to_none=True)

@@ -202,7 +202,8 @@ pub fn open(
             flush_bytes,
         })
         .collect();
-    if !warmup.is_zero() {
+    // A cold accelerator scores higher; a CPU gets its warm-up from the sampling loop.
+    if !warmup.is_zero() && info.has_accelerator() {
         for b in &backends {
             b.call(&json!({"op": "warmup", "device": b.device.unwrap_or(0),
                            "seconds": warmup.as_secs_f64()}))
