@@ -232,7 +232,7 @@ fn parse_bench(s: &str) -> Result<BenchKind, String> {
 fn parse_dtype(s: &str) -> Result<DType, String> {
     DType::parse(s)
         .filter(|d| *d != DType::Bytes)
-        .ok_or_else(|| format!("unknown data type `{s}`; known: f16, bf16, f32, f64"))
+        .ok_or_else(|| format!("unknown data type `{s}`; known: fp8, f16, bf16, f32, tf32, f64"))
 }
 
 fn parse_size(s: &str) -> Result<u64, String> {
@@ -254,11 +254,13 @@ pub struct RunArgs {
     /// torch.mm and SDPA on its GPUs, or its CPU path when it sees none).
     #[arg(long, value_parser = choice::<BackendChoice>(&BackendChoice::NAMES), default_value = "auto")]
     pub backend: BackendChoice,
-    /// Only these benchmarks (comma-separated): peak, membw, matmul, attention, allreduce.
-    /// allreduce runs across the ranks of `mpirun`/`srun` (a build with `--features mpi`).
+    /// Only these benchmarks (comma-separated): peak, membw, matmul, attention, train,
+    /// allreduce. train (a Llama-style training step) runs through `--backend torch`; allreduce
+    /// runs across the ranks of `mpirun`/`srun` (a build with `--features mpi`).
     #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = parse_bench)]
     pub bench: Option<Vec<BenchKind>>,
-    /// Only these data types (comma-separated): f32, f64 on the CPU.
+    /// Only these data types (comma-separated): f32, f64 on the CPU; f32, f16 on GPUs through
+    /// Vulkan; bf16, f16, f32, tf32 (NVIDIA), fp8 and f32 through torch.
     #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = parse_dtype)]
     pub dtype: Option<Vec<DType>>,
     /// Matmul's square sizes and attention's sequence lengths (comma-separated); for allreduce,
