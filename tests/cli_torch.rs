@@ -349,3 +349,101 @@ fn every_bad_python_is_refused_with_what_was_tried() {
         .stderr(predicate::str::contains("this Python has no torch"));
     assert!(!out.exists());
 }
+
+/// torch.distributed all-reduce across 4 ranks started by `mpirun` (gloo on the CPU; no MPI in
+/// this build): the rendezvous is set up by the binary, every element of every rank is checked,
+/// busbw follows nccl-tests' definition, rank 0 writes the results. Without a launcher it is
+/// refused with how to start the ranks.
+#[test]
+fn torch_allreduce_runs_across_four_ranks_under_mpirun() {
+    let Some(py) = torch_python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("ar.json");
+    hpcready()
+        .args([
+            "run",
+            "--backend",
+            "torch",
+            "--bench",
+            "allreduce",
+            "--python",
+        ])
+        .arg(&py)
+        .args(["--sampling", "smoke", "--out"])
+        .arg(&out)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "torch.distributed needs several ranks",
+        ));
+    let has_mpirun = std::process::Command::new("mpirun")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_mpirun {
+        assert!(
+            std::env::var_os("HPCREADY_REQUIRE_TORCH_TESTS").is_none(),
+            "mpirun is missing"
+        );
+        return;
+    }
+    let bin = assert_cmd::cargo::cargo_bin("hpcready");
+    let o = std::process::Command::new("mpirun")
+        .args(["--allow-run-as-root", "--oversubscribe", "-np", "4"])
+        .arg(&bin)
+        .args([
+            "run",
+            "--backend",
+            "torch",
+            "--bench",
+            "allreduce",
+            "--python",
+        ])
+        .arg(&py)
+        .args([
+            "--sizes",
+            "8,1000,65536",
+            "--sampling",
+            "smoke",
+            "--timeout",
+            "120",
+        ])
+        .arg("--out")
+        .arg(&out)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    let v: serde_json::Value = serde_json::from_str(&read(&out)).unwrap();
+    assert_eq!(v["ranks"]["size"], 4);
+    assert_eq!(v["ranks"]["launcher"], "mpirun (Open MPI)");
+    let ms = v["measurements"].as_array().unwrap();
+    let sizes: Vec<u64> = ms
+        .iter()
+        .map(|m| m["shape"]["bytes"].as_u64().unwrap())
+        .collect();
+    assert_eq!(sizes, [8, 1000, 65536]);
+    for m in ms {
+        assert_eq!(m["method"], "torch/allreduce-gloo");
+        assert_eq!(m["family"], "vendor-library");
+        assert_eq!(m["verification"]["passed"], true, "{m}");
+        assert_eq!(m["collective"]["wrong"], 0);
+        let (alg, bus) = (
+            m["collective"]["algbw_gbs"].as_f64().unwrap(),
+            m["collective"]["busbw_gbs"].as_f64().unwrap(),
+        );
+        assert!((bus / alg - 2.0 * 3.0 / 4.0).abs() < 1e-9, "{alg} {bus}");
+    }
+    // The rendezvous file is gone.
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with(".hpcready-rdzv")
+        })
+        .collect();
+    assert!(left.is_empty());
+}

@@ -216,6 +216,9 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         .as_ref()
         .is_some_and(|b| b.contains(&BenchKind::Allreduce));
     let launched = comm::launcher::detect(|k| std::env::var(k).ok()).filter(|l| l.ranks > 1);
+    if wants_allreduce && args.backend == BackendChoice::Torch {
+        return run_torch_collective(args);
+    }
     if wants_allreduce || launched.is_some() {
         return run_collective(args);
     }
@@ -396,6 +399,182 @@ fn run_collective(args: &RunArgs) -> anyhow::Result<()> {
     };
     let usable = w.results().node.cpu.usable_threads;
     w.results_mut().load = Some(load.report(usable));
+    let results = w.finish(true)?;
+    emit(&allreduce_table(&table))?;
+    emit(&format!("\nresults: {}\n", out.display()))?;
+    fail_on_invalid(&results)
+}
+
+/// `run --backend torch --bench allreduce` under a launcher: every rank runs the harness on its
+/// own device and `torch.distributed` all-reduces (NCCL/RCCL on GPUs, gloo on the CPU); rank 0
+/// writes the results size by size. No MPI is needed in this build: the launcher only starts
+/// the processes.
+fn run_torch_collective(args: &RunArgs) -> anyhow::Result<()> {
+    use crate::backend::torch::{self, dist, harness::PythonCommand};
+    use crate::results::{DeviceKind, MethodFamily, Origin};
+    use serde_json::json;
+    if let Some(other) = args
+        .bench
+        .iter()
+        .flatten()
+        .find(|b| **b != BenchKind::Allreduce)
+    {
+        return Err(input_error(
+            "--bench",
+            format!("{other} runs as one process per node; run it in a separate step"),
+        ));
+    }
+    if let Some(sizes) = &args.sizes {
+        allreduce::check_sizes(sizes)?;
+    }
+    let env = dist::rank_env(|k| std::env::var(k).ok())
+        .filter(|e| e.world > 1)
+        .ok_or_else(|| {
+            input_error(
+                "--backend torch --bench allreduce",
+                "torch.distributed needs several ranks: start them with a launcher, e.g. \
+                 `srun -n 8 hpcready run --backend torch --bench allreduce`, `mpirun -np 8 …` \
+                 or `torchrun --nproc-per-node 8 …`",
+            )
+        })?;
+    let timeout = std::time::Duration::from_secs(args.timeout);
+    let python = PythonCommand::resolve(args.python.as_deref())?;
+    let (mut h, info) = torch::connect(&python, timeout)?;
+    let cwd = std::env::current_dir()?;
+    let (addr, port) = dist::meet(&env, &cwd, timeout)?;
+    let failed = |what: String, e: torch::harness::HarnessError| {
+        anyhow::anyhow!("rank {}: {what}: {e}", env.rank)
+    };
+    let init = h
+        .request(
+            &json!({"op": "dist_init", "rank": env.rank, "world": env.world,
+                    "local_rank": env.local_rank, "master_addr": addr, "master_port": port,
+                    "timeout_s": args.timeout}),
+            timeout,
+        )
+        .map_err(|e| failed(format!("joining the process group at {addr}:{port}"), e))?;
+    let backend = init["backend"].as_str().unwrap_or("?").to_string();
+    let hosts: Vec<String> = init["hosts"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|h| h.as_str().unwrap_or("?").to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    let layout = RankLayout {
+        size: env.world,
+        hosts,
+        library: format!(
+            "torch.distributed {backend}{} ({})",
+            init["library_version"]
+                .as_str()
+                .map(|v| format!(" {v}"))
+                .unwrap_or_default(),
+            info.libraries()
+        ),
+        launcher: env.launcher.to_string(),
+    };
+    let nodes = layout.nodes().len();
+    let smoke = args.sampling == Sampling::Smoke;
+    let opts = allreduce::Options::for_suite(args.suite, smoke, args.sizes.clone(), timeout);
+    let rank0 = env.rank == 0;
+    let mut writer = None;
+    let mut out = PathBuf::new();
+    if rank0 {
+        let mut node = Inventory::probe();
+        node.set_torch(crate::node::TorchProbe {
+            python: python.display(),
+            found: Some(info.clone()),
+            problem: None,
+        });
+        out = args.out.clone().unwrap_or_else(|| {
+            default_report_dir(&node.host, crate::timefmt::now_unix()).join("results.json")
+        });
+        let mut results = Results::new(node, std::env::args().collect(), None);
+        results.planned = opts.sizes.len();
+        results.ranks = Some(layout.clone());
+        eprintln!(
+            "all-reduce through torch.distributed ({backend}): {} ranks on {nodes} node(s), {} \
+             sizes, {} s limit per size",
+            env.world,
+            opts.sizes.len(),
+            args.timeout
+        );
+        writer = Some(ResultsWriter::create(out.clone(), results)?);
+    }
+    let mut table = Vec::new();
+    for &bytes in &opts.sizes {
+        let started = crate::timefmt::rfc3339(crate::timefmt::now_unix());
+        let iterations = opts.iterations(bytes);
+        let a = h
+            .request(
+                &json!({"op": "dist_allreduce", "bytes": bytes, "iterations": iterations,
+                        "samples": opts.samples}),
+                timeout,
+            )
+            .map_err(|e| {
+                failed(
+                    format!(
+                        "allreduce of {bytes} B did not finish within {} s through \
+                         torch.distributed ({backend}); results of the sizes already finished \
+                         are kept",
+                        args.timeout
+                    ),
+                    e,
+                )
+            })?;
+        let Some(w) = writer.as_mut() else { continue };
+        let samples: Vec<f64> = a["samples"]
+            .as_array()
+            .map(|v| v.iter().filter_map(|x| x.as_f64()).collect())
+            .unwrap_or_default();
+        let wrong = a["wrong"].as_u64().unwrap_or(u64::MAX);
+        let checked = a["checked"].as_u64().unwrap_or(0);
+        let verification = crate::bench::verify::Verification {
+            passed: wrong == 0 && checked > 0,
+            max_rel_error: if wrong == 0 { 0.0 } else { f64::INFINITY },
+            tolerance: 0.0,
+            checked,
+            total: checked,
+            reference: "the exact sum of every rank's input, every element of every rank".into(),
+            first_failure: (wrong > 0).then(|| format!("{wrong} wrong elements")),
+        };
+        let origin = Origin {
+            backend: "torch".into(),
+            device_kind: DeviceKind::Collective,
+            family: MethodFamily::VendorLibrary,
+            device: format!("{} ranks, torch.distributed {backend}", env.world),
+            method: format!("torch/allreduce-{backend}"),
+            variant: format!(
+                "torch.distributed.all_reduce (sum, f32, in place), {iterations} back-to-back \
+                 calls per sample after a barrier, the slowest rank's time; {}",
+                layout.library
+            ),
+        };
+        let m = allreduce::measurement(
+            origin,
+            crate::bench::Shape::Allreduce {
+                bytes,
+                ranks: env.world as u64,
+                inplace: true,
+            },
+            started,
+            verification,
+            (samples, iterations),
+            (nodes, wrong),
+            None,
+        );
+        table.push(allreduce_row(&m));
+        w.push(m)?;
+    }
+    h.quit();
+    let Some(w) = writer else {
+        return Ok(());
+    };
+    if let dist::Rendezvous::File { key } = &env.rendezvous {
+        let _ = std::fs::remove_file(dist::rendezvous_file(&cwd, key));
+    }
     let results = w.finish(true)?;
     emit(&allreduce_table(&table))?;
     emit(&format!("\nresults: {}\n", out.display()))?;

@@ -622,9 +622,104 @@ class Train:
                 "first_loss": self.first_loss}
 
 
+class Distributed:
+    """torch.distributed across the ranks a launcher started: NCCL (RCCL on ROCm) on GPUs, gloo
+    on the CPU. All-reduce (sum, in place) timed as nccl-tests does: per sample a barrier, then
+    back-to-back calls and one synchronize, the slowest rank's time; every element of every rank
+    checked against the exact sum."""
+
+    def __init__(self, req):
+        import datetime
+        import torch.distributed as dist
+
+        self.dist = dist
+        self.rank, self.world = int(req["rank"]), int(req["world"])
+        kind = accelerator()
+        if kind in ("cuda", "rocm"):
+            self.dev = torch.device("cuda", int(req.get("local_rank", 0)) % torch.cuda.device_count())
+            torch.cuda.set_device(self.dev)
+            self.backend = "nccl"
+        else:
+            self.dev = torch.device("cpu")
+            self.backend = "gloo"
+        kwargs = {}
+        if self.backend == "nccl":
+            kwargs["device_id"] = self.dev  # creates the communicator eagerly (torch >= 2.3)
+        dist.init_process_group(
+            self.backend, init_method=f"tcp://{req['master_addr']}:{req['master_port']}",
+            rank=self.rank, world_size=self.world,
+            timeout=datetime.timedelta(seconds=float(req.get("timeout_s", 300))), **kwargs)
+
+    def info(self):
+        import socket
+
+        hosts = [None] * self.world
+        self.dist.all_gather_object(hosts, socket.gethostname())
+        v = None
+        if self.backend == "nccl":
+            try:
+                n = torch.cuda.nccl.version()
+                v = ".".join(str(x) for x in n) if isinstance(n, tuple) else str(n)
+            except Exception:
+                pass
+        return {"ok": True, "backend": self.backend, "world": self.world, "rank": self.rank,
+                "device": str(self.dev), "library_version": v, "hosts": hosts}
+
+    def pattern(self, n):
+        """Rank r's element i: small integers, so every sum is exact in f32."""
+        i = torch.arange(n, device=self.dev)
+        return ((i % 17) * 3 + (self.rank % 13) - 20).to(torch.float32)
+
+    def allreduce(self, req):
+        dist = self.dist
+        n = max(int(req["bytes"]) // 4, 1)
+        iterations, samples = int(req["iterations"]), int(req["samples"])
+        buf = torch.zeros(n, dtype=torch.float32, device=self.dev)
+        for _ in range(2):  # warm-up: the first call of a size sets up its buffers
+            dist.all_reduce(buf)
+        times = []
+        for _ in range(samples):
+            dist.barrier()
+            synchronize(self.dev)
+            t = Timer(self.dev)
+            t.start()
+            for _ in range(iterations):
+                dist.all_reduce(buf)
+            t.stop()
+            mine = torch.tensor([t.seconds() / iterations], dtype=torch.float64, device=self.dev)
+            dist.all_reduce(mine, op=dist.ReduceOp.MAX)
+            times.append(float(mine))
+        # Verification: every element against the exact sum over ranks.
+        data = self.pattern(n)
+        dist.all_reduce(data)
+        i = torch.arange(n, device=self.dev)
+        expected = sum(((i % 17) * 3 + (r % 13) - 20).to(torch.float32) for r in range(self.world))
+        wrong = (data != expected).sum().to(torch.int64).reshape(1)
+        first = int(torch.nonzero(data != expected)[0]) if int(wrong) > 0 else -1
+        dist.all_reduce(wrong)
+        return {"ok": True, "samples": times, "iterations": iterations, "wrong": int(wrong),
+                "checked": n * self.world, "first_wrong_here": first}
+
+    def close(self):
+        try:
+            self.dist.destroy_process_group()
+        except Exception:
+            pass
+
+
 class Harness:
     def __init__(self):
         self.case = None
+        self.dist = None
+
+    def dist_init(self, req):
+        self.dist = Distributed(req)
+        return self.dist.info()
+
+    def dist_allreduce(self, req):
+        if self.dist is None:
+            raise ValueError("dist_allreduce before dist_init")
+        return self.dist.allreduce(req)
 
     def warmup(self, req):
         """Sustained work before the first case (a cold accelerator scores higher): bf16
@@ -719,7 +814,8 @@ def main():
         return 3
     h = Harness()
     ops = {"hello": hello, "warmup": h.warmup, "prepare": h.prepare, "run": h.run,
-           "verify": h.verify, "release": h.release}
+           "verify": h.verify, "release": h.release, "dist_init": h.dist_init,
+           "dist_allreduce": h.dist_allreduce}
     for line in sys.stdin:
         if not line.strip():
             continue
@@ -727,6 +823,8 @@ def main():
             req = json.loads(line)
             op = req.get("op")
             if op == "quit":
+                if h.dist is not None:
+                    h.dist.close()
                 answer({"ok": True})
                 return 0
             fault(op)
