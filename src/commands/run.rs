@@ -253,25 +253,31 @@ fn launcher_name() -> String {
         .unwrap_or_else(|| "single process".into())
 }
 
-/// `run --bench allreduce`, or any `run` under a launcher that started several ranks: the
-/// all-reduce across every rank. Rank 0 writes the results, size by size; the others write
-/// nothing.
-fn run_collective(args: &RunArgs) -> anyhow::Result<()> {
-    if let Some(other) = args
+/// Refuses other benchmarks beside all-reduce in a collective run.
+fn only_allreduce(args: &RunArgs) -> anyhow::Result<()> {
+    match args
         .bench
         .iter()
         .flatten()
         .find(|b| **b != BenchKind::Allreduce)
     {
-        return Err(input_error(
+        Some(other) => Err(input_error(
             "--bench",
             format!(
                 "{other} runs as one process per node, all-reduce across ranks: run them in \
                  separate steps (`hpcready run --bench {other}` alone, then \
                  `srun … hpcready run --bench allreduce`); `hpcready slurm` writes such a job"
             ),
-        ));
+        )),
+        None => Ok(()),
     }
+}
+
+/// `run --bench allreduce`, or any `run` under a launcher that started several ranks: the
+/// all-reduce across every rank. Rank 0 writes the results, size by size; the others write
+/// nothing.
+fn run_collective(args: &RunArgs) -> anyhow::Result<()> {
+    only_allreduce(args)?;
     if let Some(sizes) = &args.sizes {
         allreduce::check_sizes(sizes)?;
     }
@@ -413,17 +419,7 @@ fn run_torch_collective(args: &RunArgs) -> anyhow::Result<()> {
     use crate::backend::torch::{self, dist, harness::PythonCommand};
     use crate::results::{DeviceKind, MethodFamily, Origin};
     use serde_json::json;
-    if let Some(other) = args
-        .bench
-        .iter()
-        .flatten()
-        .find(|b| **b != BenchKind::Allreduce)
-    {
-        return Err(input_error(
-            "--bench",
-            format!("{other} runs as one process per node; run it in a separate step"),
-        ));
-    }
+    only_allreduce(args)?;
     if let Some(sizes) = &args.sizes {
         allreduce::check_sizes(sizes)?;
     }
