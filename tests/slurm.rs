@@ -71,3 +71,49 @@ fn the_generated_job_runs_and_leaves_its_report() {
     assert!(html.contains("2 ranks on 1 node"), "{log}");
     assert!(log.contains("hpcready: report in"), "{log}");
 }
+
+/// torch.distributed all-reduce across 4 tasks of `srun` (gloo; the rendezvous by job and step
+/// id): every size verified, the layout records srun and 4 ranks.
+#[test]
+fn torch_allreduce_runs_across_srun_tasks() {
+    if !cluster_up() {
+        assert!(
+            std::env::var("HPCREADY_REQUIRE_SLURM_TESTS").is_err(),
+            "no Slurm cluster answers (sinfo); run .ci/slurm-up"
+        );
+        return;
+    }
+    let py = std::env::var_os("HPCREADY_TEST_PYTHON")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/torch-venv/bin/python")
+        });
+    if !py.exists() {
+        assert!(
+            std::env::var("HPCREADY_REQUIRE_TORCH_TESTS").is_err(),
+            "no Python with torch at {}",
+            py.display()
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("ar.json");
+    let o = Command::new("timeout")
+        .args(["600", "srun", "-n", "4", "-O"])
+        .arg(env!("CARGO_BIN_EXE_hpcready"))
+        .args(["run", "--backend", "torch", "--bench", "allreduce", "--python"])
+        .arg(&py)
+        .args(["--sizes", "8,4096", "--sampling", "smoke", "--timeout", "120", "--out"])
+        .arg(&out)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(v["ranks"]["size"], 4);
+    assert_eq!(v["ranks"]["launcher"], "srun");
+    let ms = v["measurements"].as_array().unwrap();
+    assert_eq!(ms.len(), 2);
+    assert!(ms.iter().all(|m| m["verification"]["passed"] == true));
+}
