@@ -101,9 +101,24 @@ fn torch_allreduce_runs_across_srun_tasks() {
     let o = Command::new("timeout")
         .args(["600", "srun", "-n", "4", "-O"])
         .arg(env!("CARGO_BIN_EXE_hpcready"))
-        .args(["run", "--backend", "torch", "--bench", "allreduce", "--python"])
+        .args([
+            "run",
+            "--backend",
+            "torch",
+            "--bench",
+            "allreduce",
+            "--python",
+        ])
         .arg(&py)
-        .args(["--sizes", "8,4096", "--sampling", "smoke", "--timeout", "120", "--out"])
+        .args([
+            "--sizes",
+            "8,4096",
+            "--sampling",
+            "smoke",
+            "--timeout",
+            "120",
+            "--out",
+        ])
         .arg(&out)
         .current_dir(dir.path())
         .output()
