@@ -653,8 +653,15 @@ class Distributed:
     def info(self):
         import socket
 
-        hosts = [None] * self.world
-        self.dist.all_gather_object(hosts, socket.gethostname())
+        # Every rank's host name, gathered as fixed-size integer tensors (all_gather_object
+        # would need numpy, which the harness does not require).
+        name = list(socket.gethostname().encode()[:255])
+        mine = torch.zeros(256, dtype=torch.int32, device=self.dev)
+        mine[:len(name)] = torch.tensor(name, dtype=torch.int32)
+        gathered = [torch.zeros_like(mine) for _ in range(self.world)]
+        self.dist.all_gather(gathered, mine)
+        hosts = [bytes(int(b) for b in g.cpu().tolist() if b).decode(errors="replace")
+                 for g in gathered]
         v = None
         if self.backend == "nccl":
             try:
