@@ -419,11 +419,34 @@ fn torch_allreduce_runs_across_four_ranks_under_mpirun() {
     assert_eq!(v["ranks"]["size"], 4);
     assert_eq!(v["ranks"]["launcher"], "mpirun (Open MPI)");
     let ms = v["measurements"].as_array().unwrap();
-    let sizes: Vec<u64> = ms
+    let sizes: Vec<(u64, bool)> = ms
         .iter()
-        .map(|m| m["shape"]["bytes"].as_u64().unwrap())
+        .map(|m| {
+            (
+                m["shape"]["bytes"].as_u64().unwrap(),
+                m["shape"]["inplace"].as_bool().unwrap(),
+            )
+        })
         .collect();
-    assert_eq!(sizes, [8, 1000, 65536]);
+    assert_eq!(
+        sizes,
+        [
+            (8, false),
+            (8, true),
+            (1000, false),
+            (1000, true),
+            (65536, false),
+            (65536, true)
+        ]
+    );
+    assert!(
+        ms[0]["variant"]
+            .as_str()
+            .unwrap()
+            .contains("functional all_reduce"),
+        "{}",
+        ms[0]["variant"]
+    );
     for m in ms {
         assert_eq!(m["method"], "torch/allreduce-gloo");
         assert_eq!(m["family"], "vendor-library");

@@ -129,6 +129,19 @@ fn torch_allreduce_runs_across_srun_tasks() {
     assert_eq!(v["ranks"]["size"], 4);
     assert_eq!(v["ranks"]["launcher"], "srun");
     let ms = v["measurements"].as_array().unwrap();
-    assert_eq!(ms.len(), 2);
+    let placed: Vec<(u64, bool)> = ms
+        .iter()
+        .map(|m| {
+            (
+                m["shape"]["bytes"].as_u64().unwrap(),
+                m["shape"]["inplace"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        placed,
+        [(8, false), (8, true), (4096, false), (4096, true)],
+        "out of place, then in place"
+    );
     assert!(ms.iter().all(|m| m["verification"]["passed"] == true));
 }

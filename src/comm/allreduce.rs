@@ -148,14 +148,14 @@ pub fn count_wrong(result: &[f32], ranks: usize) -> (u64, Option<usize>) {
 /// dead rank ends the job with the finished sizes kept, and a wrong element fails the size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(not(feature = "test-hooks"), allow(dead_code))]
-enum Fault {
+pub(crate) enum Fault {
     Hang { rank: usize, bytes: u64 },
     Kill { rank: usize, bytes: u64 },
     Corrupt { rank: usize, bytes: u64 },
 }
 
 #[cfg(feature = "test-hooks")]
-fn fault() -> Option<Fault> {
+pub(crate) fn fault() -> Option<Fault> {
     let v = std::env::var("HPCREADY_FAULT").ok()?;
     let mut it = v.split(':');
     let kind = it.next()?;
@@ -171,7 +171,7 @@ fn fault() -> Option<Fault> {
 
 /// Without the `test-hooks` feature there are no faults.
 #[cfg(not(feature = "test-hooks"))]
-fn fault() -> Option<Fault> {
+pub(crate) fn fault() -> Option<Fault> {
     None
 }
 

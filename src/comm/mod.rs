@@ -10,6 +10,7 @@ pub mod allreduce;
 pub mod launcher;
 #[cfg(feature = "mpi")]
 mod mpi;
+pub mod nccl_log;
 pub mod staged;
 pub mod watchdog;
 

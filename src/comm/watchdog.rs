@@ -51,9 +51,10 @@ impl std::fmt::Debug for Watchdog {
     }
 }
 
-/// The message printed when a step times out.
-pub fn timeout_message(what: &str, timeout: Duration, missing: Option<&[usize]>) -> String {
-    let who = match missing {
+/// Who held a step up: the ranks that never arrived, or that all did; `None` when it cannot be
+/// told, `unknown` saying why.
+pub fn who_did_not_answer(missing: Option<&[usize]>, unknown: &str) -> String {
+    match missing {
         Some([]) => "every rank arrived, but the collective did not complete (a rank stopped \
                      inside it, or the network is stuck)"
             .to_string(),
@@ -65,10 +66,17 @@ pub fn timeout_message(what: &str, timeout: Duration, missing: Option<&[usize]>)
                 list.join(", ")
             )
         }
-        None => "which ranks did not answer is unknown (the MPI library gives no thread \
-                 support to check)"
-            .to_string(),
-    };
+        None => format!("which ranks did not answer is unknown ({unknown})"),
+    }
+}
+
+/// The message printed when a step times out.
+pub fn timeout_message(what: &str, timeout: Duration, missing: Option<&[usize]>) -> String {
+    let who = who_did_not_answer(
+        missing,
+        "the MPI library gives no thread support to check, or the ranks' progress files are \
+         not in a directory every node shares",
+    );
     format!(
         "{what} did not finish within {} s: {who}; aborting the job. Results of the sizes \
          already finished are kept. To find a bad node, run node pairs one at a time.",

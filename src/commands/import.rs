@@ -119,6 +119,7 @@ pub fn import(args: &ImportArgs) -> anyhow::Result<()> {
         hosts: hosts.clone(),
         library: args.tool.name().into(),
         launcher: "imported".into(),
+        transport: None,
     });
     results.planned = results.measurements.len();
     results.complete = true;

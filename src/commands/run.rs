@@ -324,6 +324,7 @@ fn run_collective(args: &RunArgs) -> anyhow::Result<()> {
             hosts: vec![crate::node::hostname(); gpus.len()],
             library: format!("wgpu, host-staged ({})", names.join(", ")),
             launcher: "single process".into(),
+            transport: None,
         }
     } else {
         RankLayout {
@@ -331,6 +332,7 @@ fn run_collective(args: &RunArgs) -> anyhow::Result<()> {
             library: comm.library(),
             launcher: launcher_name(),
             hosts: comm.hosts(),
+            transport: None,
         }
     };
     let nodes = layout.nodes().len();
@@ -412,18 +414,29 @@ fn run_collective(args: &RunArgs) -> anyhow::Result<()> {
 }
 
 /// `run --backend torch --bench allreduce` under a launcher: every rank runs the harness on its
-/// own device and `torch.distributed` all-reduces (NCCL/RCCL on GPUs, gloo on the CPU); rank 0
-/// writes the results size by size. No MPI is needed in this build: the launcher only starts
-/// the processes.
+/// own device and `torch.distributed` all-reduces (NCCL/RCCL on GPUs, gloo on the CPU), out of
+/// place then in place at each size; rank 0 writes the results size by size. No MPI is needed
+/// in this build: the launcher only starts the processes. A step that fails or hangs ends the
+/// job, rank 0 naming the ranks that never arrived at it (from their progress files).
 fn run_torch_collective(args: &RunArgs) -> anyhow::Result<()> {
-    use crate::backend::torch::{self, dist, harness::PythonCommand};
+    use crate::backend::torch::{self, dist, harness::HarnessError, harness::PythonCommand};
     use crate::results::{DeviceKind, MethodFamily, Origin};
     use serde_json::json;
     only_allreduce(args)?;
     if let Some(sizes) = &args.sizes {
         allreduce::check_sizes(sizes)?;
     }
-    let env = dist::rank_env(|k| std::env::var(k).ok())
+    if args
+        .dtype
+        .as_ref()
+        .is_some_and(|d| d.iter().any(|d| *d != DType::F32))
+    {
+        return Err(input_error(
+            "--dtype",
+            "all-reduce sums f32 buffers; only f32 is measured",
+        ));
+    }
+    let env = dist::rank_env(|k| std::env::var(k).ok())?
         .filter(|e| e.world > 1)
         .ok_or_else(|| {
             input_error(
@@ -434,21 +447,59 @@ fn run_torch_collective(args: &RunArgs) -> anyhow::Result<()> {
             )
         })?;
     let timeout = std::time::Duration::from_secs(args.timeout);
+    let rank0 = env.rank == 0;
+    // Rank 0 gives up first, so that it is the one to say what went wrong.
+    let deadline = if rank0 {
+        timeout
+    } else {
+        timeout + RANK0_GRACE
+    };
     let python = PythonCommand::resolve(args.python.as_deref())?;
     let (mut h, info) = torch::connect(&python, timeout)?;
     let cwd = std::env::current_dir()?;
-    let (addr, port) = dist::meet(&env, &cwd, timeout)?;
-    let failed = |what: String, e: torch::harness::HarnessError| {
-        anyhow::anyhow!("rank {}: {what}: {e}", env.rank)
+    // What rank 0 says when a step fails: the error, and which ranks never arrived at it.
+    let diagnose = |step: usize, what: String, e: HarnessError| -> anyhow::Error {
+        if !rank0 {
+            // Rank 0 names the ranks that did not arrive, then removes the progress files:
+            // wait for that (a launcher such as mpirun ends the job at the first rank's exit).
+            dist::wait_for_cleanup(&env, &cwd, timeout + RANK0_GRACE);
+            return anyhow::anyhow!("rank {}: {what}: {e}", env.rank);
+        }
+        let missing = dist::missing(&env, &cwd, step);
+        dist::clean(&env, &cwd);
+        let msg = match &e {
+            HarnessError::Hung(..) => {
+                comm::watchdog::timeout_message(&what, timeout, missing.as_deref())
+            }
+            _ => format!(
+                "{what} failed on rank 0: {e}\n{}; aborting the job. Results of the sizes \
+                 already finished are kept.",
+                comm::watchdog::who_did_not_answer(
+                    missing.as_deref(),
+                    "the ranks' progress files are not in a directory every node shares"
+                )
+            ),
+        };
+        WorkFailed(msg).into()
     };
+    dist::arrive(&env, &cwd, 0);
+    let (addr, port) = dist::meet(&env, &cwd, timeout)?;
+    let host_memory = crate::node::available_memory();
     let init = h
         .request(
             &json!({"op": "dist_init", "rank": env.rank, "world": env.world,
                     "local_rank": env.local_rank, "master_addr": addr, "master_port": port,
-                    "timeout_s": args.timeout}),
-            timeout,
+                    "timeout_s": args.timeout + 2 * RANK0_GRACE.as_secs(),
+                    "host_memory": host_memory}),
+            deadline,
         )
-        .map_err(|e| failed(format!("joining the process group at {addr}:{port}"), e))?;
+        .map_err(|e| {
+            diagnose(
+                0,
+                format!("joining the process group at {addr}:{port} (torch.distributed)"),
+                e,
+            )
+        })?;
     let backend = init["backend"].as_str().unwrap_or("?").to_string();
     let hosts: Vec<String> = init["hosts"]
         .as_array()
@@ -458,6 +509,18 @@ fn run_torch_collective(args: &RunArgs) -> anyhow::Result<()> {
                 .collect()
         })
         .unwrap_or_default();
+    let mut net_log: Vec<String> = init["net_log"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|l| l.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    if let Some(lines) = test_nccl_log() {
+        net_log = lines;
+    }
+    let transport = crate::comm::nccl_log::read(&net_log);
     let layout = RankLayout {
         size: env.world,
         hosts,
@@ -470,11 +533,42 @@ fn run_torch_collective(args: &RunArgs) -> anyhow::Result<()> {
             info.libraries()
         ),
         launcher: env.launcher.to_string(),
+        transport: transport.clone(),
     };
     let nodes = layout.nodes().len();
     let smoke = args.sampling == Sampling::Smoke;
-    let opts = allreduce::Options::for_suite(args.suite, smoke, args.sizes.clone(), timeout);
-    let rank0 = env.rank == 0;
+    let mut opts = allreduce::Options::for_suite(args.suite, smoke, args.sizes.clone(), timeout);
+    if smoke {
+        // A smoke run checks that it works: gloo on an oversubscribed CPU takes milliseconds a
+        // call.
+        opts.max_iterations = 20;
+    }
+    // Every rank got the same budget (the smallest over ranks), so every rank keeps the same
+    // sizes: the largest buffer and its check need about 7× its size.
+    let budget = init["budget"].as_u64().unwrap_or(u64::MAX);
+    if args.sizes.is_none() && args.suite == Suite::Full && info.has_accelerator() {
+        while let Some(&last) = opts.sizes.last()
+            && last < (16 << 30)
+            && 7 * last * 2 <= budget
+        {
+            opts.sizes.push(last * 2);
+        }
+    }
+    let dropped: Vec<u64> = opts
+        .sizes
+        .iter()
+        .copied()
+        .filter(|s| s.saturating_mul(7) > budget)
+        .collect();
+    opts.sizes.retain(|s| s.saturating_mul(7) <= budget);
+    if opts.sizes.is_empty() {
+        return Err(input_error(
+            "--sizes",
+            format!(
+                "no size fits each rank's memory share ({budget} bytes, about 7× the size is needed)"
+            ),
+        ));
+    }
     let mut writer = None;
     let mut out = PathBuf::new();
     if rank0 {
@@ -484,15 +578,37 @@ fn run_torch_collective(args: &RunArgs) -> anyhow::Result<()> {
             found: Some(info.clone()),
             problem: None,
         });
+        // NCCL/RCCL's choice of network, as its own lines say (gloo prints none).
+        if backend == "nccl" || !net_log.is_empty() {
+            node.checklist.retain(|c| c.id != "collective-transport");
+            node.checklist.push(crate::comm::nccl_log::check(
+                transport.as_ref(),
+                node.fabric,
+                "nccl",
+            ));
+        }
         out = args.out.clone().unwrap_or_else(|| {
             default_report_dir(&node.host, crate::timefmt::now_unix()).join("results.json")
         });
+        if !dropped.is_empty() {
+            eprintln!(
+                "note: sizes {dropped:?} left out: they do not fit each rank's memory share \
+                 ({budget} bytes)"
+            );
+        }
+        if let Some(t) = &transport {
+            eprintln!(
+                "{backend} network: {} (\"{}\")",
+                t.network.describe(),
+                t.evidence
+            );
+        }
         let mut results = Results::new(node, std::env::args().collect(), None);
-        results.planned = opts.sizes.len();
+        results.planned = opts.sizes.len() * 2;
         results.ranks = Some(layout.clone());
         eprintln!(
             "all-reduce through torch.distributed ({backend}): {} ranks on {nodes} node(s), {} \
-             sizes, {} s limit per size",
+             sizes out of place and in place, {} s limit per step",
             env.world,
             opts.sizes.len(),
             args.timeout
@@ -500,81 +616,127 @@ fn run_torch_collective(args: &RunArgs) -> anyhow::Result<()> {
         writer = Some(ResultsWriter::create(out.clone(), results)?);
     }
     let mut table = Vec::new();
+    let mut step = 0;
     for &bytes in &opts.sizes {
-        let started = crate::timefmt::rfc3339(crate::timefmt::now_unix());
-        let iterations = opts.iterations(bytes);
-        let a = h
-            .request(
-                &json!({"op": "dist_allreduce", "bytes": bytes, "iterations": iterations,
-                        "samples": opts.samples}),
-                timeout,
-            )
-            .map_err(|e| {
-                failed(
+        for inplace in [false, true] {
+            step += 1;
+            let started = crate::timefmt::rfc3339(crate::timefmt::now_unix());
+            let iterations = opts.iterations(bytes);
+            let mut req = json!({"op": "dist_allreduce", "bytes": bytes, "inplace": inplace,
+                                 "iterations": iterations, "samples": opts.samples});
+            match allreduce::fault() {
+                Some(allreduce::Fault::Hang { rank, bytes: b })
+                    if rank == env.rank && b == bytes =>
+                {
+                    req["fault"] = json!("hang");
+                }
+                Some(allreduce::Fault::Kill { rank, bytes: b })
+                    if rank == env.rank && b == bytes =>
+                {
+                    req["fault"] = json!("crash");
+                }
+                Some(allreduce::Fault::Corrupt { rank, bytes: b })
+                    if rank == env.rank && b == bytes =>
+                {
+                    req["fault"] = json!("corrupt");
+                }
+                _ => dist::arrive(&env, &cwd, step),
+            }
+            let place = if inplace { "in place" } else { "out of place" };
+            let a = h.request(&req, deadline).map_err(|e| {
+                diagnose(
+                    step,
                     format!(
-                        "allreduce of {bytes} B did not finish within {} s through \
-                         torch.distributed ({backend}); results of the sizes already finished \
-                         are kept",
-                        args.timeout
+                        "allreduce of {bytes} B ({place}) through torch.distributed ({backend})"
                     ),
                     e,
                 )
             })?;
-        let Some(w) = writer.as_mut() else { continue };
-        let samples: Vec<f64> = a["samples"]
-            .as_array()
-            .map(|v| v.iter().filter_map(|x| x.as_f64()).collect())
-            .unwrap_or_default();
-        let wrong = a["wrong"].as_u64().unwrap_or(u64::MAX);
-        let checked = a["checked"].as_u64().unwrap_or(0);
-        let verification = crate::bench::verify::Verification {
-            passed: wrong == 0 && checked > 0,
-            max_rel_error: if wrong == 0 { 0.0 } else { f64::INFINITY },
-            tolerance: 0.0,
-            checked,
-            total: checked,
-            reference: "the exact sum of every rank's input, every element of every rank".into(),
-            first_failure: (wrong > 0).then(|| format!("{wrong} wrong elements")),
-        };
-        let origin = Origin {
-            backend: "torch".into(),
-            device_kind: DeviceKind::Collective,
-            family: MethodFamily::VendorLibrary,
-            device: format!("{} ranks, torch.distributed {backend}", env.world),
-            method: format!("torch/allreduce-{backend}"),
-            variant: format!(
-                "torch.distributed.all_reduce (sum, f32, in place), {iterations} back-to-back \
-                 calls per sample after a barrier, the slowest rank's time; {}",
-                layout.library
-            ),
-        };
-        let m = allreduce::measurement(
-            origin,
-            crate::bench::Shape::Allreduce {
-                bytes,
-                ranks: env.world as u64,
-                inplace: true,
-            },
-            started,
-            verification,
-            (samples, iterations),
-            (nodes, wrong),
-            None,
-        );
-        table.push(allreduce_row(&m));
-        w.push(m)?;
+            let Some(w) = writer.as_mut() else { continue };
+            let samples: Vec<f64> = a["samples"]
+                .as_array()
+                .map(|v| v.iter().filter_map(|x| x.as_f64()).collect())
+                .unwrap_or_default();
+            let wrong = a["wrong"].as_u64().unwrap_or(u64::MAX);
+            let checked = a["checked"].as_u64().unwrap_or(0);
+            let mut verification = allreduce::exact_check(
+                wrong,
+                a["first_wrong"].as_u64().unwrap_or(0),
+                checked,
+                &format!("{} ranks", env.world),
+            );
+            verification.passed &= checked > 0;
+            let origin = Origin {
+                backend: "torch".into(),
+                device_kind: DeviceKind::Collective,
+                family: MethodFamily::VendorLibrary,
+                device: format!("{} ranks, torch.distributed {backend}", env.world),
+                method: format!("torch/allreduce-{backend}"),
+                variant: format!(
+                    "{} (sum, f32), {iterations} back-to-back calls per sample after a barrier, \
+                     the slowest rank's time; {}",
+                    a["call"].as_str().unwrap_or("torch.distributed all_reduce"),
+                    layout.library
+                ),
+            };
+            let mut m = allreduce::measurement(
+                origin,
+                crate::bench::Shape::Allreduce {
+                    bytes,
+                    ranks: env.world as u64,
+                    inplace,
+                },
+                started,
+                verification,
+                (samples, iterations),
+                (nodes, wrong),
+                None,
+            );
+            if info.has_accelerator() {
+                m.timing = crate::results::TimingSource::DeviceTimestamps;
+            }
+            if !m.is_valid() {
+                eprintln!(
+                    "FAILED: allreduce of {bytes} B ({place}): {}",
+                    m.verification
+                        .first_failure
+                        .as_deref()
+                        .unwrap_or("not verified")
+                );
+            }
+            table.push(allreduce_row(&m));
+            w.push(m)?;
+        }
     }
     h.quit();
+    dist::clean(&env, &cwd);
     let Some(w) = writer else {
         return Ok(());
     };
-    if let dist::Rendezvous::File { key } = &env.rendezvous {
-        let _ = std::fs::remove_file(dist::rendezvous_file(&cwd, key));
-    }
     let results = w.finish(true)?;
     emit(&allreduce_table(&table))?;
     emit(&format!("\nresults: {}\n", out.display()))?;
     fail_on_invalid(&results)
+}
+
+/// How much longer than rank 0 the other ranks wait for a step, so that rank 0 (which writes the
+/// results and names the ranks that did not arrive) is the first to give up.
+const RANK0_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Test hook (`test-hooks` builds only): `HPCREADY_TEST_NCCL_LOG=FILE` stands for the NCCL/RCCL
+/// INFO lines the harness captured, so the transport check runs end to end on a CPU.
+#[cfg(feature = "test-hooks")]
+fn test_nccl_log() -> Option<Vec<String>> {
+    let path = std::env::var_os("HPCREADY_TEST_NCCL_LOG")?;
+    std::fs::read_to_string(path)
+        .ok()
+        .map(|t| t.lines().map(String::from).collect())
+}
+
+/// Without `test-hooks` the captured lines are the only ones.
+#[cfg(not(feature = "test-hooks"))]
+fn test_nccl_log() -> Option<Vec<String>> {
+    None
 }
 
 /// The all-reduce rows as a text table with nccl-tests' columns.

@@ -36,6 +36,9 @@ pub struct Inventory {
     /// The porting checklist (empty in results written before it existed).
     #[serde(default)]
     pub checklist: Vec<checklist::Check>,
+    /// The high-speed network found under /sys/class (Slingshot, EFA, InfiniBand), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fabric: Option<crate::comm::nccl_log::Fabric>,
 }
 
 /// A device torch sees.
@@ -287,6 +290,7 @@ impl Inventory {
             gpus: Vec::new(),
             torch: None,
             checklist: Vec::new(),
+            fabric: None,
         }
         .with_checklist(&checklist::Env::real())
     }
@@ -304,6 +308,7 @@ impl Inventory {
             self.torch.as_ref(),
         );
         let vulkan: Vec<String> = self.accelerators.gpus().map(|g| g.name.clone()).collect();
+        self.fabric = checklist::fabric(env);
         self.checklist = checklist::run(
             env,
             &vulkan,
@@ -402,6 +407,7 @@ impl Inventory {
             gpus: Vec::new(),
             torch: None,
             checklist: Vec::new(),
+            fabric: None,
         }
     }
 }

@@ -132,6 +132,9 @@ pub struct RankLayout {
     /// How the processes were launched (`srun`, `mpirun`, `single process`).
     #[serde(default)]
     pub launcher: String,
+    /// The network NCCL/RCCL chose (torch.distributed on GPUs), as its INFO lines say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transport: Option<crate::comm::nccl_log::Transport>,
 }
 
 impl RankLayout {

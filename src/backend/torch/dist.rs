@@ -21,6 +21,9 @@ pub struct RankEnv {
     pub local_rank: usize,
     /// How the ranks meet.
     pub rendezvous: Rendezvous,
+    /// What names this job's files in the working directory (the rendezvous, each rank's
+    /// progress); empty when the launcher gives nothing to name them by.
+    pub job: String,
 }
 
 /// How the ranks find rank 0.
@@ -33,10 +36,17 @@ pub enum Rendezvous {
 }
 
 /// The launcher's view of this process, from the variables each sets: torchrun (`RANK`,
-/// `WORLD_SIZE`, `LOCAL_RANK`, `MASTER_ADDR`, `MASTER_PORT`), Open MPI (`OMPI_COMM_WORLD_*`,
-/// the job id), Slurm (`SLURM_PROCID`, `SLURM_STEP_NUM_TASKS`, `SLURM_LOCALID`, job and step id),
-/// MPICH/PMI (`PMI_RANK`, `PMI_SIZE`, `PMI_KVSNAME`). `None` outside a launcher.
-pub fn rank_env(var: impl Fn(&str) -> Option<String>) -> Option<RankEnv> {
+/// `WORLD_SIZE`, `LOCAL_RANK`, `MASTER_ADDR`, `MASTER_PORT`, `TORCHELASTIC_RUN_ID`), Open MPI
+/// (`OMPI_COMM_WORLD_*`, the job id), Slurm (`SLURM_PROCID`, `SLURM_STEP_NUM_TASKS`,
+/// `SLURM_LOCALID`, job and step id), MPICH/PMI (`PMI_RANK`, `PMI_SIZE`, `PMI_KVSNAME`).
+/// `Ok(None)` outside a launcher.
+///
+/// torchrun inside `srun` (one torchrun per node) is torchrun's job: its `WORLD_SIZE` counts
+/// every process, Slurm's only the torchruns. Launches that cannot form the job the user meant
+/// are refused with the fix: a `WORLD_SIZE` left in the environment that disagrees with the
+/// launcher's rank count (torch would see that many ranks, the launcher started another), and
+/// a Slurm batch script that runs the command as one process of a job of several tasks.
+pub fn rank_env(var: impl Fn(&str) -> Option<String>) -> anyhow::Result<Option<RankEnv>> {
     let num = |k: &str| var(k).and_then(|v| v.trim().parse::<usize>().ok());
     let given = || {
         let addr = var("MASTER_ADDR").filter(|a| !a.is_empty())?;
@@ -44,50 +54,109 @@ pub fn rank_env(var: impl Fn(&str) -> Option<String>) -> Option<RankEnv> {
         Some(Rendezvous::Given { addr, port })
     };
     let file = |key: Option<String>| key.map(|key| Rendezvous::File { key });
-    let (launcher, rank, world, local, rdzv) = if let (Some(r), Some(w)) =
-        (num("OMPI_COMM_WORLD_RANK"), num("OMPI_COMM_WORLD_SIZE"))
+    let torch_world = num("WORLD_SIZE");
+    let elastic =
+        var("TORCHELASTIC_RUN_ID").or_else(|| var("LOCAL_WORLD_SIZE").map(|_| String::new()));
+    let slurm_world = num("SLURM_STEP_NUM_TASKS").or_else(|| {
+        var("SLURM_STEP_ID")
+            .is_some()
+            .then(|| num("SLURM_NTASKS"))
+            .flatten()
+    });
+    let (launcher, rank, world, local, rdzv, job) = if let (Some(_), Some(r), Some(w)) =
+        (&elastic, num("RANK"), torch_world)
     {
+        let job = elastic.clone().filter(|j| !j.is_empty() && j != "none");
+        (
+            "torchrun",
+            r,
+            w,
+            num("LOCAL_RANK").unwrap_or(0),
+            given(),
+            job,
+        )
+    } else if let (Some(r), Some(w)) = (num("OMPI_COMM_WORLD_RANK"), num("OMPI_COMM_WORLD_SIZE")) {
+        let job = var("OMPI_MCA_ess_base_jobid").or_else(|| var("PMIX_NAMESPACE"));
         (
             "mpirun (Open MPI)",
             r,
             w,
             num("OMPI_COMM_WORLD_LOCAL_RANK").unwrap_or(0),
-            given()
-                .or_else(|| file(var("OMPI_MCA_ess_base_jobid").or_else(|| var("PMIX_NAMESPACE")))),
+            given().or_else(|| file(job.clone())),
+            job,
         )
-    } else if let (Some(r), Some(w)) = (
-        num("SLURM_PROCID"),
-        num("SLURM_STEP_NUM_TASKS").or_else(|| num("SLURM_NTASKS")),
-    ) {
-        let key = var("SLURM_JOB_ID")
+    } else if let (Some(r), Some(w)) = (num("SLURM_PROCID"), slurm_world) {
+        let job = var("SLURM_JOB_ID")
             .map(|j| format!("{j}.{}", var("SLURM_STEP_ID").unwrap_or_else(|| "0".into())));
         (
             "srun",
             r,
             w,
             num("SLURM_LOCALID").unwrap_or(0),
-            given().or_else(|| file(key)),
+            given().or_else(|| file(job.clone())),
+            job,
         )
-    } else if let (Some(r), Some(w)) = (num("RANK"), num("WORLD_SIZE")) {
-        ("torchrun", r, w, num("LOCAL_RANK").unwrap_or(0), given())
     } else if let (Some(r), Some(w)) = (num("PMI_RANK"), num("PMI_SIZE")) {
+        let job = var("PMI_KVSNAME");
         (
             "mpiexec (MPICH/PMI)",
             r,
             w,
             num("MPI_LOCALRANKID").unwrap_or(0),
-            given().or_else(|| file(var("PMI_KVSNAME"))),
+            given().or_else(|| file(job.clone())),
+            job,
+        )
+    } else if let (Some(r), Some(w)) = (num("RANK"), torch_world) {
+        (
+            "RANK/WORLD_SIZE",
+            r,
+            w,
+            num("LOCAL_RANK").unwrap_or(0),
+            given(),
+            None,
         )
     } else {
-        return None;
+        if var("SLURM_JOB_ID").is_some()
+            && let Some(n) = num("SLURM_NTASKS").filter(|&n| n > 1)
+        {
+            return Err(input_error(
+                format!("SLURM_NTASKS={n}"),
+                format!(
+                    "this is the job's batch script, one process of a job of {n} tasks: start                      the ranks with srun (`srun hpcready run --backend torch --bench                      allreduce`), which runs one per task"
+                ),
+            ));
+        }
+        return Ok(None);
     };
-    Some(RankEnv {
+    if launcher != "torchrun"
+        && launcher != "RANK/WORLD_SIZE"
+        && let Some(tw) = torch_world.filter(|&tw| tw != world)
+    {
+        return Err(input_error(
+            format!("WORLD_SIZE={tw}"),
+            format!(
+                "{launcher} started {world} ranks, but WORLD_SIZE={tw} in the environment says                  torch.distributed would see {tw}: the ranks would not form one job. Unset                  WORLD_SIZE, RANK and LOCAL_RANK (a script exported them), or launch with                  torchrun"
+            ),
+        ));
+    }
+    if rank >= world {
+        return Err(input_error(
+            launcher,
+            format!("this process is rank {rank} of {world}: the launcher's variables disagree"),
+        ));
+    }
+    let job = job.unwrap_or_else(|| match &rdzv {
+        Some(Rendezvous::Given { addr, port }) => format!("{addr}_{port}"),
+        _ => String::new(),
+    });
+    Ok(Some(RankEnv {
         launcher,
         rank,
         world,
         local_rank: local,
         rendezvous: rdzv.unwrap_or(Rendezvous::File { key: String::new() }),
-    })
+        job,
+    }))
 }
 
 /// The rendezvous file of a job key, in `dir`.
@@ -151,6 +220,85 @@ pub fn meet(env: &RankEnv, dir: &Path, deadline: Duration) -> anyhow::Result<(St
     }
 }
 
+/// The file where `rank` of `job` records how far it got.
+fn progress_file(dir: &Path, job: &str, rank: usize) -> PathBuf {
+    let mut p = rendezvous_file(dir, job).into_os_string();
+    p.push(format!(".rank{rank}"));
+    PathBuf::from(p)
+}
+
+/// Records that this rank reached step `step` (0: about to join the process group; then one
+/// per measured size and placement), so that rank 0 can name the ranks that never arrived when
+/// a step fails. Best effort: a rank that cannot write is only left unnamed.
+pub fn arrive(env: &RankEnv, dir: &Path, step: usize) {
+    if !env.job.is_empty() {
+        let _ = crate::results::io::write_atomic(
+            &progress_file(dir, &env.job, env.rank),
+            format!("{step}\n").as_bytes(),
+        );
+    }
+}
+
+/// The ranks that did not reach `step`, from their progress files; `None` when it cannot be
+/// told (no job name, or no other rank's file is visible: the directory is not shared).
+pub fn missing(env: &RankEnv, dir: &Path, step: usize) -> Option<Vec<usize>> {
+    if env.job.is_empty() {
+        return None;
+    }
+    let reached: Vec<Option<usize>> = (0..env.world)
+        .map(|r| {
+            std::fs::read_to_string(progress_file(dir, &env.job, r))
+                .ok()
+                .and_then(|t| t.trim().parse().ok())
+        })
+        .collect();
+    if reached
+        .iter()
+        .enumerate()
+        .all(|(r, s)| r == env.rank || s.is_none())
+    {
+        return None;
+    }
+    Some(
+        reached
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.is_none_or(|s| s < step))
+            .map(|(r, _)| r)
+            .collect(),
+    )
+}
+
+/// Waits up to `max` until rank 0 has removed this rank's progress file (it does once it has
+/// named the ranks that did not arrive).
+pub fn wait_for_cleanup(env: &RankEnv, dir: &Path, max: Duration) {
+    if env.job.is_empty() {
+        return;
+    }
+    let mine = progress_file(dir, &env.job, env.rank);
+    let end = Instant::now() + max;
+    while mine.exists() && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Removes this rank's progress file, and on rank 0 the rendezvous file and every rank's
+/// progress file.
+pub fn clean(env: &RankEnv, dir: &Path) {
+    if env.job.is_empty() {
+        return;
+    }
+    let _ = std::fs::remove_file(progress_file(dir, &env.job, env.rank));
+    if env.rank == 0 {
+        if let Rendezvous::File { key } = &env.rendezvous {
+            let _ = std::fs::remove_file(rendezvous_file(dir, key));
+        }
+        for r in 1..env.world {
+            let _ = std::fs::remove_file(progress_file(dir, &env.job, r));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,7 +309,87 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        rank_env(|k| m.get(k).cloned())
+        rank_env(|k| m.get(k).cloned()).unwrap()
+    }
+
+    fn refused(pairs: &[(&str, &str)]) -> String {
+        let m: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let e = rank_env(|k| m.get(k).cloned()).unwrap_err();
+        assert_eq!(crate::error::exit_code(&e), 2);
+        format!("{e:#}")
+    }
+
+    #[test]
+    fn torchrun_inside_srun_is_torchruns_job() {
+        // One torchrun per node under `srun -N 2 --ntasks-per-node 1`, 4 processes each.
+        let t = env(&[
+            ("SLURM_PROCID", "1"),
+            ("SLURM_STEP_NUM_TASKS", "2"),
+            ("SLURM_STEP_ID", "0"),
+            ("SLURM_JOB_ID", "9"),
+            ("RANK", "6"),
+            ("WORLD_SIZE", "8"),
+            ("LOCAL_RANK", "2"),
+            ("LOCAL_WORLD_SIZE", "4"),
+            ("TORCHELASTIC_RUN_ID", "job9"),
+            ("MASTER_ADDR", "nid001"),
+            ("MASTER_PORT", "29500"),
+        ])
+        .unwrap();
+        assert_eq!(
+            (t.launcher, t.rank, t.world, t.local_rank, t.job.as_str()),
+            ("torchrun", 6, 8, 2, "job9")
+        );
+    }
+
+    #[test]
+    fn launches_that_cannot_form_the_job_are_refused() {
+        let e = refused(&[
+            ("SLURM_PROCID", "0"),
+            ("SLURM_STEP_NUM_TASKS", "4"),
+            ("SLURM_STEP_ID", "0"),
+            ("WORLD_SIZE", "1"),
+            ("RANK", "0"),
+        ]);
+        assert!(
+            e.contains("WORLD_SIZE=1") && e.contains("srun started 4 ranks"),
+            "{e}"
+        );
+        assert!(e.contains("Unset"), "{e}");
+        let e = refused(&[
+            ("SLURM_JOB_ID", "12"),
+            ("SLURM_NTASKS", "8"),
+            ("SLURM_PROCID", "0"),
+        ]);
+        assert!(e.contains("batch script") && e.contains("srun"), "{e}");
+        let e = refused(&[("OMPI_COMM_WORLD_RANK", "4"), ("OMPI_COMM_WORLD_SIZE", "4")]);
+        assert!(e.contains("rank 4 of 4"), "{e}");
+    }
+
+    #[test]
+    fn progress_files_name_the_ranks_that_did_not_arrive() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut e = env(&[
+            ("OMPI_COMM_WORLD_RANK", "0"),
+            ("OMPI_COMM_WORLD_SIZE", "4"),
+            ("OMPI_MCA_ess_base_jobid", "5"),
+        ])
+        .unwrap();
+        // Nobody else's file is visible: cannot tell.
+        arrive(&e, dir.path(), 3);
+        assert_eq!(missing(&e, dir.path(), 3), None);
+        for (r, step) in [(1, 3), (2, 2)] {
+            e.rank = r;
+            arrive(&e, dir.path(), step);
+        }
+        e.rank = 0;
+        assert_eq!(missing(&e, dir.path(), 3), Some(vec![2, 3]));
+        assert_eq!(missing(&e, dir.path(), 2), Some(vec![3]));
+        clean(&e, dir.path());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 
     #[test]
@@ -232,6 +460,7 @@ mod tests {
         );
         let lost = RankEnv {
             rendezvous: Rendezvous::File { key: "88".into() },
+            job: "88".into(),
             ..e
         };
         let err = meet(&lost, dir.path(), Duration::from_millis(100)).unwrap_err();

@@ -20,8 +20,11 @@ import traceback
 PROTOCOL = 1
 OLDEST_TORCH = (2, 3)
 
-# Answers go to the real stdout; anything a library prints goes to stderr.
-_answers = sys.stdout
+# Answers go to a private copy of the process's stdout. File descriptor 1 itself, where C
+# libraries print (NCCL/RCCL with NCCL_DEBUG set, for one), and Python's sys.stdout go to stderr,
+# which the binary keeps for error messages: nothing else can ever land in the answer stream.
+_answers = os.fdopen(os.dup(1), "w")
+os.dup2(2, 1)
 sys.stdout = sys.stderr
 
 torch = None
@@ -624,44 +627,92 @@ class Train:
 
 class Distributed:
     """torch.distributed across the ranks a launcher started: NCCL (RCCL on ROCm) on GPUs, gloo
-    on the CPU. All-reduce (sum, in place) timed as nccl-tests does: per sample a barrier, then
+    on the CPU. All-reduce (sum) timed as nccl-tests does: per sample a barrier, then
     back-to-back calls and one synchronize, the slowest rank's time; every element of every rank
-    checked against the exact sum."""
+    checked against the exact sum. NCCL/RCCL's INFO lines about the network go to a private file
+    the harness reads back (what transport the library chose, and why)."""
 
     def __init__(self, req):
         import datetime
+        import tempfile
         import torch.distributed as dist
 
         self.dist = dist
         self.rank, self.world = int(req["rank"]), int(req["world"])
+        self.host_memory = int(req.get("host_memory", 0))
         kind = accelerator()
+        self.nccl_log = None
         if kind in ("cuda", "rocm"):
-            self.dev = torch.device("cuda", int(req.get("local_rank", 0)) % torch.cuda.device_count())
+            count = torch.cuda.device_count()
+            self.dev = torch.device("cuda", int(req.get("local_rank", 0)) % count)
             torch.cuda.set_device(self.dev)
             self.backend = "nccl"
+            # The user's own NCCL_DEBUG_FILE wins; else INFO lines of the network setup go to a
+            # file of ours (never to stdout).
+            if "NCCL_DEBUG_FILE" not in os.environ:
+                fd, self.nccl_log = tempfile.mkstemp(prefix="hpcready-nccl-", suffix=".log")
+                os.close(fd)
+                os.environ["NCCL_DEBUG_FILE"] = self.nccl_log
+                os.environ["NCCL_DEBUG"] = "INFO"
+                os.environ["NCCL_DEBUG_SUBSYS"] = "INIT,NET"
+            # gloo carries the small host-side exchanges (host names, device ids) so that a bad
+            # GPU binding is found before NCCL builds its communicator.
+            backend = "cpu:gloo,cuda:nccl"
         else:
             self.dev = torch.device("cpu")
             self.backend = "gloo"
-        kwargs = {}
-        if self.backend == "nccl":
-            kwargs["device_id"] = self.dev  # creates the communicator eagerly (torch >= 2.3)
+            backend = "gloo"
         dist.init_process_group(
-            self.backend, init_method=f"tcp://{req['master_addr']}:{req['master_port']}",
+            backend, init_method=f"tcp://{req['master_addr']}:{req['master_port']}",
             rank=self.rank, world_size=self.world,
-            timeout=datetime.timedelta(seconds=float(req.get("timeout_s", 300))), **kwargs)
+            timeout=datetime.timedelta(seconds=float(req.get("timeout_s", 300))))
+
+    def gather_text(self, text):
+        """Every rank's `text` (up to 255 bytes), gathered as integer tensors on the host
+        (all_gather_object would need numpy, which the harness does not require)."""
+        raw = list(text.encode()[:255])
+        mine = torch.zeros(256, dtype=torch.int32)
+        if raw:
+            mine[:len(raw)] = torch.tensor(raw, dtype=torch.int32)
+        gathered = [torch.zeros_like(mine) for _ in range(self.world)]
+        self.dist.all_gather(gathered, mine)
+        return [bytes(int(b) for b in g.tolist() if b).decode(errors="replace") for g in gathered]
 
     def info(self):
         import socket
 
-        # Every rank's host name, gathered as fixed-size integer tensors (all_gather_object
-        # would need numpy, which the harness does not require).
-        name = list(socket.gethostname().encode()[:255])
-        mine = torch.zeros(256, dtype=torch.int32, device=self.dev)
-        mine[:len(name)] = torch.tensor(name, dtype=torch.int32)
-        gathered = [torch.zeros_like(mine) for _ in range(self.world)]
-        self.dist.all_gather(gathered, mine)
-        hosts = [bytes(int(b) for b in g.cpu().tolist() if b).decode(errors="replace")
-                 for g in gathered]
+        hosts = self.gather_text(socket.gethostname())
+        gpu = ""
+        if self.dev.type == "cuda":
+            p = torch.cuda.get_device_properties(self.dev)
+            # The UUID, not the index: with one GPU visible per rank every index is 0.
+            gpu = str(getattr(p, "uuid", "") or "")
+        gpus = self.gather_text(gpu)
+        if self.dev.type == "cuda":
+            seen = {}
+            for r, (h, g) in enumerate(zip(hosts, gpus)):
+                if not g:
+                    continue
+                if (h, g) in seen:
+                    raise RuntimeError(
+                        f"launch mismatch: ranks {seen[(h, g)]} and {r} both use the same GPU "
+                        f"of {h} ({g}): give each rank its own GPU (srun --gpus-per-task 1, or "
+                        f"no more ranks per node than GPUs)")
+                seen[(h, g)] = r
+        # Each rank's memory for buffers: its GPU's, or its share of the host's; the smallest
+        # over ranks, so that every rank keeps the same sizes.
+        if self.dev.type == "cuda":
+            budget = torch.cuda.get_device_properties(self.dev).total_memory
+        else:
+            budget = self.host_memory // max(hosts.count(hosts[self.rank]), 1)
+        budget = torch.tensor([budget if budget > 0 else 2**62], dtype=torch.int64)
+        self.dist.all_reduce(budget, op=self.dist.ReduceOp.MIN)
+        # The first collective on the device builds the NCCL/RCCL communicator.
+        one = torch.ones(1, device=self.dev)
+        self.dist.all_reduce(one)
+        synchronize(self.dev)
+        if int(one.item()) != self.world:
+            raise RuntimeError(f"a 1-element all-reduce over {self.world} ranks gave {one.item()}")
         v = None
         if self.backend == "nccl":
             try:
@@ -670,20 +721,54 @@ class Distributed:
             except Exception:
                 pass
         return {"ok": True, "backend": self.backend, "world": self.world, "rank": self.rank,
-                "device": str(self.dev), "library_version": v, "hosts": hosts}
+                "device": str(self.dev), "gpus": gpus, "library_version": v, "hosts": hosts,
+                "budget": int(budget.item()),
+                "net_log": self.net_log()}
 
-    def pattern(self, n):
+    def net_log(self):
+        """The library's lines about plugins, the network and the transport it chose."""
+        if not self.nccl_log:
+            return []
+        keys = ("NET/", "Using network", "plugin", "Plugin", "NCCL WARN", "Bootstrap")
+        try:
+            with open(self.nccl_log, errors="replace") as f:
+                lines = [l.rstrip("\n") for l in f if any(k in l for k in keys)]
+        except OSError:
+            return []
+        return lines[:80]
+
+    def pattern(self, n, rank):
         """Rank r's element i: small integers, so every sum is exact in f32."""
         i = torch.arange(n, device=self.dev)
-        return ((i % 17) * 3 + (self.rank % 13) - 20).to(torch.float32)
+        return ((i % 17) * 3 + (rank % 13) - 20).to(torch.float32)
 
     def allreduce(self, req):
         dist = self.dist
         n = max(int(req["bytes"]) // 4, 1)
         iterations, samples = int(req["iterations"]), int(req["samples"])
+        inplace = bool(req.get("inplace", True))
+        fault = req.get("fault")
+        if fault == "hang":
+            time.sleep(1e6)
+        if fault == "crash":
+            sys.stderr.write("injected crash (HPCREADY_FAULT)\n")
+            sys.stderr.flush()
+            os._exit(9)
+        if inplace:
+            def op(x):
+                dist.all_reduce(x)
+                return x
+        else:
+            # torch.distributed's all_reduce is in place only; the functional all_reduce returns
+            # a new tensor (torch copies the input, then reduces the copy in place).
+            c10d = torch.ops._c10d_functional
+            group = dist.group.WORLD.group_name
+
+            def op(x):
+                return c10d.wait_tensor(c10d.all_reduce(x, "sum", group))
         buf = torch.zeros(n, dtype=torch.float32, device=self.dev)
         for _ in range(2):  # warm-up: the first call of a size sets up its buffers
-            dist.all_reduce(buf)
+            op(buf)
         times = []
         for _ in range(samples):
             dist.barrier()
@@ -691,27 +776,45 @@ class Distributed:
             t = Timer(self.dev)
             t.start()
             for _ in range(iterations):
-                dist.all_reduce(buf)
+                op(buf)
             t.stop()
             mine = torch.tensor([t.seconds() / iterations], dtype=torch.float64, device=self.dev)
             dist.all_reduce(mine, op=dist.ReduceOp.MAX)
             times.append(float(mine))
-        # Verification: every element against the exact sum over ranks.
-        data = self.pattern(n)
-        dist.all_reduce(data)
+        del buf
+        # Verification: every element of every rank against the exact sum over ranks; out of
+        # place, the input must come back unchanged as well.
+        data = self.pattern(n, self.rank)
+        out = op(data)
+        if fault == "corrupt":
+            out[min(255, n - 1)] += 1.0
         i = torch.arange(n, device=self.dev)
-        expected = sum(((i % 17) * 3 + (r % 13) - 20).to(torch.float32) for r in range(self.world))
-        wrong = (data != expected).sum().to(torch.int64).reshape(1)
-        first = int(torch.nonzero(data != expected)[0]) if int(wrong) > 0 else -1
+        expected = (((i % 17) * 3 - 20) * self.world
+                    + sum(r % 13 for r in range(self.world))).to(torch.float32)
+        bad = out != expected
+        if not inplace:
+            bad |= data != self.pattern(n, self.rank)
+        wrong = bad.sum().to(torch.int64).reshape(1)
+        first = torch.tensor([int(torch.nonzero(bad)[0]) if int(wrong) > 0 else n],
+                             dtype=torch.int64, device=self.dev)
         dist.all_reduce(wrong)
+        dist.all_reduce(first, op=dist.ReduceOp.MIN)
         return {"ok": True, "samples": times, "iterations": iterations, "wrong": int(wrong),
-                "checked": n * self.world, "first_wrong_here": first}
+                "first_wrong": int(first), "checked": n * self.world,
+                "call": ("torch.distributed.all_reduce (in place)" if inplace else
+                         "functional all_reduce (torch.ops._c10d_functional: the input is "
+                         "copied, then reduced in place)")}
 
     def close(self):
         try:
             self.dist.destroy_process_group()
         except Exception:
             pass
+        if self.nccl_log:
+            try:
+                os.unlink(self.nccl_log)
+            except OSError:
+                pass
 
 
 class Harness:

@@ -430,6 +430,22 @@ pub fn run(
     out
 }
 
+/// The high-speed network under /sys/class: Slingshot (`cxi`), EFA (`infiniband/efa*`), or
+/// InfiniBand / RoCE (any other `infiniband` device).
+pub fn fabric(env: &Env) -> Option<crate::comm::nccl_log::Fabric> {
+    use crate::comm::nccl_log::Fabric;
+    let ib = env.list("/sys/class/infiniband");
+    if !env.list("/sys/class/cxi").is_empty() {
+        Some(Fabric::Slingshot)
+    } else if ib.iter().any(|d| d.starts_with("efa")) {
+        Some(Fabric::Efa)
+    } else if !ib.is_empty() {
+        Some(Fabric::Infiniband)
+    } else {
+        None
+    }
+}
+
 /// The node's checklist with its GPU count against `baseline`'s inserted after the GPUs item.
 pub fn with_baseline(node: &super::Inventory, baseline: &crate::profiles::Profile) -> Vec<Check> {
     let mut checks = node.checklist.clone();

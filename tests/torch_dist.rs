@@ -1,0 +1,287 @@
+//! torch.distributed across 4 ranks under `mpirun` (gloo on the CPU), with the test hooks: a
+//! rank that hangs, dies or corrupts its data ends or fails the job as it should, naming the
+//! rank, with the finished sizes on disk; the NCCL/RCCL transport reader runs end to end from
+//! captured-style INFO lines to the report's checklist; launches that cannot form the job are
+//! refused with the fix. Needs `--features test-hooks`, mpirun and target/torch-venv.
+#![cfg(feature = "test-hooks")]
+
+mod common;
+
+use common::*;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+fn ready() -> Option<PathBuf> {
+    let py = torch_python()?;
+    let has_mpirun = Command::new("mpirun")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_mpirun {
+        assert!(
+            std::env::var_os("HPCREADY_REQUIRE_TORCH_TESTS").is_none(),
+            "mpirun is missing"
+        );
+        return None;
+    }
+    Some(py)
+}
+
+/// `mpirun -np 4 hpcready run --backend torch --bench allreduce` in `dir`, sizes 8, 1000 and
+/// 65536, a 15 s limit per step, with `env` set.
+fn torch_mpirun(py: &Path, dir: &Path, env: &[(&str, &dyn AsRef<std::ffi::OsStr>)]) -> Output {
+    let mut c = Command::new("timeout");
+    c.args([
+        "300",
+        "mpirun",
+        "--allow-run-as-root",
+        "--oversubscribe",
+        "-np",
+        "4",
+    ])
+    .arg(env!("CARGO_BIN_EXE_hpcready"))
+    .args([
+        "run",
+        "--backend",
+        "torch",
+        "--bench",
+        "allreduce",
+        "--python",
+    ])
+    .arg(py)
+    .args([
+        "--sizes",
+        "8,1000,65536",
+        "--sampling",
+        "smoke",
+        "--timeout",
+        "15",
+        "--out",
+    ])
+    .arg(dir.join("ar.json"))
+    .current_dir(dir);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn results(dir: &Path) -> serde_json::Value {
+    serde_json::from_str(&read(&dir.join("ar.json"))).unwrap()
+}
+
+fn finished(dir: &Path) -> Vec<(u64, bool)> {
+    results(dir)["measurements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["shape"]["bytes"].as_u64().unwrap(),
+                m["shape"]["inplace"].as_bool().unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn leftovers(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| n.starts_with(".hpcready"))
+        .collect()
+}
+
+#[test]
+fn a_hung_rank_aborts_the_job_within_the_timeout_naming_it() {
+    let Some(py) = ready() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let t = Instant::now();
+    let o = torch_mpirun(&py, dir.path(), &[("HPCREADY_FAULT", &"hang:2:1000")]);
+    let all = text(&o);
+    assert!(!o.status.success(), "{all}");
+    assert!(t.elapsed() < Duration::from_secs(90), "{:?}", t.elapsed());
+    assert!(
+        all.contains(
+            "allreduce of 1000 B (out of place) through torch.distributed (gloo) did not \
+             finish within 15 s: rank 2 did not answer"
+        ),
+        "{all}"
+    );
+    assert_eq!(results(dir.path())["complete"], false);
+    assert_eq!(finished(dir.path()), [(8, false), (8, true)]);
+    assert_eq!(leftovers(dir.path()), Vec::<String>::new());
+}
+
+#[test]
+fn a_dead_rank_ends_the_job_naming_it_and_finished_sizes_are_kept() {
+    let Some(py) = ready() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let t = Instant::now();
+    let o = torch_mpirun(&py, dir.path(), &[("HPCREADY_FAULT", &"kill:1:1000")]);
+    let all = text(&o);
+    assert!(!o.status.success(), "{all}");
+    assert!(t.elapsed() < Duration::from_secs(90), "{:?}", t.elapsed());
+    assert!(all.contains("failed on rank 0"), "{all}");
+    assert!(all.contains("rank 1 did not answer"), "{all}");
+    assert!(all.contains("the PyTorch harness died"), "{all}");
+    assert_eq!(finished(dir.path()), [(8, false), (8, true)]);
+}
+
+#[test]
+fn a_wrong_element_fails_its_size_and_the_others_pass() {
+    let Some(py) = ready() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let o = torch_mpirun(&py, dir.path(), &[("HPCREADY_FAULT", &"corrupt:3:1000")]);
+    let all = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{all}");
+    assert!(
+        all.contains("1 wrong elements over all 4 ranks, first at index 249"),
+        "{all}"
+    );
+    let r = results(dir.path());
+    assert_eq!(r["complete"], true);
+    let passed: Vec<(u64, bool)> = r["measurements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["shape"]["bytes"].as_u64().unwrap(),
+                m["verification"]["passed"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        passed,
+        [
+            (8, true),
+            (8, true),
+            (1000, false),
+            (1000, false),
+            (65536, true),
+            (65536, true)
+        ]
+    );
+    assert_eq!(leftovers(dir.path()), Vec::<String>::new());
+}
+
+/// NCCL's INFO lines as a node with Slingshot but no OFI plugin prints them: the checklist fails
+/// the transport item quoting the line, with the fix, in results.json and in the report.
+#[test]
+fn a_socket_fallback_on_slingshot_fails_the_checklist_with_the_fix() {
+    let Some(py) = ready() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    std::fs::create_dir_all(root.join("sys/class/cxi/cxi0")).unwrap();
+    let log = dir.path().join("nccl.log");
+    std::fs::write(
+        &log,
+        "nid005:77:77 [0] NCCL INFO Bootstrap : Using nmn0:10.252.1.9<0>\n\
+         nid005:77:77 [0] NCCL INFO NET/Plugin: Could not find: librccl-net.so. Using internal network plugin.\n\
+         nid005:77:77 [0] NCCL INFO NET/IB : No device found.\n\
+         nid005:77:77 [0] NCCL INFO NET/Socket : Using [0]hsn0:10.253.6.9<0>\n\
+         nid005:77:77 [0] NCCL INFO Using network Socket\n",
+    )
+    .unwrap();
+    let o = torch_mpirun(
+        &py,
+        dir.path(),
+        &[
+            ("HPCREADY_TEST_NCCL_LOG", &log),
+            ("HPCREADY_TEST_ROOT", &root),
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let r = results(dir.path());
+    assert_eq!(r["node"]["fabric"], "slingshot");
+    assert_eq!(r["ranks"]["transport"]["network"]["kind"], "socket");
+    let item = r["node"]["checklist"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "collective-transport")
+        .cloned()
+        .expect("a transport item");
+    assert_eq!(item["status"], "fail", "{item}");
+    assert!(
+        item["finding"]
+            .as_str()
+            .unwrap()
+            .contains("\"Using network Socket\""),
+        "{item}"
+    );
+    assert!(
+        item["advice"].as_str().unwrap().contains("FI_PROVIDER=cxi"),
+        "{item}"
+    );
+    let report = dir.path().join("report");
+    hpcready()
+        .args(["report"])
+        .arg(dir.path().join("ar.json"))
+        .arg("--out")
+        .arg(&report)
+        .assert()
+        .success();
+    let md = read(&report.join("report.md"));
+    assert!(md.contains("Using network Socket"), "{md}");
+    assert!(md.contains("aws-ofi-rccl"), "{md}");
+}
+
+/// A launcher's rank count that torch's own variables contradict, and a batch script that
+/// runs the command as one process, are refused with the fix before anything runs.
+#[test]
+fn launches_that_cannot_form_one_job_are_refused() {
+    let Some(py) = ready() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let run = |env: &[(&str, &str)]| {
+        let mut c = hpcready();
+        c.args([
+            "run",
+            "--backend",
+            "torch",
+            "--bench",
+            "allreduce",
+            "--python",
+        ])
+        .arg(&py)
+        .current_dir(dir.path())
+        .env_remove("OMPI_COMM_WORLD_SIZE")
+        .env_remove("SLURM_JOB_ID");
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        c.assert().code(2).get_output().stderr.clone()
+    };
+    let e = run(&[
+        ("SLURM_PROCID", "0"),
+        ("SLURM_STEP_NUM_TASKS", "4"),
+        ("SLURM_STEP_ID", "0"),
+        ("SLURM_JOB_ID", "7"),
+        ("WORLD_SIZE", "1"),
+        ("RANK", "0"),
+    ]);
+    let e = String::from_utf8_lossy(&e);
+    assert!(
+        e.contains("srun started 4 ranks") && e.contains("WORLD_SIZE=1"),
+        "{e}"
+    );
+    let e = run(&[
+        ("SLURM_JOB_ID", "7"),
+        ("SLURM_NTASKS", "4"),
+        ("SLURM_PROCID", "0"),
+    ]);
+    let e = String::from_utf8_lossy(&e);
+    assert!(e.contains("batch script"), "{e}");
+    assert_eq!(leftovers(dir.path()), Vec::<String>::new());
+}
