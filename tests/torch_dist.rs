@@ -285,3 +285,107 @@ fn launches_that_cannot_form_one_job_are_refused() {
     assert!(e.contains("batch script"), "{e}");
     assert_eq!(leftovers(dir.path()), Vec::<String>::new());
 }
+
+/// `mpirun -np 4 hpcready run --backend torch --bench train`, smoke sampling, in `dir`.
+fn ddp_mpirun(py: &Path, dir: &Path, fault: Option<&str>) -> Output {
+    let mut c = Command::new("timeout");
+    c.args([
+        "600",
+        "mpirun",
+        "--allow-run-as-root",
+        "--oversubscribe",
+        "-np",
+        "4",
+    ])
+    .arg(env!("CARGO_BIN_EXE_hpcready"))
+    .args([
+        "run",
+        "--backend",
+        "torch",
+        "--bench",
+        "allreduce,train",
+        "--python",
+    ])
+    .arg(py)
+    // About the CI preset's gradients (656,000 f32), for the projection check.
+    .args([
+        "--sizes",
+        "2621440",
+        "--sampling",
+        "smoke",
+        "--timeout",
+        "300",
+        "--out",
+    ])
+    .arg(dir.join("ar.json"))
+    .current_dir(dir);
+    if let Some(f) = fault {
+        c.env("HPCREADY_FAULT", f);
+    }
+    c.output().unwrap()
+}
+
+/// The CI training preset alone on each of 4 ranks, then in DistributedDataParallel: both
+/// verified (the loss falls; the ranks' parameters identical), the scaling efficiency recorded
+/// against the single-rank step; a rank whose weights drift fails the check.
+#[test]
+fn the_data_parallel_step_trains_across_four_ranks_with_identical_parameters() {
+    let Some(py) = ready() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let o = ddp_mpirun(&py, dir.path(), None);
+    let all = text(&o);
+    assert!(o.status.success(), "{all}");
+    assert!(all.contains("scaling efficiency"), "{all}");
+    let r = results(dir.path());
+    let ms = r["measurements"].as_array().unwrap();
+    assert_eq!(ms.len(), 4, "{ms:?}");
+    let ms = &ms[2..];
+    assert_eq!(ms[0]["method"], "torch/train-llama");
+    assert_eq!(ms[1]["method"], "torch/train-llama-ddp");
+    assert_eq!(
+        ms[1]["device"],
+        ms[0]["device"]
+            .as_str()
+            .map(|d| format!("4 ranks × {d}"))
+            .unwrap()
+    );
+    for m in ms {
+        assert_eq!(m["verification"]["passed"], true, "{m}");
+    }
+    assert!(
+        ms[1]["verification"]["reference"]
+            .as_str()
+            .unwrap()
+            .contains("parameters identical"),
+        "{}",
+        ms[1]["verification"]
+    );
+    let (single, dp) = (&ms[0]["train"], &ms[1]["train"]["data_parallel"]);
+    assert_eq!(dp["ranks"], 4);
+    assert_eq!(dp["nodes"], 1);
+    let eff = dp["efficiency"].as_f64().unwrap();
+    let expect =
+        ms[1]["train"]["tokens_per_s"].as_f64().unwrap() / single["tokens_per_s"].as_f64().unwrap();
+    assert!((eff - expect).abs() < 1e-9, "{eff} {expect}");
+    assert_eq!(single["micro_batch"], ms[1]["train"]["micro_batch"]);
+    let report = dir.path().join("report");
+    hpcready()
+        .arg("report")
+        .arg(dir.path().join("ar.json"))
+        .arg("--out")
+        .arg(&report)
+        .assert()
+        .success();
+    let md = read(&report.join("report.md"));
+    assert!(md.contains("scaling efficiency"), "{md}");
+    assert!(
+        md.contains("projection check, L=2 d=128") && md.contains("measured gradient all-reduce"),
+        "{md}"
+    );
+
+    let bad = tempfile::tempdir().unwrap();
+    let o = ddp_mpirun(&py, bad.path(), Some("corrupt:2:0"));
+    let all = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{all}");
+    assert!(all.contains("parameters differ"), "{all}");
+}

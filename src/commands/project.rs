@@ -3,7 +3,7 @@
 use super::{emit, text_table};
 use crate::assess::project::{
     Projection, baseline_rate, baseline_train_rate, measured_rate, measured_train_rate, parse_band,
-    parse_count, project as run,
+    parse_count, project as run, projection_comm,
 };
 use crate::bench::{num, sig};
 use crate::cli::ProjectArgs;
@@ -30,6 +30,7 @@ pub fn project(args: &ProjectArgs) -> anyhow::Result<()> {
     let mut rows = Vec::new();
     let mut basis = Vec::new();
     let mut stepped = false;
+    let mut comm = None;
     if let Some(path) = &args.results {
         let results = load(path)?;
         // A measured training step is end to end; else the matmul rate × the band.
@@ -43,7 +44,17 @@ pub fn project(args: &ProjectArgs) -> anyhow::Result<()> {
             })?;
         stepped = rate.end_to_end;
         basis.push(format!("this node: {}", rate.basis));
-        rows.push(row(&run(flops, rate, args.nodes, util)));
+        comm = if stepped {
+            projection_comm(&results, n, args.nodes)
+        } else {
+            None
+        };
+        if let Some(c) = &comm {
+            basis.push(format!("this node's communication: {}", c.basis));
+        }
+        rows.push(row(
+            &run(flops, rate, args.nodes, util).with_comm(comm.clone())
+        ));
     }
     let theirs = if stepped {
         baseline_train_rate(&profile).or_else(|| baseline_rate(&profile))
@@ -82,10 +93,16 @@ pub fn project(args: &ProjectArgs) -> anyhow::Result<()> {
     }
     out.push_str(&format!(
         "\nAssumptions: end-to-end training runs at {:.0}–{:.0}% of the matmul rate (--utilisation); \
-         communication is overlapped with compute (measured all-reduce is not folded in); nodes scale \
-         linearly. The faster end of each band uses the higher utilisation.\nRates:\n",
+         communication is overlapped with compute unless a measured training step and all-reduce \
+         fold it in; nodes scale linearly. The faster end of each band uses the higher utilisation.{}\nRates:\n",
         util.0 * 100.0,
-        util.1 * 100.0
+        util.1 * 100.0,
+        if comm.is_some() {
+            " This node's measured gradient all-reduce is folded in (see below): its band runs \
+             from full overlap with the backward pass to none."
+        } else {
+            ""
+        }
     ));
     for b in &basis {
         out.push_str(&format!("  - {b}\n"));

@@ -216,7 +216,13 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         .as_ref()
         .is_some_and(|b| b.contains(&BenchKind::Allreduce));
     let launched = comm::launcher::detect(|k| std::env::var(k).ok()).filter(|l| l.ranks > 1);
-    if wants_allreduce && args.backend == BackendChoice::Torch {
+    // torch under a launcher (several ranks): torch.distributed, all-reduce and the
+    // data-parallel training step.
+    let torch_ranks = crate::backend::torch::dist::rank_env(|k| std::env::var(k).ok())
+        .ok()
+        .flatten()
+        .is_some_and(|e| e.world > 1);
+    if args.backend == BackendChoice::Torch && (wants_allreduce || torch_ranks) {
         return run_torch_collective(args);
     }
     if wants_allreduce || launched.is_some() {
@@ -422,18 +428,37 @@ fn run_torch_collective(args: &RunArgs) -> anyhow::Result<()> {
     use crate::backend::torch::{self, dist, harness::HarnessError, harness::PythonCommand};
     use crate::results::{DeviceKind, MethodFamily, Origin};
     use serde_json::json;
-    only_allreduce(args)?;
+    // Across ranks: all-reduce and the data-parallel training step (both by default).
+    let benches = args
+        .bench
+        .clone()
+        .unwrap_or_else(|| vec![BenchKind::Allreduce, BenchKind::Train]);
+    if let Some(other) = benches
+        .iter()
+        .find(|b| !matches!(b, BenchKind::Allreduce | BenchKind::Train))
+    {
+        return Err(input_error(
+            "--bench",
+            format!(
+                "across ranks torch measures allreduce and train (data-parallel); {other} runs                  as one process per node: run it in a separate step (`hpcready run --backend                  torch --bench {other}` alone); `hpcready slurm` writes such a job"
+            ),
+        ));
+    }
+    let wants = |b| benches.contains(&b);
     if let Some(sizes) = &args.sizes {
         allreduce::check_sizes(sizes)?;
     }
-    if args
+    if let Some(bad) = args
         .dtype
-        .as_ref()
-        .is_some_and(|d| d.iter().any(|d| *d != DType::F32))
+        .iter()
+        .flatten()
+        .find(|d| !matches!(d, DType::F32 | DType::Bf16))
     {
         return Err(input_error(
             "--dtype",
-            "all-reduce sums f32 buffers; only f32 is measured",
+            format!(
+                "{bad}: all-reduce sums f32 buffers, and the training step runs in bf16                  autocast or f32"
+            ),
         ));
     }
     let env = dist::rank_env(|k| std::env::var(k).ok())?
@@ -538,6 +563,9 @@ fn run_torch_collective(args: &RunArgs) -> anyhow::Result<()> {
     let nodes = layout.nodes().len();
     let smoke = args.sampling == Sampling::Smoke;
     let mut opts = allreduce::Options::for_suite(args.suite, smoke, args.sizes.clone(), timeout);
+    if !wants(BenchKind::Allreduce) {
+        opts.sizes.clear();
+    }
     if smoke {
         // A smoke run checks that it works: gloo on an oversubscribed CPU takes milliseconds a
         // call.
@@ -561,7 +589,7 @@ fn run_torch_collective(args: &RunArgs) -> anyhow::Result<()> {
         .filter(|s| s.saturating_mul(7) > budget)
         .collect();
     opts.sizes.retain(|s| s.saturating_mul(7) <= budget);
-    if opts.sizes.is_empty() {
+    if opts.sizes.is_empty() && wants(BenchKind::Allreduce) {
         return Err(input_error(
             "--sizes",
             format!(
@@ -569,6 +597,18 @@ fn run_torch_collective(args: &RunArgs) -> anyhow::Result<()> {
             ),
         ));
     }
+    // The training presets the device holds, in the step's type.
+    let presets = if wants(BenchKind::Train) {
+        suites::train_presets(args.suite, info.has_accelerator())
+    } else {
+        Vec::new()
+    };
+    let train_dtype = match &args.dtype {
+        Some(d) if d.contains(&DType::Bf16) => DType::Bf16,
+        Some(_) => DType::F32,
+        None if info.has_accelerator() => DType::Bf16,
+        None => DType::F32,
+    };
     let mut writer = None;
     let mut out = PathBuf::new();
     if rank0 {
@@ -604,13 +644,15 @@ fn run_torch_collective(args: &RunArgs) -> anyhow::Result<()> {
             );
         }
         let mut results = Results::new(node, std::env::args().collect(), None);
-        results.planned = opts.sizes.len() * 2;
+        results.planned = opts.sizes.len() * 2 + 2 * presets.len();
         results.ranks = Some(layout.clone());
         eprintln!(
-            "all-reduce through torch.distributed ({backend}): {} ranks on {nodes} node(s), {} \
-             sizes out of place and in place, {} s limit per step",
+            "torch.distributed ({backend}): {} ranks on {nodes} node(s); {} all-reduce sizes out \
+             of place and in place, {} training step(s) alone and data-parallel; {} s limit per \
+             step",
             env.world,
             opts.sizes.len(),
+            presets.len(),
             args.timeout
         );
         writer = Some(ResultsWriter::create(out.clone(), results)?);
@@ -708,6 +750,82 @@ fn run_torch_collective(args: &RunArgs) -> anyhow::Result<()> {
             w.push(m)?;
         }
     }
+    // The training step: every rank alone (the baseline), then data-parallel.
+    let (iterations, samples) = match (smoke, args.suite) {
+        (true, _) => (2, 3),
+        (false, Suite::Quick) => (5, 5),
+        (false, _) => (10, 10),
+    };
+    let device = match info.devices.get(env.local_rank % info.devices.len().max(1)) {
+        Some(d) if info.has_accelerator() => d.name.clone(),
+        _ => format!("CPU (torch {})", info.torch),
+    };
+    for shape in &presets {
+        let mut single: Option<crate::results::TrainInfo> = None;
+        for phase in ["single", "ddp"] {
+            step += 1;
+            dist::arrive(&env, &cwd, step);
+            let started = crate::timefmt::rfc3339(crate::timefmt::now_unix());
+            let mut req = json!({"op": "dist_train", "phase": phase, "shape": shape,
+                                 "dtype": train_dtype.name(), "iterations": iterations,
+                                 "samples": samples,
+                                 "batch": single.as_ref().map_or(0, |t| t.micro_batch)});
+            if let Some(allreduce::Fault::Corrupt { rank, bytes: 0 }) = allreduce::fault()
+                && rank == env.rank
+                && phase == "ddp"
+            {
+                req["fault"] = json!("corrupt");
+            }
+            let what = if phase == "ddp" {
+                format!("the data-parallel training step {}", shape.display())
+            } else {
+                format!("the training step {} alone on each rank", shape.display())
+            };
+            let a = h
+                .request(&req, deadline)
+                .map_err(|e| diagnose(step, what.clone(), e))?;
+            let m = train_measurement(
+                &a,
+                TrainRun {
+                    shape: *shape,
+                    dtype: train_dtype,
+                    started,
+                    device: &device,
+                    accelerator: info.has_accelerator(),
+                    iterations,
+                },
+                (phase == "ddp").then_some((&layout, single.as_ref())),
+            );
+            if phase == "single" {
+                single = m.train.clone().filter(|_| m.is_valid());
+                if single.is_none() {
+                    // Without a verified baseline there is nothing to scale against.
+                    if let Some(w) = writer.as_mut() {
+                        eprintln!("FAILED: {what}: {}", m.error.as_deref().unwrap_or(""));
+                        w.push(m)?;
+                    }
+                    break;
+                }
+            }
+            if let Some(w) = writer.as_mut() {
+                if !m.is_valid() {
+                    eprintln!("FAILED: {what}: {}", m.error.as_deref().unwrap_or(""));
+                }
+                if let Some(dp) = m.train.as_ref().and_then(|t| t.data_parallel.as_ref()) {
+                    eprintln!(
+                        "data-parallel {}: {:.0} tokens/s per rank across {} ranks, {:.0} \
+                         alone: scaling efficiency {:.1}%",
+                        shape.display(),
+                        m.train.as_ref().map_or(0.0, |t| t.tokens_per_s),
+                        dp.ranks,
+                        dp.single_tokens_per_s,
+                        dp.efficiency * 100.0
+                    );
+                }
+                w.push(m)?;
+            }
+        }
+    }
     h.quit();
     dist::clean(&env, &cwd);
     let Some(w) = writer else {
@@ -717,6 +835,102 @@ fn run_torch_collective(args: &RunArgs) -> anyhow::Result<()> {
     emit(&allreduce_table(&table))?;
     emit(&format!("\nresults: {}\n", out.display()))?;
     fail_on_invalid(&results)
+}
+
+/// What a training measurement across ranks was.
+struct TrainRun<'a> {
+    shape: crate::bench::Shape,
+    dtype: DType,
+    started: String,
+    device: &'a str,
+    accelerator: bool,
+    iterations: u64,
+}
+
+/// A training step measured across ranks (the harness's answer `a`): alone on every rank, or
+/// data-parallel (`ddp`: the rank layout and the verified single-rank step it scales from).
+fn train_measurement(
+    a: &serde_json::Value,
+    run: TrainRun,
+    ddp: Option<(&RankLayout, Option<&crate::results::TrainInfo>)>,
+) -> Measurement {
+    use crate::results::{DeviceKind, MethodFamily, Origin, TimingSource, TrainInfo};
+    let samples: Vec<f64> = a["samples"]
+        .as_array()
+        .map(|v| v.iter().filter_map(|x| x.as_f64()).collect())
+        .unwrap_or_default();
+    let verification = serde_json::from_value(a["verification"].clone()).unwrap_or_else(|e| {
+        let mut v = crate::bench::verify::Verification::not_run();
+        v.first_failure = Some(format!("the harness's verification could not be read: {e}"));
+        v
+    });
+    let origin = Origin {
+        backend: "torch".into(),
+        device_kind: if run.accelerator {
+            DeviceKind::Gpu
+        } else {
+            DeviceKind::Cpu
+        },
+        family: MethodFamily::VendorLibrary,
+        device: match ddp {
+            Some((l, _)) => format!("{} ranks × {}", l.size, run.device),
+            None => run.device.to_string(),
+        },
+        method: a["method"].as_str().unwrap_or("torch/train-llama").into(),
+        variant: format!(
+            "{}; {}",
+            a["variant"].as_str().unwrap_or(""),
+            match ddp {
+                Some((l, _)) => format!("{}, launched by {}", l.library, l.launcher),
+                None => "every rank alone on its own device at the same time, no communication \
+                         (the data-parallel baseline); the slowest rank's time"
+                    .into(),
+            }
+        ),
+    };
+    let mut m = Measurement::pending(
+        BenchKind::Train,
+        run.dtype,
+        run.shape,
+        origin,
+        if run.accelerator {
+            TimingSource::DeviceTimestamps
+        } else {
+            TimingSource::WallClock
+        },
+    );
+    m.started_at = run.started;
+    let f = &a["figures"];
+    let u = |k: &str| f[k].as_u64().unwrap_or(0);
+    let tokens = u("tokens_per_step");
+    if let Some(flops) = a["flops"].as_f64() {
+        m.work.flops = flops;
+    }
+    m.record(verification, samples, run.iterations);
+    if let Some(step_s) = m.stats.as_ref().map(|s| s.median).filter(|s| *s > 0.0) {
+        let tokens_per_s = tokens as f64 / step_s;
+        m.train = Some(TrainInfo {
+            tokens_per_s,
+            step_s,
+            parameters: u("parameters"),
+            micro_batch: u("micro_batch"),
+            tokens_per_step: tokens,
+            flops_per_token: f["flops_per_token"].as_f64().unwrap_or(f64::NAN),
+            peak_memory_bytes: u("peak_memory_bytes"),
+            first_loss: f["first_loss"].as_f64().unwrap_or(f64::NAN),
+            data_parallel: ddp.and_then(|(l, single)| {
+                single.map(|s| crate::results::DataParallel {
+                    ranks: l.size,
+                    nodes: l.nodes().len(),
+                    library: l.library.clone(),
+                    single_tokens_per_s: s.tokens_per_s,
+                    single_step_s: s.step_s,
+                    efficiency: tokens_per_s / s.tokens_per_s,
+                })
+            }),
+        });
+    }
+    m
 }
 
 /// How much longer than rank 0 the other ranks wait for a step, so that rank 0 (which writes the

@@ -201,6 +201,63 @@ pub(super) fn training(b: &mut Vec<Block>, ctx: &ReportContext) {
         .to_vec(),
         rows,
     });
+    // Data-parallel steps: the scaling efficiency, and the projection from one rank's step plus
+    // the measured all-reduce, checked against the measured data-parallel step.
+    let scaling: Vec<String> = steps
+        .iter()
+        .filter_map(|m| {
+            let t = m.train.as_ref()?;
+            let dp = t.data_parallel.as_ref()?;
+            Some(format!(
+                "{}: {:.0} tokens/s per rank across {} rank(s) on {} node(s), {:.0} tokens/s on \
+                 one rank alone: scaling efficiency {} ({})",
+                m.shape.display(),
+                t.tokens_per_s,
+                dp.ranks,
+                dp.nodes,
+                dp.single_tokens_per_s,
+                percent(dp.efficiency),
+                dp.library
+            ))
+        })
+        .collect();
+    if !scaling.is_empty() {
+        b.push(Block::Para(
+            "Data-parallel scaling (DistributedDataParallel, the same micro-batch per rank; the \
+             baseline is the same step on every rank at once with no communication):"
+                .into(),
+        ));
+        b.push(Block::List(scaling));
+        let checks = crate::assess::project::comm_validations(ctx.results);
+        if !checks.is_empty() {
+            b.push(Block::List(
+                checks
+                    .iter()
+                    .map(|v| {
+                        format!(
+                            "projection check, {} across {} ranks: one rank's step + the \
+                             measured gradient all-reduce gives {} – {} per step ({}); measured \
+                             {}: {}",
+                            v.model,
+                            v.ranks,
+                            crate::assess::project::duration_s(v.projected_s.0),
+                            crate::assess::project::duration_s(v.projected_s.1),
+                            v.term.basis,
+                            crate::assess::project::duration_s(v.measured_s),
+                            if v.error() == 0.0 {
+                                "inside the band".to_string()
+                            } else {
+                                format!(
+                                    "error {:+.1}% from the band's nearer end",
+                                    v.error() * 100.0
+                                )
+                            }
+                        )
+                    })
+                    .collect(),
+            ));
+        }
+    }
     let checks = crate::assess::project::validations(ctx.results);
     if !checks.is_empty() {
         b.push(Block::Para(

@@ -100,6 +100,13 @@ fn projection(b: &mut Vec<Block>, ctx: &ReportContext) {
     } else {
         baseline_rate(ctx.profile)
     };
+    // This node's measured gradient all-reduce, where the run has a training step and an
+    // all-reduce to fold in (the baseline's is assumed overlapped).
+    let comm = ours
+        .as_ref()
+        .filter(|r| r.end_to_end)
+        .and_then(|_| crate::assess::project::projection_comm(ctx.results, n, 1));
+    let ours_first = ours.is_some();
     let rates: Vec<_> = [ours, theirs].into_iter().flatten().collect();
     if rates.is_empty() {
         return;
@@ -111,7 +118,7 @@ fn projection(b: &mut Vec<Block>, ctx: &ReportContext) {
     let (lo, hi) = DEFAULT_UTILISATION;
     let stepped = rates.iter().any(|r| r.end_to_end);
     b.push(Block::Para(format!(
-        "6·N·D = {flops:.2e} FLOPs on one node of each machine, at {}; communication assumed overlapped with compute (measured all-reduce is not folded in). \
+        "6·N·D = {flops:.2e} FLOPs on one node of each machine, at {}; {}. \
          hpcready project --params N --tokens D --results results.json projects your own \
          model, node count and utilisation.{}",
         if stepped {
@@ -129,6 +136,15 @@ fn projection(b: &mut Vec<Block>, ctx: &ReportContext) {
                 hi * 100.0
             )
         },
+        match &comm {
+            Some(c) => format!(
+                "this node's {}; the baseline's communication assumed overlapped",
+                c.basis
+            ),
+            None => "communication assumed overlapped with compute (no training step and \
+                     all-reduce measured together to fold in, or a single device)"
+                .to_string(),
+        },
         if ctx.profile.kind == crate::profiles::ProfileKind::Measured {
             ""
         } else {
@@ -138,9 +154,13 @@ fn projection(b: &mut Vec<Block>, ctx: &ReportContext) {
     )));
     let rows = rates
         .into_iter()
-        .map(|rate| {
+        .enumerate()
+        .map(|(i, rate)| {
             let basis = rate.basis.clone();
-            let p = project(flops, rate, 1, DEFAULT_UTILISATION);
+            let mut p = project(flops, rate, 1, DEFAULT_UTILISATION);
+            if i == 0 && ours_first {
+                p = p.with_comm(comm.clone());
+            }
             vec![
                 Cell::plain(&p.rate.machine),
                 Cell::plain(format!(

@@ -193,6 +193,30 @@ pub struct TrainInfo {
     /// The loss before the first step (near ln(vocab) for an untrained model).
     #[serde(with = "crate::float")]
     pub first_loss: f64,
+    /// Data-parallel across ranks (DDP): against the same step on one rank alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_parallel: Option<DataParallel>,
+}
+
+/// A training step measured data-parallel (torch DistributedDataParallel) across ranks, with
+/// the same step alone on each rank (same micro-batch) as its baseline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DataParallel {
+    /// Ranks (one device each).
+    pub ranks: usize,
+    /// Nodes they ran on.
+    pub nodes: usize,
+    /// torch.distributed's backend and library.
+    pub library: String,
+    /// Tokens per second of one rank alone.
+    #[serde(with = "crate::float")]
+    pub single_tokens_per_s: f64,
+    /// The step time of one rank alone, seconds.
+    #[serde(with = "crate::float")]
+    pub single_step_s: f64,
+    /// Tokens per second per rank data-parallel over alone: the scaling efficiency.
+    #[serde(with = "crate::float")]
+    pub efficiency: f64,
 }
 
 /// Provenance of the tool.

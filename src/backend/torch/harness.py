@@ -489,7 +489,9 @@ class Train:
     6N + 12·L·H·Q·T (PaLM, as torchtitan and llm-foundry count), N the parameters without the
     token embedding."""
 
-    def __init__(self, req, dev):
+    def __init__(self, req, dev, ddp=None):
+        """`ddp`: the Distributed group to train data-parallel across (DistributedDataParallel,
+        each rank its own tokens), with `req["batch"]` the micro-batch every rank uses."""
         s = req["shape"]
         self.L, self.d, self.H = s["layers"], s["hidden"], s["heads"]
         self.V, self.T = s["vocab"], s["seq"]
@@ -498,7 +500,14 @@ class Train:
         self.autocast = self.dtype == "bf16"
         set_tf32(False)
         torch.manual_seed(3)
-        self.model = build_model(self.L, self.d, self.H, self.V, self.T).to(dev)
+        self.core = build_model(self.L, self.d, self.H, self.V, self.T).to(dev)
+        self.model = self.core
+        if ddp is not None:
+            from torch.nn.parallel import DistributedDataParallel
+
+            # Gradients are all-reduced by NCCL/RCCL (gloo on the CPU) during the backward pass.
+            self.model = DistributedDataParallel(
+                self.core, device_ids=[dev.index] if dev.type == "cuda" else None)
         # Test hook: HPCREADY_HARNESS_FROZEN=1 sets the learning rate to 0 (a step that does
         # not train), which verification must catch.
         lr = 3e-3 if sum(p.numel() for p in self.model.parameters()) < 5e7 else 6e-4
@@ -516,13 +525,16 @@ class Train:
         succ[self.alphabet] = self.alphabet[torch.randperm(k, generator=g)]
         self.perm = succ.to(dev)
         self.alphabet = self.alphabet.to(dev)
-        self.gen = torch.Generator(device="cpu").manual_seed(5)
-        self.n = sum(p.numel() for p in self.model.parameters()) - self.model.embed.weight.numel()
+        self.gen = torch.Generator(device="cpu").manual_seed(5 + (ddp.rank if ddp else 0))
+        self.n = sum(p.numel() for p in self.core.parameters()) - self.core.embed.weight.numel()
         per_token = 6 * self.n + 12 * self.L * self.d * self.T
         self.first_loss = None
         self.batch = None
         last = None
-        for b in [x for x in (64, 32, 16, 8, 4, 2, 1) if x <= s["batch"]]:
+        tries = [x for x in (64, 32, 16, 8, 4, 2, 1) if x <= s["batch"]]
+        if req.get("batch"):
+            tries = [int(req["batch"])]
+        for b in tries:
             try:
                 self.batch = b
                 self.first_loss = self.loss_only()
@@ -538,8 +550,10 @@ class Train:
             raise RuntimeError(f"no micro-batch fits the device's memory: {last}")
         self.tokens = self.batch * self.T
         self.flops = float(per_token * self.tokens)
-        self.method = "torch/train-llama"
-        self.variant = (f"Llama-style decoder, {self.n / 1e6:.1f} M parameters without the "
+        self.method = "torch/train-llama-ddp" if ddp else "torch/train-llama"
+        self.variant = (("DistributedDataParallel across ranks, each its own tokens; "
+                         if ddp else "")
+                        + f"Llama-style decoder, {self.n / 1e6:.1f} M parameters without the "
                         f"embedding, {self.L} layers, width {self.d}, {self.H} heads, vocabulary "
                         f"{self.V}, sequence {self.T}, micro-batch {self.batch}, "
                         f"{'bf16 autocast' if self.autocast else 'f32'}, AdamW; "
@@ -805,6 +819,104 @@ class Distributed:
                          "functional all_reduce (torch.ops._c10d_functional: the input is "
                          "copied, then reduced in place)")}
 
+    def timed(self, t, iterations, samples):
+        """Samples of `iterations` steps of `t` (seconds per step), each after a barrier, the
+        slowest rank's time."""
+        times = []
+        for _ in range(samples):
+            self.dist.barrier()
+            synchronize(self.dev)
+            secs, _ = t.run(iterations)
+            mine = torch.tensor([secs / iterations], dtype=torch.float64)
+            self.dist.all_reduce(mine, op=self.dist.ReduceOp.MAX)
+            times.append(float(mine))
+        return times
+
+    def all_passed(self, v):
+        """A verification that passed on every rank (rank 0's text otherwise)."""
+        ok = torch.tensor([1 if v["passed"] else 0], dtype=torch.int64)
+        self.dist.all_reduce(ok, op=self.dist.ReduceOp.MIN)
+        if v["passed"] and int(ok) == 0:
+            v = dict(v, passed=False, first_failure="the check failed on another rank")
+        return v
+
+    def train(self, req):
+        """The training step alone on every rank's device at once (no communication: the
+        baseline, with the node's shared CPU, memory and power loaded as in the data-parallel
+        run), then wrapped in DistributedDataParallel at the same micro-batch. Both timed as the
+        slowest rank's; both verified: the loss falls (data-parallel: the mean over ranks, all
+        ranks stopping together) and, data-parallel, every rank's parameters stay identical."""
+        iterations, samples = int(req["iterations"]), int(req["samples"])
+        phase = req["phase"]
+        if phase == "single":
+            t = Train(req, self.dev)
+            # Every rank at the smallest micro-batch any rank fits.
+            b = torch.tensor([t.batch], dtype=torch.int64)
+            self.dist.all_reduce(b, op=self.dist.ReduceOp.MIN)
+            t.batch = int(b)
+            t.tokens = t.batch * t.T
+            t.flops = float((6 * t.n + 12 * t.L * t.d * t.T) * t.tokens)
+        else:
+            t = Train(dict(req, batch=int(req["batch"])), self.dev, ddp=self)
+        for _ in range(2):
+            t.step()
+        times = self.timed(t, iterations, samples)
+        if phase == "single":
+            v = t.verify()
+        else:
+            v = self.verify_ddp(t, req.get("fault") == "corrupt")
+        v = self.all_passed(v)
+        out = {"ok": True, "samples": times, "iterations": iterations, "method": t.method,
+               "variant": t.variant, "flops": t.flops, "figures": t.figures(), "verification": v}
+        del t
+        if self.dev.type == "cuda":
+            torch.cuda.empty_cache()
+        return out
+
+    def verify_ddp(self, t, corrupt):
+        """The loss falls below a quarter of ln(vocab) within 150 steps (the largest loss over
+        ranks decides, so that every rank stops at the same step), and every rank's parameters
+        are bit-for-bit the same afterwards."""
+        target = 0.25 * math.log(t.V)
+        start_ok = abs(t.first_loss - math.log(t.V)) <= 0.15 * math.log(t.V)
+        losses = []
+        for _ in range(150):
+            loss = torch.tensor([float(t.step().detach())], dtype=torch.float64)
+            self.dist.all_reduce(loss, op=self.dist.ReduceOp.MAX)
+            losses.append(float(loss))
+            if losses[-1] < target:
+                break
+        if corrupt:  # test hook: one rank's weights drift
+            with torch.no_grad():
+                next(t.core.parameters()).view(-1)[0] += 1e-3
+        flat = torch.cat([p.detach().double().flatten().cpu() for p in t.core.parameters()])
+        w = (torch.arange(flat.numel(), dtype=torch.float64) % 7) + 1
+        sig = torch.stack([flat.sum(), flat.abs().sum(), (flat * w).sum()])
+        hi, lo = sig.clone(), sig.clone()
+        self.dist.all_reduce(hi, op=self.dist.ReduceOp.MAX)
+        self.dist.all_reduce(lo, op=self.dist.ReduceOp.MIN)
+        same = bool(torch.equal(hi, lo))
+        trained = start_ok and losses[-1] < target
+        first = None
+        if not start_ok:
+            first = f"the first loss {t.first_loss:.3f} is not near ln({t.V})"
+        elif not trained:
+            first = (f"the loss fell only to {losses[-1]:.3f} in {len(losses)} data-parallel "
+                     f"steps (target < {target:.3f})")
+        elif not same:
+            first = "the ranks' parameters differ after the data-parallel steps"
+        return {
+            "passed": trained and same,
+            "max_rel_error": losses[-1] / math.log(t.V),
+            "tolerance": 0.25,
+            "checked": len(losses),
+            "total": 150,
+            "reference": (f"largest loss over ranks from {t.first_loss:.3f} (ln {t.V}) to "
+                          f"{losses[-1]:.3f} after {len(losses)} data-parallel steps; every "
+                          f"rank's parameters {'identical' if same else 'DIFFERENT'}"),
+            "first_failure": first,
+        }
+
     def close(self):
         try:
             self.dist.destroy_process_group()
@@ -830,6 +942,11 @@ class Harness:
         if self.dist is None:
             raise ValueError("dist_allreduce before dist_init")
         return self.dist.allreduce(req)
+
+    def dist_train(self, req):
+        if self.dist is None:
+            raise ValueError("dist_train before dist_init")
+        return self.dist.train(req)
 
     def warmup(self, req):
         """Sustained work before the first case (a cold accelerator scores higher): bf16
@@ -925,7 +1042,7 @@ def main():
     h = Harness()
     ops = {"hello": hello, "warmup": h.warmup, "prepare": h.prepare, "run": h.run,
            "verify": h.verify, "release": h.release, "dist_init": h.dist_init,
-           "dist_allreduce": h.dist_allreduce}
+           "dist_allreduce": h.dist_allreduce, "dist_train": h.dist_train}
     for line in sys.stdin:
         if not line.strip():
             continue

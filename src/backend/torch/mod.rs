@@ -397,6 +397,7 @@ impl Kernel for TorchKernel {
             flops_per_token: f["flops_per_token"].as_f64().unwrap_or(f64::NAN),
             peak_memory_bytes: u("peak_memory_bytes"),
             first_loss: f["first_loss"].as_f64().unwrap_or(f64::NAN),
+            data_parallel: None,
         })
     }
 
