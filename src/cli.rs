@@ -80,6 +80,16 @@ pub struct SlurmArgs {
     /// The hpcready binary the job runs (default: this one). Build it with `--features mpi`.
     #[arg(long, value_name = "PATH")]
     pub binary: Option<PathBuf>,
+    /// Also measure through the user's PyTorch across every GPU of every node: torch.distributed
+    /// all-reduce (NCCL/RCCL) and the data-parallel training step, one task per GPU. CMD is the
+    /// Python with torch (inside the container when --container is given), e.g. `python3` or
+    /// `/scratch/venv/bin/python`.
+    #[arg(long, value_name = "CMD")]
+    pub torch: Option<String>,
+    /// srun's --cpu-bind for the torch step, e.g. LUMI-G's per-GCD mask list
+    /// (`mask_cpu:0xfe000000000000,…`), so each rank runs on the cores nearest its GPU.
+    #[arg(long, value_name = "BIND")]
+    pub cpu_bind: Option<String>,
     #[arg(long, value_enum, default_value_t = Sampling::Suite, hide = true)]
     pub sampling: Sampling,
 }

@@ -90,9 +90,14 @@ pub fn script(args: &SlurmArgs, binary: &str) -> anyhow::Result<String> {
     } else {
         ""
     };
+    let python = args
+        .torch
+        .as_ref()
+        .map(|p| format!(" --python {}", sh(p)))
+        .unwrap_or_default();
     s.push_str(&format!(
         "# 1. One node's compute benchmarks and porting checklist: one process, all its GPUs.\n\
-         srun --nodes=1 --ntasks=1 --cpus-per-task=\"${{SLURM_CPUS_ON_NODE:-1}}\" \"${{RUN[@]}}\" run --suite {suite}{smoke} --out \"$OUT/node.json\" \\\n  || echo \"hpcready: the node benchmarks failed (see above)\" >&2\n\n"
+         srun --nodes=1 --ntasks=1 --cpus-per-task=\"${{SLURM_CPUS_ON_NODE:-1}}\" \"${{RUN[@]}}\" run --suite {suite}{smoke}{python} --out \"$OUT/node.json\" \\\n  || echo \"hpcready: the node benchmarks failed (see above)\" >&2\n\n"
     ));
     let mpi = match &args.mpi {
         Some(p) => format!(" --mpi={}", sbatch_value("--mpi", p)?),
@@ -105,10 +110,31 @@ pub fn script(args: &SlurmArgs, binary: &str) -> anyhow::Result<String> {
          srun{mpi} --nodes={nodes} --ntasks-per-node={ranks} \"${{RUN[@]}}\" run --bench allreduce --suite {suite}{smoke} --out \"$OUT/allreduce.json\" \\\n  || echo \"hpcready: the all-reduce failed (see above)\" >&2\n\n",
         nodes * ranks
     ));
+    if let Some(py) = &args.torch {
+        let bind = match &args.cpu_bind {
+            Some(b) => format!(" --cpu-bind={}", sbatch_value("--cpu-bind", b)?),
+            None => String::new(),
+        };
+        let gpus = if args.gpus_per_node > 0 {
+            " --gpus-per-task=1"
+        } else {
+            ""
+        };
+        s.push_str(&format!(
+            "# 2b. Through the user's PyTorch, one task per GPU on every node ({} ranks):\n\
+             #    torch.distributed all-reduce (NCCL/RCCL; gloo on CPUs) and the training step\n\
+             #    alone then data-parallel (DDP). The binary reads srun's variables and sets up\n\
+             #    the rendezvous in this directory (it must be shared by the nodes). The report's\n\
+             #    checklist says which network NCCL/RCCL chose.\n\
+             srun --nodes={nodes} --ntasks-per-node={ranks}{gpus}{bind} \"${{RUN[@]}}\" run --backend torch --bench allreduce,train --python {} --suite {suite}{smoke} --out \"$OUT/torch.json\" \\\n  || echo \"hpcready: the torch step failed (see above)\" >&2\n\n",
+            nodes * ranks,
+            sh(py)
+        ));
+    }
     s.push_str(&format!(
         "# 3. The report, from whatever finished.\n\
          parts=()\n\
-         for f in \"$OUT/node.json\" \"$OUT/allreduce.json\"; do [ -s \"$f\" ] && parts+=(\"$f\"); done\n\
+         for f in \"$OUT/node.json\" \"$OUT/allreduce.json\" \"$OUT/torch.json\"; do [ -s \"$f\" ] && parts+=(\"$f\"); done\n\
          if [ ${{#parts[@]}} -eq 0 ]; then echo \"hpcready: nothing was measured\" >&2; exit 1; fi\n\
          \"${{RUN[@]}}\" report \"${{parts[@]}}\" --baseline {} --out \"$OUT\"\n\
          echo \"hpcready: report in $OUT/report.html\"\n",
@@ -162,8 +188,33 @@ mod tests {
             suite: Suite::Standard,
             baseline: "aws-p5.48xlarge".into(),
             binary: None,
+            torch: None,
+            cpu_bind: None,
             sampling: Sampling::Suite,
         }
+    }
+
+    #[test]
+    fn the_torch_step_runs_one_task_per_gpu_with_the_binding() {
+        let mut a = args();
+        a.torch = Some("/scratch/venv/bin/python".into());
+        a.cpu_bind = Some("mask_cpu:0xfe000000000000,0xfe00000000000000".into());
+        let s = script(&a, "/bin/hpcready").unwrap();
+        assert!(
+            s.contains(
+                "srun --nodes=2 --ntasks-per-node=4 --gpus-per-task=1 \
+                 --cpu-bind=mask_cpu:0xfe000000000000,0xfe00000000000000 \"${RUN[@]}\" run \
+                 --backend torch --bench allreduce,train --python '/scratch/venv/bin/python'"
+            ),
+            "{s}"
+        );
+        assert!(s.contains("\"$OUT/torch.json\"; do"), "{s}");
+        assert!(
+            s.contains("run --suite standard --python '/scratch/venv/bin/python' --out"),
+            "{s}"
+        );
+        a.cpu_bind = Some("bad mask".into());
+        assert!(script(&a, "/bin/hpcready").is_err());
     }
 
     #[test]
