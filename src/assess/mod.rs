@@ -338,6 +338,10 @@ fn like_caveat(r: &Reference, m: &Measurement) -> Option<&'static str> {
     }
 }
 
+/// The tools whose all-reduce figures a torch.distributed NCCL/RCCL measurement is compared with
+/// like for like (same size and rank count).
+pub const TORCH_COMPARABLE: [&str; 3] = ["nccl-tests", "rccl-tests", "all_reduce_bench"];
+
 /// A `key=value` number from a reference's parameters (`bytes=134217728 ranks=16`).
 pub fn param_u64(params: &str, key: &str) -> Option<u64> {
     params
@@ -364,19 +368,33 @@ fn allreduce_row(results: &Results, profile: &Profile, ours: &Measurement, row: 
         .filter(|r| r.bench == "allreduce" && r.unit == "GB/s")
         .filter_map(|r| param_u64(&r.params, "bytes").map(|b| (r, b)))
         .collect();
-    let same_tool = |r: &Reference| r.tool == tool;
-    // Prefer a reference by the same tool, then the largest size both measured.
+    // Like for like: the same tool, or torch.distributed on NCCL/RCCL against nccl-tests,
+    // rccl-tests or all_reduce_bench (a torch.distributed loop) at the same rank count — the
+    // torch loop is within 0.5% of nccl-tests on one 8×H200 node (ml-engineering,
+    // network/README.md).
+    let ranks_of = |m: &Measurement| match m.shape {
+        Shape::Allreduce { ranks, .. } => Some(ranks),
+        _ => None,
+    };
+    let comparable = |r: &Reference, m: &Measurement| {
+        r.tool == tool
+            || (tool == "torch/allreduce-nccl"
+                && TORCH_COMPARABLE.contains(&r.tool.as_str())
+                && param_u64(&r.params, "ranks").is_some()
+                && param_u64(&r.params, "ranks") == ranks_of(m))
+    };
+    // Prefer a comparable reference, then the largest size both measured.
     let matched = refs
         .iter()
         .filter_map(|&(r, b)| at(b).map(|m| (r, b, m)))
-        .max_by_key(|&(r, b, _)| (same_tool(r), b));
+        .max_by_key(|&(r, b, m)| (comparable(r, m), b));
     if let Some((r, _, m)) = matched {
         let value = m.value().unwrap_or(0.0);
         row.ours = m.throughput;
         row.ours_at = Some(m.shape.display());
         row.ours_method = Some(m.method.clone());
         row.baseline = Some(reference_figure(profile, r));
-        if same_tool(r) {
+        if comparable(r, m) {
             row.ratio = Some(value / r.value);
             row.basis = Basis::LikeForLike;
             row.verdict = Verdict::from_ratio(value / r.value);

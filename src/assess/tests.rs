@@ -695,3 +695,57 @@ fn a_training_step_is_compared_with_the_published_step_of_its_size() {
     let c = compare(&r, &lookup("h100-sxm").unwrap());
     assert_eq!(c.rows[0].basis, Basis::NoReference);
 }
+
+/// torch.distributed on NCCL is scored like for like against the baseline's nccl-tests figure
+/// at the same size and rank count; at another rank count, or on gloo, it is context only.
+#[test]
+fn torch_nccl_allreduce_is_scored_against_nccl_tests_at_the_same_ranks() {
+    let ar = |ranks: u64, method: &str| {
+        let mut m = measurement(
+            BenchKind::Allreduce,
+            DType::F32,
+            Shape::Allreduce {
+                bytes: 134217728,
+                ranks,
+                inplace: true,
+            },
+            290.0,
+            true,
+        );
+        m.backend = "torch".into();
+        m.device_kind = crate::results::DeviceKind::Collective;
+        m.family = crate::results::MethodFamily::VendorLibrary;
+        m.method = method.into();
+        m.device = format!("{ranks} ranks, torch.distributed nccl");
+        m
+    };
+    let p5 = lookup("aws-p5.48xlarge").unwrap();
+    let c = compare(&results(vec![ar(16, "torch/allreduce-nccl")]), &p5);
+    let row = c
+        .rows
+        .iter()
+        .find(|r| r.bench == BenchKind::Allreduce)
+        .unwrap();
+    assert_eq!(row.basis, Basis::LikeForLike);
+    // 290 against nccl-tests' 305.13 GB/s at 128 MiB over 16 ranks.
+    assert!((row.ratio.unwrap() - 290.0 / 305.13).abs() < 1e-9);
+    let comm = c
+        .categories
+        .iter()
+        .find(|k| k.name == "communication")
+        .unwrap();
+    assert!(comm.status.is_some());
+    assert!(comm.basis.contains("within 0.5%"), "{}", comm.basis);
+    for other in [
+        ar(8, "torch/allreduce-nccl"),
+        ar(16, "torch/allreduce-gloo"),
+    ] {
+        let c = compare(&results(vec![other]), &p5);
+        let row = c
+            .rows
+            .iter()
+            .find(|r| r.bench == BenchKind::Allreduce)
+            .unwrap();
+        assert_ne!(row.basis, Basis::LikeForLike, "{row:?}");
+    }
+}
