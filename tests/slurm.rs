@@ -28,13 +28,27 @@ fn the_generated_job_runs_and_leaves_its_report() {
     }
     let dir = tempfile::tempdir().unwrap();
     let bin = env!("CARGO_BIN_EXE_hpcready");
-    let o = Command::new(bin)
-        .args([
-            "slurm", "--nodes", "1", "--mpi", "pmix", "--time", "00:10:00",
-        ])
-        .args(["--sampling", "smoke"])
-        .output()
-        .unwrap();
+    // With PyTorch (CI's venv), the job's torch step too: all-reduce and the data-parallel step.
+    let py = std::env::var_os("HPCREADY_TEST_PYTHON")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/torch-venv/bin/python")
+        });
+    let torch = py.exists();
+    assert!(
+        torch || std::env::var("HPCREADY_REQUIRE_TORCH_TESTS").is_err(),
+        "no Python with torch at {}",
+        py.display()
+    );
+    let mut c = Command::new(bin);
+    c.args([
+        "slurm", "--nodes", "1", "--mpi", "pmix", "--time", "00:10:00",
+    ])
+    .args(["--sampling", "smoke"]);
+    if torch {
+        c.arg("--torch").arg(&py);
+    }
+    let o = c.output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let job = dir.path().join("job.sh");
     std::fs::write(&job, &o.stdout).unwrap();
@@ -70,6 +84,12 @@ fn the_generated_job_runs_and_leaves_its_report() {
     assert!(html.contains("Communication: all-reduce"), "{log}");
     assert!(html.contains("2 ranks on 1 node"), "{log}");
     assert!(log.contains("hpcready: report in"), "{log}");
+    if torch {
+        assert!(rep.join("torch.json").is_file(), "{log}");
+        let md = std::fs::read_to_string(rep.join("report.md")).unwrap();
+        assert!(md.contains("torch/allreduce-gloo"), "{md}\n{log}");
+        assert!(md.contains("scaling efficiency"), "{md}\n{log}");
+    }
 }
 
 /// torch.distributed all-reduce across 4 tasks of `srun` (gloo; the rendezvous by job and step

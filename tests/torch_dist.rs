@@ -134,7 +134,7 @@ fn a_dead_rank_ends_the_job_naming_it_and_finished_sizes_are_kept() {
     assert!(t.elapsed() < Duration::from_secs(90), "{:?}", t.elapsed());
     assert!(all.contains("failed on rank 0"), "{all}");
     assert!(all.contains("rank 1 did not answer"), "{all}");
-    assert!(all.contains("the PyTorch harness died"), "{all}");
+    // (The dead rank's own line may be cut: mpirun ends the job as rank 0 exits.)
     assert_eq!(finished(dir.path()), [(8, false), (8, true)]);
 }
 

@@ -218,12 +218,14 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     let launched = comm::launcher::detect(|k| std::env::var(k).ok()).filter(|l| l.ranks > 1);
     // torch under a launcher (several ranks): torch.distributed, all-reduce and the
     // data-parallel training step.
-    let torch_ranks = crate::backend::torch::dist::rank_env(|k| std::env::var(k).ok())
-        .ok()
-        .flatten()
-        .is_some_and(|e| e.world > 1);
-    if args.backend == BackendChoice::Torch && (wants_allreduce || torch_ranks) {
-        return run_torch_collective(args);
+    if args.backend == BackendChoice::Torch {
+        match crate::backend::torch::dist::rank_env(|k| std::env::var(k).ok()) {
+            // A launch that cannot form one job, where one was meant: say so.
+            Err(e) if wants_allreduce || launched.is_some() => return Err(e),
+            Ok(Some(e)) if e.world > 1 => return run_torch_collective(args),
+            _ if wants_allreduce => return run_torch_collective(args),
+            _ => {}
+        }
     }
     if wants_allreduce || launched.is_some() {
         return run_collective(args);

@@ -425,8 +425,9 @@ pub fn by_value(a: &&Measurement, b: &&Measurement) -> std::cmp::Ordering {
 }
 
 /// Several results files of one machine as one run: the node of the first file whose node was
-/// probed (not an import), every measurement in file order, the first rank layout, complete
-/// only if every part is.
+/// probed (not an import) with the checklist items only other parts hold (the transport
+/// NCCL/RCCL chose, found by a torch.distributed run), every measurement in file order, the first
+/// rank layout, complete only if every part is.
 pub fn merge(mut parts: Vec<Results>) -> Results {
     if parts.len() == 1 {
         return parts.remove(0);
@@ -444,6 +445,11 @@ pub fn merge(mut parts: Vec<Results>) -> Results {
         }
         if out.load.is_none() {
             out.load = p.load;
+        }
+        for c in p.node.checklist {
+            if !out.node.checklist.iter().any(|o| o.id == c.id) {
+                out.node.checklist.push(c);
+            }
         }
         out.measurements.extend(p.measurements);
     }

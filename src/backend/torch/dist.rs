@@ -106,13 +106,15 @@ pub fn rank_env(var: impl Fn(&str) -> Option<String>) -> anyhow::Result<Option<R
             given().or_else(|| file(job.clone())),
             job,
         )
-    } else if let (Some(r), Some(w)) = (num("RANK"), torch_world) {
+    } else if let (Some(r), Some(w), Some(g)) = (num("RANK"), torch_world, given()) {
+        // Set by hand (or by another launcher): only with the rendezvous that comes with them,
+        // so that variables left over in a shell never make a single process wait for others.
         (
             "RANK/WORLD_SIZE",
             r,
             w,
             num("LOCAL_RANK").unwrap_or(0),
-            given(),
+            Some(g),
             None,
         )
     } else {
@@ -441,6 +443,8 @@ mod tests {
             }
         );
         assert!(env(&[("PATH", "/bin")]).is_none());
+        // RANK and WORLD_SIZE left in a shell, without a rendezvous: not a job.
+        assert!(env(&[("RANK", "0"), ("WORLD_SIZE", "4")]).is_none());
     }
 
     #[test]
