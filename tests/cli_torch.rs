@@ -419,15 +419,7 @@ fn torch_allreduce_runs_across_four_ranks_under_mpirun() {
     assert_eq!(v["ranks"]["size"], 4);
     assert_eq!(v["ranks"]["launcher"], "mpirun (Open MPI)");
     let ms = v["measurements"].as_array().unwrap();
-    let sizes: Vec<(u64, bool)> = ms
-        .iter()
-        .map(|m| {
-            (
-                m["shape"]["bytes"].as_u64().unwrap(),
-                m["shape"]["inplace"].as_bool().unwrap(),
-            )
-        })
-        .collect();
+    let sizes = placements(&v);
     assert_eq!(
         sizes,
         [

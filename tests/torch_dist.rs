@@ -80,17 +80,7 @@ fn results(dir: &Path) -> serde_json::Value {
 }
 
 fn finished(dir: &Path) -> Vec<(u64, bool)> {
-    results(dir)["measurements"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| {
-            (
-                m["shape"]["bytes"].as_u64().unwrap(),
-                m["shape"]["inplace"].as_bool().unwrap(),
-            )
-        })
-        .collect()
+    placements(&results(dir))
 }
 
 fn leftovers(dir: &Path) -> Vec<String> {

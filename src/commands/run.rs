@@ -536,14 +536,7 @@ fn run_torch_collective(args: &RunArgs) -> anyhow::Result<()> {
                 .collect()
         })
         .unwrap_or_default();
-    let mut net_log: Vec<String> = init["net_log"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|l| l.as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default();
+    let mut net_log = torch::harness::strings(&init["net_log"]);
     if let Some(lines) = test_nccl_log() {
         net_log = lines;
     }
@@ -902,24 +895,14 @@ fn train_measurement(
         },
     );
     m.started_at = run.started;
-    let f = &a["figures"];
-    let u = |k: &str| f[k].as_u64().unwrap_or(0);
-    let tokens = u("tokens_per_step");
     if let Some(flops) = a["flops"].as_f64() {
         m.work.flops = flops;
     }
     m.record(verification, samples, run.iterations);
     if let Some(step_s) = m.stats.as_ref().map(|s| s.median).filter(|s| *s > 0.0) {
-        let tokens_per_s = tokens as f64 / step_s;
+        let info = crate::backend::torch::train_info(&a["figures"], step_s);
+        let tokens_per_s = info.tokens_per_s;
         m.train = Some(TrainInfo {
-            tokens_per_s,
-            step_s,
-            parameters: u("parameters"),
-            micro_batch: u("micro_batch"),
-            tokens_per_step: tokens,
-            flops_per_token: f["flops_per_token"].as_f64().unwrap_or(f64::NAN),
-            peak_memory_bytes: u("peak_memory_bytes"),
-            first_loss: f["first_loss"].as_f64().unwrap_or(f64::NAN),
             data_parallel: ddp.and_then(|(l, single)| {
                 single.map(|s| crate::results::DataParallel {
                     ranks: l.size,
@@ -930,6 +913,7 @@ fn train_measurement(
                     efficiency: tokens_per_s / s.tokens_per_s,
                 })
             }),
+            ..info
         });
     }
     m

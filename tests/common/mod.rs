@@ -82,3 +82,18 @@ pub fn torch_python() -> Option<PathBuf> {
     );
     found
 }
+
+/// Each all-reduce measurement of a results file as (bytes, in place), in file order.
+pub fn placements(results: &serde_json::Value) -> Vec<(u64, bool)> {
+    results["measurements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["shape"]["bytes"].as_u64().unwrap(),
+                m["shape"]["inplace"].as_bool().unwrap(),
+            )
+        })
+        .collect()
+}

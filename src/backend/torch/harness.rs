@@ -100,6 +100,17 @@ fn tail(lines: &[String]) -> String {
     }
 }
 
+/// The strings of a JSON array in an answer (none when it is not one).
+pub fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|l| l.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// A running harness.
 pub struct Harness {
     child: Child,
@@ -226,14 +237,7 @@ impl Harness {
                 if v["ok"] == true {
                     Ok(v)
                 } else {
-                    let mut lines: Vec<String> = v["traceback"]
-                        .as_array()
-                        .map(|a| {
-                            a.iter()
-                                .filter_map(|l| l.as_str().map(String::from))
-                                .collect()
-                        })
-                        .unwrap_or_default();
+                    let mut lines = strings(&v["traceback"]);
                     lines.retain(|l| !l.starts_with("Traceback"));
                     Err(HarnessError::Failed(
                         v["error"]

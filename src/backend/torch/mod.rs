@@ -385,20 +385,7 @@ impl Kernel for TorchKernel {
     }
 
     fn train_info(&self, median_step_s: f64) -> Option<crate::results::TrainInfo> {
-        let f = self.figures.as_ref()?;
-        let u = |k: &str| f[k].as_u64().unwrap_or(0);
-        let tokens = u("tokens_per_step");
-        Some(crate::results::TrainInfo {
-            tokens_per_s: tokens as f64 / median_step_s,
-            step_s: median_step_s,
-            parameters: u("parameters"),
-            micro_batch: u("micro_batch"),
-            tokens_per_step: tokens,
-            flops_per_token: f["flops_per_token"].as_f64().unwrap_or(f64::NAN),
-            peak_memory_bytes: u("peak_memory_bytes"),
-            first_loss: f["first_loss"].as_f64().unwrap_or(f64::NAN),
-            data_parallel: None,
-        })
+        Some(train_info(self.figures.as_ref()?, median_step_s))
     }
 
     fn run(&mut self, iterations: u64) -> anyhow::Result<Option<Duration>> {
@@ -433,6 +420,23 @@ impl Drop for TorchKernel {
         {
             let _ = h.request(&json!({"op": "release"}), deadline);
         }
+    }
+}
+
+/// A training step's figures from the harness's `figures` at the median step time.
+pub fn train_info(f: &Value, step_s: f64) -> crate::results::TrainInfo {
+    let u = |k: &str| f[k].as_u64().unwrap_or(0);
+    let tokens = u("tokens_per_step");
+    crate::results::TrainInfo {
+        tokens_per_s: tokens as f64 / step_s,
+        step_s,
+        parameters: u("parameters"),
+        micro_batch: u("micro_batch"),
+        tokens_per_step: tokens,
+        flops_per_token: f["flops_per_token"].as_f64().unwrap_or(f64::NAN),
+        peak_memory_bytes: u("peak_memory_bytes"),
+        first_loss: f["first_loss"].as_f64().unwrap_or(f64::NAN),
+        data_parallel: None,
     }
 }
 
