@@ -360,14 +360,7 @@ fn torch_allreduce_runs_across_four_ranks_under_mpirun() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("ar.json");
     hpcready()
-        .args([
-            "run",
-            "--backend",
-            "torch",
-            "--bench",
-            "allreduce",
-            "--python",
-        ])
+        .args(TORCH_ALLREDUCE)
         .arg(&py)
         .args(["--sampling", "smoke", "--out"])
         .arg(&out)
@@ -387,27 +380,9 @@ fn torch_allreduce_runs_across_four_ranks_under_mpirun() {
         );
         return;
     }
-    let bin = assert_cmd::cargo::cargo_bin("hpcready");
     let o = std::process::Command::new("mpirun")
         .args(["--allow-run-as-root", "--oversubscribe", "-np", "4"])
-        .arg(&bin)
-        .args([
-            "run",
-            "--backend",
-            "torch",
-            "--bench",
-            "allreduce",
-            "--python",
-        ])
-        .arg(&py)
-        .args([
-            "--sizes",
-            "8,1000,65536",
-            "--sampling",
-            "smoke",
-            "--timeout",
-            "120",
-        ])
+        .args(torch_allreduce(&py, "8,1000,65536", "120"))
         .arg("--out")
         .arg(&out)
         .current_dir(dir.path())

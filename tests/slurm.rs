@@ -3,6 +3,9 @@
 //! the test is skipped unless HPCREADY_REQUIRE_SLURM_TESTS=1, as CI sets it.
 #![cfg(feature = "mpi")]
 
+mod common;
+
+use common::*;
 use std::process::Command;
 
 fn cluster_up() -> bool {
@@ -14,6 +17,19 @@ fn cluster_up() -> bool {
             o.status.success() && ["idle", "mix", "alloc"].iter().any(|t| s.contains(t))
         })
         .unwrap_or(false)
+}
+
+/// The torch Python when the local cluster answers and torch is there; `None` skips the test
+/// (CI's `HPCREADY_REQUIRE_*` turn a missing one into a failure).
+fn cluster_and_torch() -> Option<std::path::PathBuf> {
+    if !cluster_up() {
+        assert!(
+            std::env::var("HPCREADY_REQUIRE_SLURM_TESTS").is_err(),
+            "no Slurm cluster answers (sinfo); run .ci/slurm-up"
+        );
+        return None;
+    }
+    torch_python()
 }
 
 #[test]
@@ -29,24 +45,15 @@ fn the_generated_job_runs_and_leaves_its_report() {
     let dir = tempfile::tempdir().unwrap();
     let bin = env!("CARGO_BIN_EXE_hpcready");
     // With PyTorch (CI's venv), the job's torch step too: all-reduce and the data-parallel step.
-    let py = std::env::var_os("HPCREADY_TEST_PYTHON")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/torch-venv/bin/python")
-        });
-    let torch = py.exists();
-    assert!(
-        torch || std::env::var("HPCREADY_REQUIRE_TORCH_TESTS").is_err(),
-        "no Python with torch at {}",
-        py.display()
-    );
+    let py = torch_python();
+    let torch = py.is_some();
     let mut c = Command::new(bin);
     c.args([
         "slurm", "--nodes", "1", "--mpi", "pmix", "--time", "00:10:00",
     ])
     .args(["--sampling", "smoke"]);
-    if torch {
-        c.arg("--torch").arg(&py);
+    if let Some(py) = &py {
+        c.arg("--torch").arg(py);
     }
     let o = c.output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -96,72 +103,69 @@ fn the_generated_job_runs_and_leaves_its_report() {
 /// id): every size verified, the layout records srun and 4 ranks.
 #[test]
 fn torch_allreduce_runs_across_srun_tasks() {
-    if !cluster_up() {
-        assert!(
-            std::env::var("HPCREADY_REQUIRE_SLURM_TESTS").is_err(),
-            "no Slurm cluster answers (sinfo); run .ci/slurm-up"
-        );
+    let Some(py) = cluster_and_torch() else {
         return;
-    }
-    let py = std::env::var_os("HPCREADY_TEST_PYTHON")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/torch-venv/bin/python")
-        });
-    if !py.exists() {
-        assert!(
-            std::env::var("HPCREADY_REQUIRE_TORCH_TESTS").is_err(),
-            "no Python with torch at {}",
-            py.display()
-        );
-        return;
-    }
+    };
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("ar.json");
     let o = Command::new("timeout")
         .args(["600", "srun", "-n", "4", "-O"])
-        .arg(env!("CARGO_BIN_EXE_hpcready"))
-        .args([
-            "run",
-            "--backend",
-            "torch",
-            "--bench",
-            "allreduce",
-            "--python",
-        ])
-        .arg(&py)
-        .args([
-            "--sizes",
-            "8,4096",
-            "--sampling",
-            "smoke",
-            "--timeout",
-            "120",
-            "--out",
-        ])
+        .args(torch_allreduce(&py, "8,4096", "120"))
+        .arg("--out")
         .arg(&out)
         .current_dir(dir.path())
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let v: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&read(&out)).unwrap();
     assert_eq!(v["ranks"]["size"], 4);
     assert_eq!(v["ranks"]["launcher"], "srun");
     let ms = v["measurements"].as_array().unwrap();
-    let placed: Vec<(u64, bool)> = ms
-        .iter()
-        .map(|m| {
-            (
-                m["shape"]["bytes"].as_u64().unwrap(),
-                m["shape"]["inplace"].as_bool().unwrap(),
-            )
-        })
-        .collect();
     assert_eq!(
-        placed,
+        placements(&v),
         [(8, false), (8, true), (4096, false), (4096, true)],
         "out of place, then in place"
     );
     assert!(ms.iter().all(|m| m["verification"]["passed"] == true));
+}
+
+/// A rank that hangs under `srun` (the test hook stops rank 2's harness at 1000 B): the step
+/// ends within the timeout, rank 0 naming rank 2, the finished size on disk, and every task
+/// exits (srun does not end the others when one fails: each gives up on its own deadline).
+#[cfg(feature = "test-hooks")]
+#[test]
+fn a_hung_rank_under_srun_ends_the_step_naming_it() {
+    let Some(py) = cluster_and_torch() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("ar.json");
+    let t0 = std::time::Instant::now();
+    let o = Command::new("timeout")
+        .args(["300", "srun", "-n", "4", "-O"])
+        .args(torch_allreduce(&py, "8,1000", "15"))
+        .arg("--out")
+        .arg(&out)
+        .env("HPCREADY_FAULT", "hang:2:1000")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let took = t0.elapsed();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{err}");
+    assert_ne!(
+        o.status.code(),
+        Some(124),
+        "the step outlived timeout(1): {err}"
+    );
+    assert!(err.contains("did not finish within 15 s"), "{err}");
+    assert!(err.contains("rank 2 did not answer"), "{err}");
+    // The limit, the other ranks' grace and torch's start-up, far below timeout(1)'s 300 s.
+    assert!(
+        took < std::time::Duration::from_secs(150),
+        "{took:?}: {err}"
+    );
+    let v: serde_json::Value = serde_json::from_str(&read(&out)).unwrap();
+    assert_eq!(placements(&v), [(8, false), (8, true)], "{err}");
+    assert_eq!(v["complete"], false);
 }

@@ -2,7 +2,10 @@
 //! the H100 run), so a wrong sentence or figure shows up as a diff. Update with
 //! `INSTA_UPDATE=always cargo test --test snapshots` and review the `.snap` files.
 
+mod common;
+
 use assert_cmd::Command;
+use common::import_nccl_2node;
 use std::path::{Path, PathBuf};
 
 fn committed(rel: &str) -> PathBuf {
@@ -49,18 +52,7 @@ fn cpu_node_with_imported_allreduce_report() {
     let dir = tempfile::tempdir().unwrap();
     let nccl = dir.path().join("nccl.json");
     // A relative log path: the import records where each row came from.
-    Command::cargo_bin("hpcready")
-        .unwrap()
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args([
-            "import",
-            "nccl-tests",
-            "tests/data/import/nccl-tests-2node.log",
-        ])
-        .arg("--out")
-        .arg(&nccl)
-        .assert()
-        .success();
+    import_nccl_2node(&nccl);
     let out = dir.path().join("rep");
     Command::cargo_bin("hpcready")
         .unwrap()

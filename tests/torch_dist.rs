@@ -31,40 +31,28 @@ fn ready() -> Option<PathBuf> {
 /// `mpirun -np 4 hpcready run --backend torch --bench allreduce` in `dir`, sizes 8, 1000 and
 /// 65536, a 15 s limit per step, with `env` set.
 fn torch_mpirun(py: &Path, dir: &Path, env: &[(&str, &dyn AsRef<std::ffi::OsStr>)]) -> Output {
+    let mut c = mpirun4(300);
+    c.args(torch_allreduce(py, "8,1000,65536", "15"))
+        .arg("--out")
+        .arg(dir.join("ar.json"))
+        .current_dir(dir);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().unwrap()
+}
+
+/// `mpirun -np 4` (as root, oversubscribed) under `timeout LIMIT`.
+fn mpirun4(limit: u32) -> Command {
     let mut c = Command::new("timeout");
-    c.args([
-        "300",
+    c.arg(limit.to_string()).args([
         "mpirun",
         "--allow-run-as-root",
         "--oversubscribe",
         "-np",
         "4",
-    ])
-    .arg(env!("CARGO_BIN_EXE_hpcready"))
-    .args([
-        "run",
-        "--backend",
-        "torch",
-        "--bench",
-        "allreduce",
-        "--python",
-    ])
-    .arg(py)
-    .args([
-        "--sizes",
-        "8,1000,65536",
-        "--sampling",
-        "smoke",
-        "--timeout",
-        "15",
-        "--out",
-    ])
-    .arg(dir.join("ar.json"))
-    .current_dir(dir);
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    c.output().unwrap()
+    ]);
+    c
 }
 
 fn text(o: &Output) -> String {
@@ -236,18 +224,11 @@ fn launches_that_cannot_form_one_job_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let run = |env: &[(&str, &str)]| {
         let mut c = hpcready();
-        c.args([
-            "run",
-            "--backend",
-            "torch",
-            "--bench",
-            "allreduce",
-            "--python",
-        ])
-        .arg(&py)
-        .current_dir(dir.path())
-        .env_remove("OMPI_COMM_WORLD_SIZE")
-        .env_remove("SLURM_JOB_ID");
+        c.args(TORCH_ALLREDUCE)
+            .arg(&py)
+            .current_dir(dir.path())
+            .env_remove("OMPI_COMM_WORLD_SIZE")
+            .env_remove("SLURM_JOB_ID");
         for (k, v) in env {
             c.env(k, v);
         }
@@ -278,37 +259,29 @@ fn launches_that_cannot_form_one_job_are_refused() {
 
 /// `mpirun -np 4 hpcready run --backend torch --bench train`, smoke sampling, in `dir`.
 fn ddp_mpirun(py: &Path, dir: &Path, fault: Option<&str>) -> Output {
-    let mut c = Command::new("timeout");
-    c.args([
-        "600",
-        "mpirun",
-        "--allow-run-as-root",
-        "--oversubscribe",
-        "-np",
-        "4",
-    ])
-    .arg(env!("CARGO_BIN_EXE_hpcready"))
-    .args([
-        "run",
-        "--backend",
-        "torch",
-        "--bench",
-        "allreduce,train",
-        "--python",
-    ])
-    .arg(py)
-    // About the CI preset's gradients (656,000 f32), for the projection check.
-    .args([
-        "--sizes",
-        "2621440",
-        "--sampling",
-        "smoke",
-        "--timeout",
-        "300",
-        "--out",
-    ])
-    .arg(dir.join("ar.json"))
-    .current_dir(dir);
+    let mut c = mpirun4(600);
+    c.arg(env!("CARGO_BIN_EXE_hpcready"))
+        .args([
+            "run",
+            "--backend",
+            "torch",
+            "--bench",
+            "allreduce,train",
+            "--python",
+        ])
+        .arg(py)
+        // About the CI preset's gradients (656,000 f32), for the projection check.
+        .args([
+            "--sizes",
+            "2621440",
+            "--sampling",
+            "smoke",
+            "--timeout",
+            "300",
+            "--out",
+        ])
+        .arg(dir.join("ar.json"))
+        .current_dir(dir);
     if let Some(f) = fault {
         c.env("HPCREADY_FAULT", f);
     }
@@ -378,4 +351,80 @@ fn the_data_parallel_step_trains_across_four_ranks_with_identical_parameters() {
     let all = text(&o);
     assert_eq!(o.status.code(), Some(1), "{all}");
     assert!(all.contains("parameters differ"), "{all}");
+}
+
+/// One report of one machine from three results files: torch.distributed (gloo) and MPI
+/// all-reduce measured here across 4 ranks, and an imported nccl-tests log. Each is a row of
+/// the communication table labelled by its method, with a note on what it measured, beside the
+/// baseline's nccl-tests and all_reduce_bench rows.
+#[cfg(feature = "mpi")]
+#[test]
+fn the_report_shows_torch_mpi_and_imported_all_reduce_each_by_method() {
+    let Some(py) = ready() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let run = |extra: &[&str], out: &str| {
+        let o = mpirun4(300)
+            .arg(env!("CARGO_BIN_EXE_hpcready"))
+            .args(["run", "--bench", "allreduce", "--sizes", "1048576"])
+            .args(["--sampling", "smoke", "--timeout", "60"])
+            .args(extra)
+            .arg("--out")
+            .arg(dir.path().join(out))
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", text(&o));
+    };
+    let py = py.to_str().unwrap();
+    run(&["--backend", "torch", "--python", py], "torch.json");
+    run(&[], "mpi.json");
+    import_nccl_2node(&dir.path().join("nccl.json"));
+    let rep = dir.path().join("rep");
+    hpcready()
+        .current_dir(dir.path())
+        .args(["report", "torch.json", "mpi.json", "nccl.json"])
+        .args(["--baseline", "aws-p5en.48xlarge", "--format", "md", "--out"])
+        .arg(&rep)
+        .assert()
+        .success();
+    let md = read(&rep.join("report.md"));
+    let table: Vec<&str> = md
+        .lines()
+        .skip_while(|l| !l.starts_with("## Communication: all-reduce"))
+        .filter(|l| l.starts_with('|'))
+        .collect();
+    let row = |label: &str| {
+        table
+            .iter()
+            .find(|l| l.contains(label))
+            .unwrap_or_else(|| panic!("no row {label}:\n{md}"))
+            .to_string()
+    };
+    // Measured here at 1 MiB, in and out of place, 4 ranks on one node.
+    for label in [
+        "torch/allreduce-gloo in-place, 4 ranks on 1 node",
+        "torch/allreduce-gloo out-of-place, 4 ranks on 1 node",
+        "mpi in-place, 4 ranks on 1 node",
+    ] {
+        let line = row(label);
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        assert!(cells[2].ends_with("GB/s"), "{label}: {cells:?}");
+    }
+    assert!(row("import/nccl-tests").contains("GB/s"));
+    // The baseline's two methods, each one row: all_reduce_bench at 1 MiB and 1 GiB.
+    let arb = row("baseline aws-p5en.48xlarge: all_reduce_bench");
+    assert!(
+        arb.contains("39.93 GB/s") && arb.contains("463.58 GB/s"),
+        "{arb}"
+    );
+    assert!(row("baseline aws-p5en.48xlarge: nccl-tests").contains("—"));
+    for note in [
+        "torch/allreduce-gloo: torch.distributed on gloo",
+        "import/…: figures from this machine's own nccl-tests",
+        "MPI: hpcready's own all-reduce runs MPI_Allreduce",
+    ] {
+        assert!(md.contains(note), "{note}:\n{md}");
+    }
+    // Gloo on CPUs is not set against NCCL figures.
+    assert!(!md.contains("torch/allreduce-nccl:"), "{md}");
 }

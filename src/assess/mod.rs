@@ -338,75 +338,6 @@ fn like_caveat(r: &Reference, m: &Measurement) -> Option<&'static str> {
     }
 }
 
-/// The tools whose all-reduce figures a torch.distributed NCCL/RCCL measurement is compared with
-/// like for like (same size and rank count).
-pub const TORCH_COMPARABLE: [&str; 3] = ["nccl-tests", "rccl-tests", "all_reduce_bench"];
-
-/// A `key=value` number from a reference's parameters (`bytes=134217728 ranks=16`).
-pub fn param_u64(params: &str, key: &str) -> Option<u64> {
-    params
-        .split_whitespace()
-        .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('=')?.parse().ok())
-}
-
-/// All-reduce against the baseline's published busbw at the same message size: like for like
-/// when both were measured by the same tool (nccl-tests against nccl-tests, our MPI against a
-/// profile saved from our MPI); otherwise shown for context and not scored (MPI over host memory
-/// is not NCCL over NVLink, and a host-staged GPU all-reduce is neither).
-fn allreduce_row(results: &Results, profile: &Profile, ours: &Measurement, row: &mut Row) {
-    let tool = ours.tool();
-    let at = |bytes: u64| {
-        results
-            .valid_any(BenchKind::Allreduce)
-            .filter(|m| m.tool() == tool && m.is_verified())
-            .filter(|m| matches!(m.shape, Shape::Allreduce { bytes: b, .. } if b == bytes))
-            .max_by(crate::results::by_value)
-    };
-    let refs: Vec<(&Reference, u64)> = profile
-        .references
-        .iter()
-        .filter(|r| r.bench == "allreduce" && r.unit == "GB/s")
-        .filter_map(|r| param_u64(&r.params, "bytes").map(|b| (r, b)))
-        .collect();
-    // Like for like: the same tool, or torch.distributed on NCCL/RCCL against nccl-tests,
-    // rccl-tests or all_reduce_bench (a torch.distributed loop) at the same rank count — the
-    // torch loop is within 0.5% of nccl-tests on one 8×H200 node (ml-engineering,
-    // network/README.md).
-    let ranks_of = |m: &Measurement| match m.shape {
-        Shape::Allreduce { ranks, .. } => Some(ranks),
-        _ => None,
-    };
-    let comparable = |r: &Reference, m: &Measurement| {
-        r.tool == tool
-            || (tool == "torch/allreduce-nccl"
-                && TORCH_COMPARABLE.contains(&r.tool.as_str())
-                && param_u64(&r.params, "ranks").is_some()
-                && param_u64(&r.params, "ranks") == ranks_of(m))
-    };
-    // Prefer a comparable reference, then the largest size both measured.
-    let matched = refs
-        .iter()
-        .filter_map(|&(r, b)| at(b).map(|m| (r, b, m)))
-        .max_by_key(|&(r, b, m)| (comparable(r, m), b));
-    if let Some((r, _, m)) = matched {
-        let value = m.value().unwrap_or(0.0);
-        row.ours = m.throughput;
-        row.ours_at = Some(m.shape.display());
-        row.ours_method = Some(m.method.clone());
-        row.baseline = Some(reference_figure(profile, r));
-        if comparable(r, m) {
-            row.ratio = Some(value / r.value);
-            row.basis = Basis::LikeForLike;
-            row.verdict = Verdict::from_ratio(value / r.value);
-        } else {
-            row.basis = Basis::ContextOnly;
-        }
-    } else if let Some(&(r, _)) = refs.iter().max_by_key(|(_, b)| *b) {
-        row.baseline = Some(reference_figure(profile, r));
-        row.basis = Basis::ContextOnly;
-    }
-}
-
 fn compare_row(
     results: &Results,
     profile: &Profile,
@@ -685,11 +616,14 @@ pub fn percent(x: f64) -> String {
     }
 }
 
+mod allreduce;
 mod headline;
 pub mod project;
 pub mod saved;
 mod verdict;
 
+use allreduce::allreduce_row;
+pub use allreduce::{TORCH_COMPARABLE, param_u64};
 pub use verdict::{Category, Readiness};
 use verdict::{categories, nothing_against, rank, readiness};
 

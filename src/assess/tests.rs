@@ -749,3 +749,50 @@ fn torch_nccl_allreduce_is_scored_against_nccl_tests_at_the_same_ranks() {
         assert_ne!(row.basis, Basis::LikeForLike, "{row:?}");
     }
 }
+
+/// Where a baseline holds both nccl-tests and all_reduce_bench figures at the same size and rank
+/// count, torch.distributed is scored against the torch loop's (the same method); RCCL on an
+/// MI300X node is scored against all_reduce_bench at 4 GiB over 8 GPUs.
+#[test]
+fn torch_allreduce_prefers_the_torch_loop_figure() {
+    let ar = |bytes: u64, ranks: u64| {
+        let mut m = measurement(
+            BenchKind::Allreduce,
+            DType::F32,
+            Shape::Allreduce {
+                bytes,
+                ranks,
+                inplace: true,
+            },
+            380.0,
+            true,
+        );
+        m.backend = "torch".into();
+        m.device_kind = crate::results::DeviceKind::Collective;
+        m.family = crate::results::MethodFamily::VendorLibrary;
+        m.method = "torch/allreduce-nccl".into();
+        m
+    };
+    let row_of = |c: &Comparison| {
+        c.rows
+            .iter()
+            .find(|r| r.bench == BenchKind::Allreduce)
+            .cloned()
+            .unwrap()
+    };
+    let p5en = lookup("aws-p5en.48xlarge").unwrap();
+    let row = row_of(&compare(&results(vec![ar(134217728, 8)]), &p5en));
+    assert_eq!(row.basis, Basis::LikeForLike);
+    assert!(
+        (row.ratio.unwrap() - 380.0 / 401.93).abs() < 1e-9,
+        "{row:?}"
+    );
+    assert!(row.baseline.unwrap().what.contains("all_reduce_bench"));
+    let mi300x = lookup("mi300x").unwrap();
+    let row = row_of(&compare(&results(vec![ar(4 << 30, 8)]), &mi300x));
+    assert_eq!(row.basis, Basis::LikeForLike);
+    assert!(
+        (row.ratio.unwrap() - 380.0 / 312.912).abs() < 1e-9,
+        "{row:?}"
+    );
+}

@@ -8,6 +8,7 @@ pub mod probe;
 pub mod project;
 pub mod report;
 pub mod run;
+mod run_torch;
 pub mod slurm;
 
 use crate::cli::{Cli, Command};

@@ -97,3 +97,50 @@ pub fn placements(results: &serde_json::Value) -> Vec<(u64, bool)> {
         })
         .collect()
 }
+
+/// `run --backend torch --bench allreduce --python` (the Python follows).
+pub const TORCH_ALLREDUCE: [&str; 6] = [
+    "run",
+    "--backend",
+    "torch",
+    "--bench",
+    "allreduce",
+    "--python",
+];
+
+/// The arguments of `hpcready run --backend torch --bench allreduce` (after the launcher): the
+/// binary under test, the given Python, `sizes`, smoke sampling and a `timeout` (s) per step.
+pub fn torch_allreduce(py: &Path, sizes: &str, timeout: &str) -> Vec<std::ffi::OsString> {
+    let mut args: Vec<std::ffi::OsString> = vec![env!("CARGO_BIN_EXE_hpcready").into()];
+    for a in TORCH_ALLREDUCE {
+        args.push(a.into());
+    }
+    args.push(py.into());
+    for a in [
+        "--sizes",
+        sizes,
+        "--sampling",
+        "smoke",
+        "--timeout",
+        timeout,
+    ] {
+        args.push(a.into());
+    }
+    args
+}
+
+/// `hpcready import nccl-tests` of the committed two-node log into `out`, run from the
+/// repository so that the import records the log's relative path.
+pub fn import_nccl_2node(out: &Path) {
+    hpcready()
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args([
+            "import",
+            "nccl-tests",
+            "tests/data/import/nccl-tests-2node.log",
+        ])
+        .arg("--out")
+        .arg(out)
+        .assert()
+        .success();
+}

@@ -1,0 +1,647 @@
+//! `run --backend torch` across ranks: every rank runs the harness on its own device and
+//! `torch.distributed` all-reduces (NCCL/RCCL on GPUs, gloo on the CPU) and trains
+//! data-parallel (DDP); rank 0 writes the results step by step.
+
+use super::run::{allreduce_row, allreduce_table, fail_on_invalid};
+use super::{default_report_dir, emit};
+use crate::backend::torch::harness::{Harness, HarnessError, PythonCommand};
+use crate::backend::torch::{self, TorchInfo, dist};
+use crate::bench::suites::{self, Suite};
+use crate::bench::{BenchKind, DType, Shape};
+use crate::cli::{RunArgs, Sampling};
+use crate::comm::{self, allreduce};
+use crate::error::{WorkFailed, input_error};
+use crate::node::Inventory;
+use crate::results::io::ResultsWriter;
+use crate::results::{
+    DeviceKind, Measurement, MethodFamily, Origin, RankLayout, Results, TimingSource, TrainInfo,
+};
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How much longer than rank 0 the other ranks wait for a step, so that rank 0 (which writes the
+/// results and names the ranks that did not arrive) is the first to give up.
+const RANK0_GRACE: Duration = Duration::from_secs(10);
+
+/// `run --backend torch` under a launcher: all-reduce out of place then in place at each size,
+/// then each training preset alone on every rank and data-parallel. No MPI is needed in this
+/// build: the launcher only starts the processes. A step that fails or hangs ends the job, rank
+/// 0 naming the ranks that never arrived at it (from their progress files).
+pub(super) fn run_torch_collective(args: &RunArgs) -> anyhow::Result<()> {
+    let benches = checked_request(args)?;
+    let wants = |b| benches.contains(&b);
+    let env = dist::rank_env(|k| std::env::var(k).ok())?
+        .filter(|e| e.world > 1)
+        .ok_or_else(|| {
+            input_error(
+                "--backend torch --bench allreduce",
+                "torch.distributed needs several ranks: start them with a launcher, e.g. \
+                 `srun -n 8 hpcready run --backend torch --bench allreduce`, `mpirun -np 8 …` \
+                 or `torchrun --nproc-per-node 8 …`",
+            )
+        })?;
+    let timeout = Duration::from_secs(args.timeout);
+    let python = PythonCommand::resolve(args.python.as_deref())?;
+    let (h, info) = torch::connect(&python, timeout)?;
+    let mut job = Job {
+        rank0: env.rank == 0,
+        // Rank 0 gives up first, so that it is the one to say what went wrong.
+        deadline: if env.rank == 0 {
+            timeout
+        } else {
+            timeout + RANK0_GRACE
+        },
+        timeout,
+        cwd: std::env::current_dir()?,
+        env,
+        h,
+    };
+    let group = job.join(args.timeout, &info)?;
+    let smoke = args.sampling == Sampling::Smoke;
+    let (opts, dropped) = plan_sizes(
+        args,
+        smoke,
+        group.budget,
+        &info,
+        wants(BenchKind::Allreduce),
+    )?;
+    // The training presets the device holds, in the step's type.
+    let presets = if wants(BenchKind::Train) {
+        suites::train_presets(args.suite, info.has_accelerator())
+    } else {
+        Vec::new()
+    };
+    let train_dtype = match &args.dtype {
+        Some(d) if d.contains(&DType::Bf16) => DType::Bf16,
+        Some(_) => DType::F32,
+        None if info.has_accelerator() => DType::Bf16,
+        None => DType::F32,
+    };
+    let mut out = PathBuf::new();
+    let mut writer = None;
+    if job.rank0 {
+        let results = rank0_results(&python, &info, &group);
+        out = args.out.clone().unwrap_or_else(|| {
+            default_report_dir(&results.node.host, crate::timefmt::now_unix()).join("results.json")
+        });
+        if !dropped.is_empty() {
+            eprintln!(
+                "note: sizes {dropped:?} left out: they do not fit each rank's memory share \
+                 ({} bytes)",
+                group.budget
+            );
+        }
+        if let Some(t) = &group.layout.transport {
+            eprintln!(
+                "{} network: {} (\"{}\")",
+                group.backend,
+                t.network.describe(),
+                t.evidence
+            );
+        }
+        eprintln!(
+            "torch.distributed ({}): {} ranks on {} node(s); {} all-reduce sizes out of place \
+             and in place, {} training step(s) alone and data-parallel; {} s limit per step",
+            group.backend,
+            job.env.world,
+            group.layout.nodes().len(),
+            opts.sizes.len(),
+            presets.len(),
+            args.timeout
+        );
+        let mut results = results;
+        results.planned = opts.sizes.len() * 2 + 2 * presets.len();
+        writer = Some(ResultsWriter::create(out.clone(), results)?);
+    }
+    let mut step = 0;
+    let table = job.allreduce_sizes(&opts, &group, &info, &mut step, writer.as_mut())?;
+    let train = TrainPlan {
+        dtype: train_dtype,
+        smoke,
+        suite: args.suite,
+    };
+    job.train_steps(&presets, &train, &group, &info, &mut step, writer.as_mut())?;
+    let Job { h, env, cwd, .. } = job;
+    h.quit();
+    dist::clean(&env, &cwd);
+    let Some(w) = writer else {
+        return Ok(());
+    };
+    let results = w.finish(true)?;
+    emit(&allreduce_table(&table))?;
+    emit(&format!("\nresults: {}\n", out.display()))?;
+    fail_on_invalid(&results)
+}
+
+/// The benchmarks asked for across ranks (all-reduce and the data-parallel step by default),
+/// with the sizes and data types checked.
+fn checked_request(args: &RunArgs) -> anyhow::Result<Vec<BenchKind>> {
+    let benches = args
+        .bench
+        .clone()
+        .unwrap_or_else(|| vec![BenchKind::Allreduce, BenchKind::Train]);
+    if let Some(other) = benches
+        .iter()
+        .find(|b| !matches!(b, BenchKind::Allreduce | BenchKind::Train))
+    {
+        return Err(input_error(
+            "--bench",
+            format!(
+                "across ranks torch measures allreduce and train (data-parallel); {other} runs \
+                 as one process per node: run it in a separate step (`hpcready run --backend \
+                 torch --bench {other}` alone); `hpcready slurm` writes such a job"
+            ),
+        ));
+    }
+    if let Some(sizes) = &args.sizes {
+        allreduce::check_sizes(sizes)?;
+    }
+    if let Some(bad) = args
+        .dtype
+        .iter()
+        .flatten()
+        .find(|d| !matches!(d, DType::F32 | DType::Bf16))
+    {
+        return Err(input_error(
+            "--dtype",
+            format!(
+                "{bad}: all-reduce sums f32 buffers, and the training step runs in bf16 \
+                 autocast or f32"
+            ),
+        ));
+    }
+    Ok(benches)
+}
+
+/// The all-reduce sizes every rank runs, and those left out for memory. Every rank got the same
+/// budget (the smallest over ranks), so every rank keeps the same sizes: the largest buffer and
+/// its check need about 7× its size. A full suite on GPUs goes on to 16 GiB where that fits.
+fn plan_sizes(
+    args: &RunArgs,
+    smoke: bool,
+    budget: u64,
+    info: &TorchInfo,
+    wanted: bool,
+) -> anyhow::Result<(allreduce::Options, Vec<u64>)> {
+    let timeout = Duration::from_secs(args.timeout);
+    let mut opts = allreduce::Options::for_suite(args.suite, smoke, args.sizes.clone(), timeout);
+    if !wanted {
+        opts.sizes.clear();
+    }
+    if smoke {
+        // A smoke run checks that it works: gloo on an oversubscribed CPU takes milliseconds a
+        // call.
+        opts.max_iterations = 20;
+    }
+    if args.sizes.is_none() && args.suite == Suite::Full && info.has_accelerator() {
+        while let Some(&last) = opts.sizes.last()
+            && last < (16 << 30)
+            && 7 * last * 2 <= budget
+        {
+            opts.sizes.push(last * 2);
+        }
+    }
+    let fits = |s: &u64| s.saturating_mul(7) <= budget;
+    let dropped: Vec<u64> = opts.sizes.iter().copied().filter(|s| !fits(s)).collect();
+    opts.sizes.retain(fits);
+    if opts.sizes.is_empty() && wanted {
+        return Err(input_error(
+            "--sizes",
+            format!(
+                "no size fits each rank's memory share ({budget} bytes, about 7× the size is needed)"
+            ),
+        ));
+    }
+    Ok((opts, dropped))
+}
+
+/// Rank 0's results: the node with the torch it found and, on NCCL/RCCL, the network it chose
+/// as its own lines say (gloo prints none).
+fn rank0_results(python: &PythonCommand, info: &TorchInfo, group: &Group) -> Results {
+    let mut node = Inventory::probe();
+    node.set_torch(crate::node::TorchProbe {
+        python: python.display(),
+        found: Some(info.clone()),
+        problem: None,
+    });
+    if group.backend == "nccl" || group.has_net_log {
+        node.checklist.retain(|c| c.id != "collective-transport");
+        node.checklist.push(crate::comm::nccl_log::check(
+            group.layout.transport.as_ref(),
+            node.fabric,
+            "nccl",
+        ));
+    }
+    let mut results = Results::new(node, std::env::args().collect(), None);
+    results.ranks = Some(group.layout.clone());
+    results
+}
+
+/// This rank's part in the job: its harness, and how long it waits for a step.
+struct Job {
+    env: dist::RankEnv,
+    h: Harness,
+    rank0: bool,
+    timeout: Duration,
+    deadline: Duration,
+    cwd: PathBuf,
+}
+
+/// The process group once joined.
+struct Group {
+    /// torch.distributed's backend (`nccl` also for RCCL, `gloo`).
+    backend: String,
+    layout: RankLayout,
+    /// Whether NCCL/RCCL printed lines about its network.
+    has_net_log: bool,
+    /// Bytes of memory each rank may use (the smallest over ranks).
+    budget: u64,
+}
+
+/// How the training steps run.
+struct TrainPlan {
+    dtype: DType,
+    smoke: bool,
+    suite: Suite,
+}
+
+impl Job {
+    /// What rank 0 says when a step fails: the error, and which ranks never arrived at it.
+    fn diagnose(&self, step: usize, what: String, e: HarnessError) -> anyhow::Error {
+        if !self.rank0 {
+            // Rank 0 names the ranks that did not arrive, then removes the progress files:
+            // wait for that (a launcher such as mpirun ends the job at the first rank's exit).
+            dist::wait_for_cleanup(&self.env, &self.cwd, self.timeout + RANK0_GRACE);
+            return anyhow::anyhow!("rank {}: {what}: {e}", self.env.rank);
+        }
+        let missing = dist::missing(&self.env, &self.cwd, step);
+        dist::clean(&self.env, &self.cwd);
+        let msg = match &e {
+            HarnessError::Hung(..) => {
+                comm::watchdog::timeout_message(&what, self.timeout, missing.as_deref())
+            }
+            _ => format!(
+                "{what} failed on rank 0: {e}\n{}; aborting the job. Results of the sizes \
+                 already finished are kept.",
+                comm::watchdog::who_did_not_answer(
+                    missing.as_deref(),
+                    "the ranks' progress files are not in a directory every node shares"
+                )
+            ),
+        };
+        WorkFailed(msg).into()
+    }
+
+    /// One step of the job: the harness's answer, or the job's end saying what went wrong.
+    fn ask(
+        &mut self,
+        req: &Value,
+        step: usize,
+        what: impl FnOnce() -> String,
+    ) -> anyhow::Result<Value> {
+        match self.h.request(req, self.deadline) {
+            Ok(a) => Ok(a),
+            Err(e) => Err(self.diagnose(step, what(), e)),
+        }
+    }
+
+    /// Meets the other ranks and joins the process group.
+    fn join(&mut self, timeout_s: u64, info: &TorchInfo) -> anyhow::Result<Group> {
+        dist::arrive(&self.env, &self.cwd, 0);
+        let (addr, port) = dist::meet(&self.env, &self.cwd, self.timeout)?;
+        let req = json!({"op": "dist_init", "rank": self.env.rank, "world": self.env.world,
+                         "local_rank": self.env.local_rank, "master_addr": addr,
+                         "master_port": port,
+                         "timeout_s": timeout_s + 2 * RANK0_GRACE.as_secs(),
+                         "host_memory": crate::node::available_memory()});
+        let init = self.ask(&req, 0, || {
+            format!("joining the process group at {addr}:{port} (torch.distributed)")
+        })?;
+        let backend = init["backend"].as_str().unwrap_or("?").to_string();
+        let mut net_log = torch::harness::strings(&init["net_log"]);
+        if let Some(lines) = test_nccl_log() {
+            net_log = lines;
+        }
+        let layout = RankLayout {
+            size: self.env.world,
+            hosts: torch::harness::strings(&init["hosts"]),
+            library: format!(
+                "torch.distributed {backend}{} ({})",
+                init["library_version"]
+                    .as_str()
+                    .map(|v| format!(" {v}"))
+                    .unwrap_or_default(),
+                info.libraries()
+            ),
+            launcher: self.env.launcher.to_string(),
+            transport: crate::comm::nccl_log::read(&net_log),
+        };
+        Ok(Group {
+            backend,
+            layout,
+            has_net_log: !net_log.is_empty(),
+            budget: init["budget"].as_u64().unwrap_or(u64::MAX),
+        })
+    }
+
+    /// The all-reduce at every size, out of place then in place; rank 0 writes each as it
+    /// finishes. Returns the rows of the text table.
+    fn allreduce_sizes(
+        &mut self,
+        opts: &allreduce::Options,
+        group: &Group,
+        info: &TorchInfo,
+        step: &mut usize,
+        mut writer: Option<&mut ResultsWriter>,
+    ) -> anyhow::Result<Vec<Vec<String>>> {
+        let backend = &group.backend;
+        let world = self.env.world;
+        let mut table = Vec::new();
+        for &bytes in &opts.sizes {
+            for inplace in [false, true] {
+                *step += 1;
+                let started = crate::timefmt::rfc3339(crate::timefmt::now_unix());
+                let iterations = opts.iterations(bytes);
+                let mut req = json!({"op": "dist_allreduce", "bytes": bytes,
+                                     "inplace": inplace, "iterations": iterations,
+                                     "samples": opts.samples});
+                match self.fault_at(bytes) {
+                    Some(f) => req["fault"] = json!(f),
+                    None => dist::arrive(&self.env, &self.cwd, *step),
+                }
+                let place = if inplace { "in place" } else { "out of place" };
+                let a = self.ask(&req, *step, || {
+                    format!(
+                        "allreduce of {bytes} B ({place}) through torch.distributed ({backend})"
+                    )
+                })?;
+                let Some(w) = writer.as_deref_mut() else {
+                    continue;
+                };
+                let samples: Vec<f64> = a["samples"]
+                    .as_array()
+                    .map(|v| v.iter().filter_map(|x| x.as_f64()).collect())
+                    .unwrap_or_default();
+                let wrong = a["wrong"].as_u64().unwrap_or(u64::MAX);
+                let checked = a["checked"].as_u64().unwrap_or(0);
+                let mut verification = allreduce::exact_check(
+                    wrong,
+                    a["first_wrong"].as_u64().unwrap_or(0),
+                    checked,
+                    &format!("{world} ranks"),
+                );
+                verification.passed &= checked > 0;
+                let origin = Origin {
+                    backend: "torch".into(),
+                    device_kind: DeviceKind::Collective,
+                    family: MethodFamily::VendorLibrary,
+                    device: format!("{world} ranks, torch.distributed {backend}"),
+                    method: format!("torch/allreduce-{backend}"),
+                    variant: format!(
+                        "{} (sum, f32), {iterations} back-to-back calls per sample after a \
+                         barrier, the slowest rank's time; {}",
+                        a["call"].as_str().unwrap_or("torch.distributed all_reduce"),
+                        group.layout.library
+                    ),
+                };
+                let mut m = allreduce::measurement(
+                    origin,
+                    Shape::Allreduce {
+                        bytes,
+                        ranks: world as u64,
+                        inplace,
+                    },
+                    started,
+                    verification,
+                    (samples, iterations),
+                    (group.layout.nodes().len(), wrong),
+                    None,
+                );
+                if info.has_accelerator() {
+                    m.timing = TimingSource::DeviceTimestamps;
+                }
+                if !m.is_valid() {
+                    eprintln!(
+                        "FAILED: allreduce of {bytes} B ({place}): {}",
+                        m.verification
+                            .first_failure
+                            .as_deref()
+                            .unwrap_or("not verified")
+                    );
+                }
+                table.push(allreduce_row(&m));
+                w.push(m)?;
+            }
+        }
+        Ok(table)
+    }
+
+    /// The fault a test asked this rank to commit at `bytes` (test-hooks builds only).
+    fn fault_at(&self, bytes: u64) -> Option<&'static str> {
+        match allreduce::fault()? {
+            allreduce::Fault::Hang { rank, bytes: b } if rank == self.env.rank && b == bytes => {
+                Some("hang")
+            }
+            allreduce::Fault::Kill { rank, bytes: b } if rank == self.env.rank && b == bytes => {
+                Some("crash")
+            }
+            allreduce::Fault::Corrupt { rank, bytes: b } if rank == self.env.rank && b == bytes => {
+                Some("corrupt")
+            }
+            _ => None,
+        }
+    }
+
+    /// Each training preset alone on every rank (the baseline), then data-parallel at the same
+    /// micro-batch; rank 0 writes both.
+    fn train_steps(
+        &mut self,
+        presets: &[Shape],
+        plan: &TrainPlan,
+        group: &Group,
+        info: &TorchInfo,
+        step: &mut usize,
+        mut writer: Option<&mut ResultsWriter>,
+    ) -> anyhow::Result<()> {
+        let (iterations, samples) = match (plan.smoke, plan.suite) {
+            (true, _) => (2, 3),
+            (false, Suite::Quick) => (5, 5),
+            (false, _) => (10, 10),
+        };
+        let device = match info
+            .devices
+            .get(self.env.local_rank % info.devices.len().max(1))
+        {
+            Some(d) if info.has_accelerator() => d.name.clone(),
+            _ => format!("CPU (torch {})", info.torch),
+        };
+        for shape in presets {
+            let mut single: Option<TrainInfo> = None;
+            for phase in ["single", "ddp"] {
+                *step += 1;
+                dist::arrive(&self.env, &self.cwd, *step);
+                let started = crate::timefmt::rfc3339(crate::timefmt::now_unix());
+                let mut req = json!({"op": "dist_train", "phase": phase, "shape": shape,
+                                     "dtype": plan.dtype.name(), "iterations": iterations,
+                                     "samples": samples,
+                                     "batch": single.as_ref().map_or(0, |t| t.micro_batch)});
+                if let Some(allreduce::Fault::Corrupt { rank, bytes: 0 }) = allreduce::fault()
+                    && rank == self.env.rank
+                    && phase == "ddp"
+                {
+                    req["fault"] = json!("corrupt");
+                }
+                let what = if phase == "ddp" {
+                    format!("the data-parallel training step {}", shape.display())
+                } else {
+                    format!("the training step {} alone on each rank", shape.display())
+                };
+                let a = self.ask(&req, *step, || what.clone())?;
+                let m = train_measurement(
+                    &a,
+                    TrainRun {
+                        shape: *shape,
+                        dtype: plan.dtype,
+                        started,
+                        device: &device,
+                        accelerator: info.has_accelerator(),
+                        iterations,
+                    },
+                    (phase == "ddp").then_some((&group.layout, single.as_ref())),
+                );
+                let w = writer.as_deref_mut();
+                if phase == "single" {
+                    single = m.train.clone().filter(|_| m.is_valid());
+                    if single.is_none() {
+                        // Without a verified baseline there is nothing to scale against.
+                        if let Some(w) = w {
+                            eprintln!("FAILED: {what}: {}", m.error.as_deref().unwrap_or(""));
+                            w.push(m)?;
+                        }
+                        break;
+                    }
+                }
+                let Some(w) = w else { continue };
+                if !m.is_valid() {
+                    eprintln!("FAILED: {what}: {}", m.error.as_deref().unwrap_or(""));
+                }
+                if let Some(dp) = m.train.as_ref().and_then(|t| t.data_parallel.as_ref()) {
+                    eprintln!(
+                        "data-parallel {}: {:.0} tokens/s per rank across {} ranks, {:.0} \
+                         alone: scaling efficiency {:.1}%",
+                        shape.display(),
+                        m.train.as_ref().map_or(0.0, |t| t.tokens_per_s),
+                        dp.ranks,
+                        dp.single_tokens_per_s,
+                        dp.efficiency * 100.0
+                    );
+                }
+                w.push(m)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What a training measurement across ranks was.
+struct TrainRun<'a> {
+    shape: Shape,
+    dtype: DType,
+    started: String,
+    device: &'a str,
+    accelerator: bool,
+    iterations: u64,
+}
+
+/// A training step measured across ranks (the harness's answer `a`): alone on every rank, or
+/// data-parallel (`ddp`: the rank layout and the verified single-rank step it scales from).
+fn train_measurement(
+    a: &serde_json::Value,
+    run: TrainRun,
+    ddp: Option<(&RankLayout, Option<&crate::results::TrainInfo>)>,
+) -> Measurement {
+    let samples: Vec<f64> = a["samples"]
+        .as_array()
+        .map(|v| v.iter().filter_map(|x| x.as_f64()).collect())
+        .unwrap_or_default();
+    let verification = serde_json::from_value(a["verification"].clone()).unwrap_or_else(|e| {
+        let mut v = crate::bench::verify::Verification::not_run();
+        v.first_failure = Some(format!("the harness's verification could not be read: {e}"));
+        v
+    });
+    let origin = Origin {
+        backend: "torch".into(),
+        device_kind: if run.accelerator {
+            DeviceKind::Gpu
+        } else {
+            DeviceKind::Cpu
+        },
+        family: MethodFamily::VendorLibrary,
+        device: match ddp {
+            Some((l, _)) => format!("{} ranks × {}", l.size, run.device),
+            None => run.device.to_string(),
+        },
+        method: a["method"].as_str().unwrap_or("torch/train-llama").into(),
+        variant: format!(
+            "{}; {}",
+            a["variant"].as_str().unwrap_or(""),
+            match ddp {
+                Some((l, _)) => format!("{}, launched by {}", l.library, l.launcher),
+                None => "every rank alone on its own device at the same time, no communication \
+                         (the data-parallel baseline); the slowest rank's time"
+                    .into(),
+            }
+        ),
+    };
+    let mut m = Measurement::pending(
+        BenchKind::Train,
+        run.dtype,
+        run.shape,
+        origin,
+        if run.accelerator {
+            TimingSource::DeviceTimestamps
+        } else {
+            TimingSource::WallClock
+        },
+    );
+    m.started_at = run.started;
+    if let Some(flops) = a["flops"].as_f64() {
+        m.work.flops = flops;
+    }
+    m.record(verification, samples, run.iterations);
+    if let Some(step_s) = m.stats.as_ref().map(|s| s.median).filter(|s| *s > 0.0) {
+        let info = crate::backend::torch::train_info(&a["figures"], step_s);
+        let tokens_per_s = info.tokens_per_s;
+        m.train = Some(TrainInfo {
+            data_parallel: ddp.and_then(|(l, single)| {
+                single.map(|s| crate::results::DataParallel {
+                    ranks: l.size,
+                    nodes: l.nodes().len(),
+                    library: l.library.clone(),
+                    single_tokens_per_s: s.tokens_per_s,
+                    single_step_s: s.step_s,
+                    efficiency: tokens_per_s / s.tokens_per_s,
+                })
+            }),
+            ..info
+        });
+    }
+    m
+}
+
+/// Test hook (`test-hooks` builds only): `HPCREADY_TEST_NCCL_LOG=FILE` stands for the NCCL/RCCL
+/// INFO lines the harness captured, so the transport check runs end to end on a CPU.
+#[cfg(feature = "test-hooks")]
+fn test_nccl_log() -> Option<Vec<String>> {
+    let path = std::env::var_os("HPCREADY_TEST_NCCL_LOG")?;
+    std::fs::read_to_string(path)
+        .ok()
+        .map(|t| t.lines().map(String::from).collect())
+}
+
+/// Without `test-hooks` the captured lines are the only ones.
+#[cfg(not(feature = "test-hooks"))]
+fn test_nccl_log() -> Option<Vec<String>> {
+    None
+}
