@@ -623,7 +623,7 @@ pub mod saved;
 mod verdict;
 
 use allreduce::allreduce_row;
-pub use allreduce::{TORCH_COMPARABLE, param_u64};
+pub use allreduce::{TORCH_COMPARABLE, allreduce_refs, param_u64};
 pub use verdict::{Category, Readiness};
 use verdict::{categories, nothing_against, rank, readiness};
 

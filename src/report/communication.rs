@@ -43,13 +43,7 @@ pub(super) fn allreduce(b: &mut Vec<Block>, ctx: &ReportContext) {
          amounts. Times are the slowest rank's; every element of every result is checked."
             .into(),
     ));
-    let refs: Vec<(&crate::profiles::Reference, u64)> = ctx
-        .profile
-        .references
-        .iter()
-        .filter(|r| r.bench == "allreduce" && r.unit == "GB/s")
-        .filter_map(|r| crate::assess::param_u64(&r.params, "bytes").map(|x| (r, x)))
-        .collect();
+    let refs = crate::assess::allreduce_refs(ctx.profile);
     let mut rows: Vec<Vec<Cell>> = series
         .iter()
         .map(|s| {
@@ -68,13 +62,13 @@ pub(super) fn allreduce(b: &mut Vec<Block>, ctx: &ReportContext) {
         })
         .collect();
     // One row per baseline method (a sweep published as one table is one row).
-    let mut methods: Vec<(&str, &str)> = Vec::new();
+    let mut sources: Vec<(&str, &str)> = Vec::new();
     for (r, _) in &refs {
-        if !methods.contains(&(r.method.as_str(), r.source.as_str())) {
-            methods.push((r.method.as_str(), r.source.as_str()));
+        if !sources.contains(&(r.method.as_str(), r.source.as_str())) {
+            sources.push((r.method.as_str(), r.source.as_str()));
         }
     }
-    for (method, source) in methods {
+    for (method, source) in sources {
         let mut row = vec![Cell::plain(format!(
             "baseline {}: {} ({})",
             ctx.profile.id,

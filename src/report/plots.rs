@@ -299,16 +299,13 @@ fn allreduce_plot(results: &Results, profile: &Profile) -> anyhow::Result<Option
     if series.is_empty() {
         return Ok(None);
     }
-    let refs: Vec<(String, f64, f64)> = profile
-        .references
-        .iter()
-        .filter(|r| r.bench == "allreduce" && r.unit == "GB/s")
-        .filter_map(|r| {
-            let bytes = crate::assess::param_u64(&r.params, "bytes")?;
+    let refs: Vec<(String, f64, f64)> = crate::assess::allreduce_refs(profile)
+        .into_iter()
+        .map(|(r, bytes)| {
             let ranks = crate::assess::param_u64(&r.params, "ranks")
                 .map(|n| format!(", {n} ranks"))
                 .unwrap_or_default();
-            Some((
+            (
                 format!(
                     "{} {}{ranks}",
                     profile.id,
@@ -316,7 +313,7 @@ fn allreduce_plot(results: &Results, profile: &Profile) -> anyhow::Result<Option
                 ),
                 bytes as f64,
                 r.value,
-            ))
+            )
         })
         .filter(|r| on_log(&(r.1, r.2)))
         .collect();

@@ -2,7 +2,7 @@
 //! from the all-reduce and training step measured in the same run, and its check against a
 //! measured data-parallel step.
 
-use super::largest_step;
+use super::{devices_per_node, largest_step};
 use crate::bench::{BenchKind, num};
 use crate::results::Results;
 
@@ -13,11 +13,7 @@ use crate::results::Results;
 pub fn projection_comm(results: &Results, params: f64, nodes: u32) -> Option<CommTerm> {
     let m = largest_step(results)?;
     let t = m.train.as_ref()?;
-    let devices = if m.device_kind.per_device() {
-        results.node.gpu_count().max(1)
-    } else {
-        1
-    };
+    let devices = devices_per_node(results, m);
     let compute_s = 6.0 * params * t.tokens_per_step as f64 / (m.value()? * 1e12);
     comm_term(results, params * 4.0, devices * nodes as usize, compute_s)
 }

@@ -96,11 +96,7 @@ pub fn measured_rate(results: &Results) -> Option<Rate> {
         .into_iter()
         .filter_map(|d| best(results, BenchKind::Matmul, d))
         .max_by(crate::results::by_value)?;
-    let devices = if m.device_kind.per_device() {
-        results.node.gpu_count().max(1)
-    } else {
-        1
-    };
+    let devices = devices_per_node(results, m);
     Some(Rate {
         machine: format!("{} ({})", results.node.host, m.device),
         tflops_per_node: m.value()? * devices as f64,
@@ -116,6 +112,16 @@ pub fn measured_rate(results: &Results) -> Option<Rate> {
     })
 }
 
+/// How many of `m`'s devices a node holds: its GPUs for a per-device figure, else 1 (a CPU's or
+/// a collective's figure is the node's).
+fn devices_per_node(results: &Results, m: &crate::results::Measurement) -> usize {
+    if m.device_kind.per_device() {
+        results.node.gpu_count().max(1)
+    } else {
+        1
+    }
+}
+
 /// The largest valid training step of a run (the most parameters; a GPU's before a CPU's).
 fn largest_step(results: &Results) -> Option<&crate::results::Measurement> {
     // A data-parallel step includes communication: it validates the projection, not feeds it.
@@ -129,11 +135,7 @@ fn largest_step(results: &Results) -> Option<&crate::results::Measurement> {
 /// node's GPUs (a CPU step is the node's).
 pub fn measured_train_rate(results: &Results) -> Option<Rate> {
     let m = largest_step(results)?;
-    let devices = if m.device_kind.per_device() {
-        results.node.gpu_count().max(1)
-    } else {
-        1
-    };
+    let devices = devices_per_node(results, m);
     let tokens = m
         .train
         .as_ref()

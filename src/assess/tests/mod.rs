@@ -1,3 +1,5 @@
+mod allreduce;
+
 use super::*;
 use crate::bench::verify::Verification;
 use crate::bench::{Throughput, Work};
@@ -359,37 +361,6 @@ fn a_gcd_copy_is_compared_with_its_share_of_the_package_bandwidth() {
     assert!(row.baseline.as_ref().unwrap().what.contains("÷ 2 devices"));
 }
 
-/// A collective's busbw is the group's: a CPU node's report with an imported all-reduce stays
-/// per node, and the headline names the CPU, not the ranks.
-#[test]
-fn an_imported_collective_does_not_make_a_cpu_node_per_device() {
-    let cpu = measurement(BenchKind::Matmul, DType::F32, Shape::square(512), 0.2, true);
-    let mut ar = measurement(
-        BenchKind::Allreduce,
-        DType::F32,
-        Shape::Allreduce {
-            bytes: 1 << 20,
-            ranks: 8,
-            inplace: false,
-        },
-        100.0,
-        true,
-    );
-    ar.backend = "import".into();
-    ar.device_kind = crate::results::DeviceKind::Collective;
-    ar.family = crate::results::MethodFamily::ImportedTool;
-    ar.method = "import/nccl-tests".into();
-    ar.device = "8 ranks".into();
-    let r = results(vec![ar, cpu]);
-    assert!(!r.measurements.iter().any(|m| m.device_kind.per_device()));
-    let c = compare(&r, &lookup("aws-p5.48xlarge").unwrap());
-    assert!(
-        c.headline.starts_with("Its CPU (Test CPU)"),
-        "{}",
-        c.headline
-    );
-}
-
 #[test]
 fn a_gpu_is_compared_with_one_gcd_of_a_multi_die_package() {
     let m = on_gpu(
@@ -467,53 +438,6 @@ fn categories_score_compute_attention_and_the_environment() {
     let c = compare(&r, &profile);
     assert_eq!(c.readiness, Readiness::NotReady, "{:?}", c.reasons);
     assert!(c.reasons.iter().any(|x| x.contains("fail: containers")));
-}
-
-/// An imported all-reduce is scored against the baseline's figure by the same tool only when
-/// that tool checked its result; an unchecked one is shown, not scored, and says why.
-#[test]
-fn unchecked_imported_allreduce_is_shown_not_scored() {
-    let imported = |checked: bool| {
-        let mut m = measurement(
-            BenchKind::Allreduce,
-            DType::F32,
-            Shape::Allreduce {
-                bytes: 134217728,
-                ranks: 16,
-                inplace: false,
-            },
-            300.0,
-            true,
-        );
-        m.backend = "import".into();
-        m.device_kind = crate::results::DeviceKind::Collective;
-        m.family = crate::results::MethodFamily::ImportedTool;
-        m.method = "import/nccl-tests".into();
-        if !checked {
-            m.verification.checked = 0;
-        }
-        m
-    };
-    let p5 = lookup("aws-p5.48xlarge").unwrap();
-    let row = |c: &Comparison| {
-        c.rows
-            .iter()
-            .find(|r| r.bench == BenchKind::Allreduce)
-            .cloned()
-            .unwrap()
-    };
-    let scored = compare(&results(vec![imported(true)]), &p5);
-    assert_eq!(row(&scored).basis, Basis::LikeForLike);
-    let unchecked = compare(&results(vec![imported(false)]), &p5);
-    assert_ne!(row(&unchecked).basis, Basis::LikeForLike);
-    assert_eq!(row(&unchecked).ratio, None);
-    let cat = unchecked
-        .categories
-        .iter()
-        .find(|c| c.name == "communication")
-        .unwrap();
-    assert_eq!(cat.status, None);
-    assert!(cat.basis.contains("did not check"), "{}", cat.basis);
 }
 
 /// A LUMI-G-like node: eight MI250X GCDs listed by the system, none seen by Vulkan, no torch:
@@ -694,105 +618,4 @@ fn a_training_step_is_compared_with_the_published_step_of_its_size() {
     )]);
     let c = compare(&r, &lookup("h100-sxm").unwrap());
     assert_eq!(c.rows[0].basis, Basis::NoReference);
-}
-
-/// torch.distributed on NCCL is scored like for like against the baseline's nccl-tests figure
-/// at the same size and rank count; at another rank count, or on gloo, it is context only.
-#[test]
-fn torch_nccl_allreduce_is_scored_against_nccl_tests_at_the_same_ranks() {
-    let ar = |ranks: u64, method: &str| {
-        let mut m = measurement(
-            BenchKind::Allreduce,
-            DType::F32,
-            Shape::Allreduce {
-                bytes: 134217728,
-                ranks,
-                inplace: true,
-            },
-            290.0,
-            true,
-        );
-        m.backend = "torch".into();
-        m.device_kind = crate::results::DeviceKind::Collective;
-        m.family = crate::results::MethodFamily::VendorLibrary;
-        m.method = method.into();
-        m.device = format!("{ranks} ranks, torch.distributed nccl");
-        m
-    };
-    let p5 = lookup("aws-p5.48xlarge").unwrap();
-    let c = compare(&results(vec![ar(16, "torch/allreduce-nccl")]), &p5);
-    let row = c
-        .rows
-        .iter()
-        .find(|r| r.bench == BenchKind::Allreduce)
-        .unwrap();
-    assert_eq!(row.basis, Basis::LikeForLike);
-    // 290 against nccl-tests' 305.13 GB/s at 128 MiB over 16 ranks.
-    assert!((row.ratio.unwrap() - 290.0 / 305.13).abs() < 1e-9);
-    let comm = c
-        .categories
-        .iter()
-        .find(|k| k.name == "communication")
-        .unwrap();
-    assert!(comm.status.is_some());
-    assert!(comm.basis.contains("within 0.5%"), "{}", comm.basis);
-    for other in [
-        ar(8, "torch/allreduce-nccl"),
-        ar(16, "torch/allreduce-gloo"),
-    ] {
-        let c = compare(&results(vec![other]), &p5);
-        let row = c
-            .rows
-            .iter()
-            .find(|r| r.bench == BenchKind::Allreduce)
-            .unwrap();
-        assert_ne!(row.basis, Basis::LikeForLike, "{row:?}");
-    }
-}
-
-/// Where a baseline holds both nccl-tests and all_reduce_bench figures at the same size and rank
-/// count, torch.distributed is scored against the torch loop's (the same method); RCCL on an
-/// MI300X node is scored against all_reduce_bench at 4 GiB over 8 GPUs.
-#[test]
-fn torch_allreduce_prefers_the_torch_loop_figure() {
-    let ar = |bytes: u64, ranks: u64| {
-        let mut m = measurement(
-            BenchKind::Allreduce,
-            DType::F32,
-            Shape::Allreduce {
-                bytes,
-                ranks,
-                inplace: true,
-            },
-            380.0,
-            true,
-        );
-        m.backend = "torch".into();
-        m.device_kind = crate::results::DeviceKind::Collective;
-        m.family = crate::results::MethodFamily::VendorLibrary;
-        m.method = "torch/allreduce-nccl".into();
-        m
-    };
-    let row_of = |c: &Comparison| {
-        c.rows
-            .iter()
-            .find(|r| r.bench == BenchKind::Allreduce)
-            .cloned()
-            .unwrap()
-    };
-    let p5en = lookup("aws-p5en.48xlarge").unwrap();
-    let row = row_of(&compare(&results(vec![ar(134217728, 8)]), &p5en));
-    assert_eq!(row.basis, Basis::LikeForLike);
-    assert!(
-        (row.ratio.unwrap() - 380.0 / 401.93).abs() < 1e-9,
-        "{row:?}"
-    );
-    assert!(row.baseline.unwrap().what.contains("all_reduce_bench"));
-    let mi300x = lookup("mi300x").unwrap();
-    let row = row_of(&compare(&results(vec![ar(4 << 30, 8)]), &mi300x));
-    assert_eq!(row.basis, Basis::LikeForLike);
-    assert!(
-        (row.ratio.unwrap() - 380.0 / 312.912).abs() < 1e-9,
-        "{row:?}"
-    );
 }

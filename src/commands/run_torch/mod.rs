@@ -13,12 +13,13 @@ use crate::comm::{self, allreduce};
 use crate::error::{WorkFailed, input_error};
 use crate::node::Inventory;
 use crate::results::io::ResultsWriter;
-use crate::results::{
-    DeviceKind, Measurement, MethodFamily, Origin, RankLayout, Results, TimingSource, TrainInfo,
-};
+use crate::results::{DeviceKind, MethodFamily, Origin, RankLayout, Results, TimingSource};
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::time::Duration;
+use train::TrainPlan;
+
+mod train;
 
 /// How much longer than rank 0 the other ranks wait for a step, so that rank 0 (which writes the
 /// results and names the ranks that did not arrive) is the first to give up.
@@ -259,13 +260,6 @@ struct Group {
     budget: u64,
 }
 
-/// How the training steps run.
-struct TrainPlan {
-    dtype: DType,
-    smoke: bool,
-    suite: Suite,
-}
-
 impl Job {
     /// What rank 0 says when a step fails: the error, and which ranks never arrived at it.
     fn diagnose(&self, step: usize, what: String, e: HarnessError) -> anyhow::Error {
@@ -439,195 +433,13 @@ impl Job {
 
     /// The fault a test asked this rank to commit at `bytes` (test-hooks builds only).
     fn fault_at(&self, bytes: u64) -> Option<&'static str> {
-        match allreduce::fault()? {
-            allreduce::Fault::Hang { rank, bytes: b } if rank == self.env.rank && b == bytes => {
-                Some("hang")
-            }
-            allreduce::Fault::Kill { rank, bytes: b } if rank == self.env.rank && b == bytes => {
-                Some("crash")
-            }
-            allreduce::Fault::Corrupt { rank, bytes: b } if rank == self.env.rank && b == bytes => {
-                Some("corrupt")
-            }
-            _ => None,
-        }
-    }
-
-    /// Each training preset alone on every rank (the baseline), then data-parallel at the same
-    /// micro-batch; rank 0 writes both.
-    fn train_steps(
-        &mut self,
-        presets: &[Shape],
-        plan: &TrainPlan,
-        group: &Group,
-        info: &TorchInfo,
-        step: &mut usize,
-        mut writer: Option<&mut ResultsWriter>,
-    ) -> anyhow::Result<()> {
-        let (iterations, samples) = match (plan.smoke, plan.suite) {
-            (true, _) => (2, 3),
-            (false, Suite::Quick) => (5, 5),
-            (false, _) => (10, 10),
+        let (rank, at, what) = match allreduce::fault()? {
+            allreduce::Fault::Hang { rank, bytes } => (rank, bytes, "hang"),
+            allreduce::Fault::Kill { rank, bytes } => (rank, bytes, "crash"),
+            allreduce::Fault::Corrupt { rank, bytes } => (rank, bytes, "corrupt"),
         };
-        let device = match info
-            .devices
-            .get(self.env.local_rank % info.devices.len().max(1))
-        {
-            Some(d) if info.has_accelerator() => d.name.clone(),
-            _ => format!("CPU (torch {})", info.torch),
-        };
-        for shape in presets {
-            let mut single: Option<TrainInfo> = None;
-            for phase in ["single", "ddp"] {
-                *step += 1;
-                dist::arrive(&self.env, &self.cwd, *step);
-                let started = crate::timefmt::rfc3339(crate::timefmt::now_unix());
-                let mut req = json!({"op": "dist_train", "phase": phase, "shape": shape,
-                                     "dtype": plan.dtype.name(), "iterations": iterations,
-                                     "samples": samples,
-                                     "batch": single.as_ref().map_or(0, |t| t.micro_batch)});
-                if let Some(allreduce::Fault::Corrupt { rank, bytes: 0 }) = allreduce::fault()
-                    && rank == self.env.rank
-                    && phase == "ddp"
-                {
-                    req["fault"] = json!("corrupt");
-                }
-                let what = if phase == "ddp" {
-                    format!("the data-parallel training step {}", shape.display())
-                } else {
-                    format!("the training step {} alone on each rank", shape.display())
-                };
-                let a = self.ask(&req, *step, || what.clone())?;
-                let m = train_measurement(
-                    &a,
-                    TrainRun {
-                        shape: *shape,
-                        dtype: plan.dtype,
-                        started,
-                        device: &device,
-                        accelerator: info.has_accelerator(),
-                        iterations,
-                    },
-                    (phase == "ddp").then_some((&group.layout, single.as_ref())),
-                );
-                let w = writer.as_deref_mut();
-                if phase == "single" {
-                    single = m.train.clone().filter(|_| m.is_valid());
-                    if single.is_none() {
-                        // Without a verified baseline there is nothing to scale against.
-                        if let Some(w) = w {
-                            eprintln!("FAILED: {what}: {}", m.error.as_deref().unwrap_or(""));
-                            w.push(m)?;
-                        }
-                        break;
-                    }
-                }
-                let Some(w) = w else { continue };
-                if !m.is_valid() {
-                    eprintln!("FAILED: {what}: {}", m.error.as_deref().unwrap_or(""));
-                }
-                if let Some(dp) = m.train.as_ref().and_then(|t| t.data_parallel.as_ref()) {
-                    eprintln!(
-                        "data-parallel {}: {:.0} tokens/s per rank across {} ranks, {:.0} \
-                         alone: scaling efficiency {:.1}%",
-                        shape.display(),
-                        m.train.as_ref().map_or(0.0, |t| t.tokens_per_s),
-                        dp.ranks,
-                        dp.single_tokens_per_s,
-                        dp.efficiency * 100.0
-                    );
-                }
-                w.push(m)?;
-            }
-        }
-        Ok(())
+        (rank == self.env.rank && at == bytes).then_some(what)
     }
-}
-
-/// What a training measurement across ranks was.
-struct TrainRun<'a> {
-    shape: Shape,
-    dtype: DType,
-    started: String,
-    device: &'a str,
-    accelerator: bool,
-    iterations: u64,
-}
-
-/// A training step measured across ranks (the harness's answer `a`): alone on every rank, or
-/// data-parallel (`ddp`: the rank layout and the verified single-rank step it scales from).
-fn train_measurement(
-    a: &serde_json::Value,
-    run: TrainRun,
-    ddp: Option<(&RankLayout, Option<&crate::results::TrainInfo>)>,
-) -> Measurement {
-    let samples: Vec<f64> = a["samples"]
-        .as_array()
-        .map(|v| v.iter().filter_map(|x| x.as_f64()).collect())
-        .unwrap_or_default();
-    let verification = serde_json::from_value(a["verification"].clone()).unwrap_or_else(|e| {
-        let mut v = crate::bench::verify::Verification::not_run();
-        v.first_failure = Some(format!("the harness's verification could not be read: {e}"));
-        v
-    });
-    let origin = Origin {
-        backend: "torch".into(),
-        device_kind: if run.accelerator {
-            DeviceKind::Gpu
-        } else {
-            DeviceKind::Cpu
-        },
-        family: MethodFamily::VendorLibrary,
-        device: match ddp {
-            Some((l, _)) => format!("{} ranks × {}", l.size, run.device),
-            None => run.device.to_string(),
-        },
-        method: a["method"].as_str().unwrap_or("torch/train-llama").into(),
-        variant: format!(
-            "{}; {}",
-            a["variant"].as_str().unwrap_or(""),
-            match ddp {
-                Some((l, _)) => format!("{}, launched by {}", l.library, l.launcher),
-                None => "every rank alone on its own device at the same time, no communication \
-                         (the data-parallel baseline); the slowest rank's time"
-                    .into(),
-            }
-        ),
-    };
-    let mut m = Measurement::pending(
-        BenchKind::Train,
-        run.dtype,
-        run.shape,
-        origin,
-        if run.accelerator {
-            TimingSource::DeviceTimestamps
-        } else {
-            TimingSource::WallClock
-        },
-    );
-    m.started_at = run.started;
-    if let Some(flops) = a["flops"].as_f64() {
-        m.work.flops = flops;
-    }
-    m.record(verification, samples, run.iterations);
-    if let Some(step_s) = m.stats.as_ref().map(|s| s.median).filter(|s| *s > 0.0) {
-        let info = crate::backend::torch::train_info(&a["figures"], step_s);
-        let tokens_per_s = info.tokens_per_s;
-        m.train = Some(TrainInfo {
-            data_parallel: ddp.and_then(|(l, single)| {
-                single.map(|s| crate::results::DataParallel {
-                    ranks: l.size,
-                    nodes: l.nodes().len(),
-                    library: l.library.clone(),
-                    single_tokens_per_s: s.tokens_per_s,
-                    single_step_s: s.step_s,
-                    efficiency: tokens_per_s / s.tokens_per_s,
-                })
-            }),
-            ..info
-        });
-    }
-    m
 }
 
 /// Test hook (`test-hooks` builds only): `HPCREADY_TEST_NCCL_LOG=FILE` stands for the NCCL/RCCL
