@@ -81,6 +81,11 @@ pub trait Backend {
     }
     /// The data types this backend computes `bench` in.
     fn dtypes(&self, bench: BenchKind) -> Vec<DType>;
+    /// Why the device only emulates `dtype`, far slower than its native types (the suites
+    /// leave it out unless `--dtype` names it); `None` when it runs natively.
+    fn emulated(&self, _dtype: DType) -> Option<String> {
+        None
+    }
     /// Whether the device is an accelerator (suites use larger sizes there).
     fn is_accelerator(&self) -> bool {
         false

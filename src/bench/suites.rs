@@ -70,6 +70,15 @@ impl Selection {
 /// matmul in the quick suite.
 pub type DtypesFor<'a> = dyn Fn(BenchKind) -> Vec<DType> + 'a;
 
+/// Why the device only emulates a data type (far slower than its native types), if it does:
+/// such a type is left out of the suites' defaults and runs only when `--dtype` names it.
+pub type EmulatedFor<'a> = dyn Fn(DType) -> Option<String> + 'a;
+
+/// No data type emulated.
+pub fn none_emulated(_: DType) -> Option<String> {
+    None
+}
+
 /// The plan: cases in run order, plus notes on what was left out and why.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
@@ -268,6 +277,8 @@ pub struct Target<'a> {
     pub framework: bool,
     /// The largest buffer the device binds, when limited.
     pub max_buffer: Option<u64>,
+    /// The data types the device only emulates, with why.
+    pub emulated: &'a EmulatedFor<'a>,
 }
 
 impl std::fmt::Debug for Target<'_> {
@@ -290,6 +301,7 @@ pub fn plan(selection: &Selection, target: &Target) -> anyhow::Result<Plan> {
         accelerator,
         framework,
         max_buffer,
+        emulated,
     } = *target;
     if let Some(sizes) = &selection.sizes {
         if sizes.is_empty() {
@@ -324,10 +336,31 @@ pub fn plan(selection: &Selection, target: &Target) -> anyhow::Result<Plan> {
                 }
                 keep
             }
-            _ => default_dtypes(selection.suite, bench, accelerator, framework)
-                .into_iter()
-                .filter(|d| can.contains(d))
-                .collect(),
+            _ => {
+                let mut keep = Vec::new();
+                let mut left_out = Vec::new();
+                for d in default_dtypes(selection.suite, bench, accelerator, framework) {
+                    match (can.contains(&d), emulated(d)) {
+                        (false, _) => {}
+                        (true, Some(why)) => left_out.push((d, why)),
+                        (true, None) => keep.push(d),
+                    }
+                }
+                // Training measures the device's fastest type it runs natively.
+                if keep.is_empty() && !left_out.is_empty() && bench == BenchKind::Train {
+                    keep.extend(
+                        can.iter()
+                            .copied()
+                            .filter(|&d| d == DType::F32 && emulated(d).is_none()),
+                    );
+                }
+                for (d, why) in left_out {
+                    notes.push(format!(
+                        "{bench} {d} left out: {why}; --dtype {d} measures it anyway"
+                    ));
+                }
+                keep
+            }
         };
         for dtype in dtypes {
             let shapes: Vec<Shape> = match bench {
@@ -476,6 +509,7 @@ mod tests {
             accelerator: false,
             framework: false,
             max_buffer: None,
+            emulated: &none_emulated,
         }
     }
 
@@ -595,6 +629,7 @@ mod tests {
             accelerator: true,
             framework: false,
             max_buffer: Some(128 << 20),
+            emulated: &none_emulated,
         };
         let p = plan(&Selection::suite(Suite::Quick), &t).unwrap();
         let names: Vec<String> = p.cases.iter().map(|c| c.to_string()).collect();

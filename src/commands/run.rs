@@ -101,6 +101,7 @@ pub fn measure(req: &MeasureRequest, mut node: Inventory) -> anyhow::Result<Resu
     let mut plans = Vec::new();
     for b in &backends {
         let supported = |bench| b.dtypes(bench);
+        let emulated = |dtype| b.emulated(dtype);
         let target = suites::Target {
             supported: &supported,
             threads: b.device().threads.unwrap_or(1),
@@ -109,6 +110,7 @@ pub fn measure(req: &MeasureRequest, mut node: Inventory) -> anyhow::Result<Resu
             accelerator: b.is_accelerator(),
             framework: b.is_framework(),
             max_buffer: b.max_buffer_bytes(),
+            emulated: &emulated,
         };
         let plan = suites::plan(&req.selection, &target)
             .map_err(|e| e.context(format!("planning for {}", b.device().name)))?;

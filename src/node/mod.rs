@@ -88,6 +88,10 @@ pub struct TorchInfo {
     pub devices: Vec<TorchDevice>,
     /// torch's CPU threads.
     pub cpu_threads: usize,
+    /// Whether torch has native bf16 matmul kernels on this CPU (oneDNN's, on AVX-512 or AMX
+    /// x86 and BF16 Arm); `false` where it emulates bf16 far slower than f32, `None` unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_bf16_native: Option<bool>,
 }
 
 impl TorchInfo {

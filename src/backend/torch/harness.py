@@ -67,6 +67,20 @@ def devices(kind):
     return out
 
 
+def cpu_bf16_native():
+    """Whether torch runs bf16 matmul on this CPU through oneDNN's bf16 kernels (x86 with
+    AVX-512 BW/VL/DQ or AMX, Arm with BF16), the dispatch condition torch itself checks; without
+    them it falls back to a scalar loop about a hundred times slower than f32 (AMD Zen 3). None
+    when this torch cannot say. Test hook: HPCREADY_HARNESS_CPU_BF16=emulated."""
+    if os.environ.get("HPCREADY_HARNESS_CPU_BF16") == "emulated":
+        return False
+    try:
+        return bool(torch.backends.mkldnn.is_available()
+                    and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except Exception:
+        return None
+
+
 def hello(_req):
     kind = accelerator()
     info = {
@@ -83,6 +97,7 @@ def hello(_req):
         "cudnn": None,
         "nccl": None,
         "blas": None,
+        "cpu_bf16_native": cpu_bf16_native(),
     }
     if kind in ("cuda", "rocm"):
         try:

@@ -280,6 +280,15 @@ impl Backend for TorchBackend {
         }
     }
 
+    fn emulated(&self, dtype: DType) -> Option<String> {
+        (self.device.is_none() && dtype == DType::Bf16 && self.info.cpu_bf16_native == Some(false))
+            .then(|| {
+                "torch has no native bf16 kernels on this CPU (oneDNN's need AVX-512 or AMX on \
+                 x86, BF16 on Arm) and runs bf16 through a fallback far slower than f32"
+                    .to_string()
+            })
+    }
+
     fn is_accelerator(&self) -> bool {
         self.device.is_some()
     }
