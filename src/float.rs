@@ -49,7 +49,7 @@ pub mod pair {
     use serde::ser::SerializeTuple;
     use serde::{Deserialize, Deserializer, Serializer};
 
-    struct Wrap(f64);
+    pub(super) struct Wrap(pub(super) f64);
 
     impl serde::Serialize for Wrap {
         fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -78,6 +78,30 @@ pub mod pair {
     }
 }
 
+/// The same for a list.
+pub mod list {
+    use super::pair::Wrap;
+    use serde::ser::SerializeSeq;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Writes `[a, b, …]`.
+    pub fn serialize<S: Serializer>(x: &[f64], s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(x.len()))?;
+        for v in x {
+            seq.serialize_element(&Wrap(*v))?;
+        }
+        seq.end()
+    }
+
+    /// Reads `[a, b, …]`.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<f64>, D::Error> {
+        Ok(Vec::<Wrap>::deserialize(d)?
+            .into_iter()
+            .map(|w| w.0)
+            .collect())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -86,23 +110,31 @@ mod tests {
         x: f64,
         #[serde(with = "super::pair")]
         p: [f64; 2],
+        #[serde(with = "super::list", default)]
+        l: Vec<f64>,
     }
 
     #[test]
     fn non_finite_values_round_trip() {
         for x in [1.5, 0.0, -2.0, f64::INFINITY, f64::NEG_INFINITY, 1e308] {
-            let t = T { x, p: [x, 1.0] };
+            let t = T {
+                x,
+                p: [x, 1.0],
+                l: vec![x, 2.0],
+            };
             let back: T = serde_json::from_str(&serde_json::to_string(&t).unwrap()).unwrap();
             assert_eq!(back, t);
         }
         let nan = T {
             x: f64::NAN,
             p: [f64::NAN, 2.0],
+            l: vec![f64::NAN],
         };
         let text = serde_json::to_string(&nan).unwrap();
-        assert_eq!(text, r#"{"x":"NaN","p":["NaN",2.0]}"#);
+        assert_eq!(text, r#"{"x":"NaN","p":["NaN",2.0],"l":["NaN"]}"#);
         let back: T = serde_json::from_str(&text).unwrap();
         assert!(back.x.is_nan() && back.p[0].is_nan() && back.p[1] == 2.0);
+        assert!(back.l[0].is_nan());
         // What earlier builds wrote for NaN.
         let old: T = serde_json::from_str(r#"{"x":null,"p":[null,1]}"#).unwrap();
         assert!(old.x.is_nan() && old.p[0].is_nan());

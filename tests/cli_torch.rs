@@ -309,6 +309,34 @@ fn a_crashing_or_hanging_harness_costs_one_case() {
         assert!(err.contains(why), "{fault}: {err}");
         assert_eq!(ms[1]["verification"]["passed"], true, "{fault}: {}", ms[1]);
     }
+    // A case that fails to prepare is recorded under the method a success has: the default
+    // dispatch's `torch/sdpa`, then the pinned backends' `torch/sdpa-flash`, `torch/sdpa-math`.
+    let out = dir.path().join("prepare-crash.json");
+    let marker = dir.path().join("prepare-crash.fired");
+    torch_run(&py, &out)
+        .args(["--bench", "attention", "--dtype", "f32", "--sizes", "64"])
+        .env(
+            "HPCREADY_HARNESS_FAULT",
+            format!("prepare:crash:{}", marker.display()),
+        )
+        .assert()
+        .code(1);
+    let ms = measurements(&out);
+    let methods: Vec<&str> = ms.iter().map(|m| m["method"].as_str().unwrap()).collect();
+    assert_eq!(
+        methods[..3],
+        ["torch/sdpa", "torch/sdpa-flash", "torch/sdpa-math"],
+        "{ms:?}"
+    );
+    assert!(
+        ms[0]["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("preparing it failed"),
+        "{}",
+        ms[0]
+    );
+    assert_eq!(ms[1]["verification"]["passed"], true, "{}", ms[1]);
 }
 
 #[test]

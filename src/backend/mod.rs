@@ -81,6 +81,12 @@ pub trait Backend {
     }
     /// The data types this backend computes `bench` in.
     fn dtypes(&self, bench: BenchKind) -> Vec<DType>;
+    /// The method a case (with one of [`Backend::kernels`]) is recorded under, whether it
+    /// prepares or not: the backend's name, the benchmark and the kernel.
+    fn method_for(&self, case: &Case, kernel: Option<&str>) -> String {
+        let suffix = kernel.map(|k| format!("-{k}")).unwrap_or_default();
+        format!("{}/{}{suffix}", self.name(), case.bench)
+    }
     /// Why the device only emulates `dtype`, far slower than its native types (the suites
     /// leave it out unless `--dtype` names it); `None` when it runs natively.
     fn emulated(&self, _dtype: DType) -> Option<String> {

@@ -51,11 +51,7 @@ pub fn measure_kernel(
     let mut kernel = match backend.prepare_kernel(case, kernel_name) {
         Ok(k) => k,
         Err(PrepareError::Failed(why)) => {
-            let suffix = kernel_name.map(|k| format!("-{k}")).unwrap_or_default();
-            let mut m = pending(
-                format!("{}/{}{suffix}", backend.name(), case.bench),
-                String::new(),
-            );
+            let mut m = pending(backend.method_for(case, kernel_name), String::new());
             m.error = Some(format!("preparing it failed: {why}"));
             return Ok(m);
         }

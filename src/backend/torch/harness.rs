@@ -5,8 +5,10 @@
 //! the last lines it wrote to stderr (the Python traceback), the process is killed, and the
 //! next request starts a fresh one.
 
+use super::protocol::{self, Request};
 use crate::error::input_error;
-use serde_json::{Value, json};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -212,10 +214,22 @@ impl Harness {
         matches!(self.child.try_wait(), Ok(None))
     }
 
-    /// Sends one request and waits up to `deadline` for its answer. An answer with `ok: false`
-    /// is [`HarnessError::Failed`] with the Python traceback's last lines.
-    pub fn request(&mut self, req: &Value, deadline: Duration) -> Result<Value, HarnessError> {
-        let line = format!("{req}\n");
+    /// Sends one request and reads its answer as the op's type ([`protocol`]), waiting up to
+    /// `deadline`. An answer with `ok: false` is [`HarnessError::Failed`] with the Python
+    /// traceback's last lines; one that does not match the type is a failure naming the op.
+    pub fn ask<A: DeserializeOwned>(
+        &mut self,
+        req: &Request,
+        deadline: Duration,
+    ) -> Result<A, HarnessError> {
+        let v = self.request(req, deadline)?;
+        protocol::read(req.op(), v).map_err(|e| HarnessError::Failed(e, Vec::new()))
+    }
+
+    /// Sends one request and waits up to `deadline` for its answer, untyped.
+    fn request(&mut self, req: &Request, deadline: Duration) -> Result<Value, HarnessError> {
+        let text = serde_json::to_string(req).expect("requests serialise");
+        let line = format!("{text}\n");
         let written = self
             .stdin
             .write_all(line.as_bytes())
@@ -271,7 +285,7 @@ impl Harness {
 
     /// Asks the harness to quit, then makes sure it has.
     pub fn quit(mut self) {
-        let _ = self.request(&json!({"op": "quit"}), Duration::from_secs(5));
+        let _ = self.request(&Request::Quit, Duration::from_secs(5));
         self.kill();
     }
 }

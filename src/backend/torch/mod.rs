@@ -6,6 +6,7 @@
 
 pub mod dist;
 pub mod harness;
+pub mod protocol;
 
 use super::{Backend, DeviceInfo, Kernel, PrepareError};
 use crate::bench::verify::Verification;
@@ -13,7 +14,8 @@ use crate::bench::{BenchKind, Case, DType, Work};
 use crate::error::input_error;
 use crate::results::{DeviceKind, TimingSource};
 use harness::{Harness, HarnessError, PythonCommand};
-use serde_json::{Value, json};
+use protocol::{Request, TrainFigures};
+use serde::de::DeserializeOwned;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -39,17 +41,17 @@ impl Drop for Session {
 
 impl Session {
     /// Sends a request, first restarting the harness if it died or was stopped.
-    fn request(&mut self, req: &Value) -> Result<Value, HarnessError> {
+    fn ask<A: DeserializeOwned>(&mut self, req: &Request) -> Result<A, HarnessError> {
         if !self.harness.as_mut().is_some_and(Harness::alive) {
             let h = Harness::start(&self.python)
                 .map_err(|e| HarnessError::Failed(format!("{e:#}"), Vec::new()))?;
             self.harness = Some(h);
             // A restarted harness must say hello again before it measures.
             let h = self.harness.as_mut().expect("just started");
-            h.request(&json!({"op": "hello"}), self.deadline)?;
+            h.ask::<TorchInfo>(&Request::Hello, self.deadline)?;
         }
         let h = self.harness.as_mut().expect("started above");
-        let r = h.request(req, self.deadline);
+        let r = h.ask(req, self.deadline);
         if matches!(r, Err(HarnessError::Died(_)) | Err(HarnessError::Hung(..))) {
             self.harness = None;
         }
@@ -62,7 +64,7 @@ impl Session {
 pub fn connect(python: &PythonCommand, deadline: Duration) -> anyhow::Result<(Harness, TorchInfo)> {
     let mut h = Harness::start(python)?;
     let what = python.input();
-    let hello = h.request(&json!({"op": "hello"}), deadline).map_err(|e| {
+    let hello = h.ask::<TorchInfo>(&Request::Hello, deadline).map_err(|e| {
         let advice = match &e {
             HarnessError::Failed(msg, _) if msg.contains("cannot import torch") => {
                 "this Python has no torch. Use the Python your training uses (a venv's \
@@ -79,12 +81,7 @@ pub fn connect(python: &PythonCommand, deadline: Duration) -> anyhow::Result<(Ha
         };
         input_error(what.clone(), format!("{e}\n  {advice}"))
     })?;
-    let mut info: TorchInfo = serde_json::from_value(hello.clone()).map_err(|e| {
-        input_error(
-            what.clone(),
-            format!("its PyTorch harness answered an unexpected hello ({e}): {hello}"),
-        )
-    })?;
+    let mut info = hello;
     info.python_command = python.display();
     Ok((h, info))
 }
@@ -206,9 +203,11 @@ pub fn open(
     // A cold accelerator scores higher; a CPU gets its warm-up from the sampling loop.
     if !warmup.is_zero() && info.has_accelerator() {
         for b in &backends {
-            b.call(&json!({"op": "warmup", "device": b.device.unwrap_or(0),
-                           "seconds": warmup.as_secs_f64()}))
-                .map_err(|e| anyhow::anyhow!("warming up {}: {e}", b.device().name))?;
+            b.call::<protocol::WarmupAnswer>(&Request::Warmup {
+                device: b.device.unwrap_or(0),
+                seconds: warmup.as_secs_f64(),
+            })
+            .map_err(|e| anyhow::anyhow!("warming up {}: {e}", b.device().name))?;
         }
     }
     Ok(backends)
@@ -220,11 +219,11 @@ impl TorchBackend {
         &self.info
     }
 
-    fn call(&self, req: &Value) -> Result<Value, HarnessError> {
+    fn call<A: DeserializeOwned>(&self, req: &Request) -> Result<A, HarnessError> {
         self.session
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .request(req)
+            .ask(req)
     }
 }
 
@@ -316,35 +315,31 @@ impl Backend for TorchBackend {
         case: &Case,
         kernel: Option<&str>,
     ) -> Result<Box<dyn Kernel>, PrepareError> {
-        let mut req = json!({
-            "op": "prepare",
-            "bench": case.bench.name(),
-            "dtype": case.dtype.name(),
-            "shape": case.shape,
-            "device": self.device.unwrap_or(0),
-            "flush_bytes": self.flush_bytes,
+        let req = Request::Prepare(protocol::Prepare {
+            bench: case.bench.name().into(),
+            dtype: case.dtype.name().into(),
+            shape: case.shape,
+            device: self.device.unwrap_or(0),
+            flush_bytes: self.flush_bytes,
+            kernel: kernel.map(String::from),
         });
-        if let Some(k) = kernel {
-            req["method"] = json!(k);
-        }
-        let a = self
-            .call(&req)
-            .map_err(|e| PrepareError::Failed(e.to_string()))?;
-        if let Some(why) = a["unsupported"].as_str() {
-            return Err(PrepareError::Unsupported(format!("{case}: {why}")));
-        }
+        let ready = match self
+            .call::<protocol::Prepared>(&req)
+            .map_err(|e| PrepareError::Failed(e.to_string()))?
+        {
+            protocol::Prepared::Unsupported { unsupported } => {
+                return Err(PrepareError::Unsupported(format!("{case}: {unsupported}")));
+            }
+            protocol::Prepared::Ready(r) => r,
+        };
         let work = case.shape.work(case.dtype).map(|w| Work {
-            flops: a["flops"].as_f64().unwrap_or(w.flops),
+            flops: ready.flops,
             bytes: w.bytes,
         });
         Ok(Box::new(TorchKernel {
             session: Arc::clone(&self.session),
-            method: a["method"].as_str().unwrap_or("torch/?").to_string(),
-            variant: format!(
-                "{}; {}",
-                a["variant"].as_str().unwrap_or(""),
-                self.info.libraries()
-            ),
+            method: self.method_for(case, kernel),
+            variant: format!("{}; {}", ready.variant, self.info.libraries()),
             work: work.unwrap_or_default(),
             source: if self.device.is_some() {
                 TimingSource::DeviceTimestamps
@@ -353,6 +348,10 @@ impl Backend for TorchBackend {
             },
             figures: None,
         }))
+    }
+
+    fn method_for(&self, case: &Case, kernel: Option<&str>) -> String {
+        protocol::method(case.bench, kernel)
     }
 }
 
@@ -364,15 +363,15 @@ struct TorchKernel {
     work: Work,
     source: TimingSource,
     /// The harness's last `figures` (training steps).
-    figures: Option<Value>,
+    figures: Option<TrainFigures>,
 }
 
 impl TorchKernel {
-    fn call(&self, req: &Value) -> Result<Value, HarnessError> {
+    fn call<A: DeserializeOwned>(&self, req: &Request) -> Result<A, HarnessError> {
         self.session
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .request(req)
+            .ask(req)
     }
 }
 
@@ -394,26 +393,23 @@ impl Kernel for TorchKernel {
     }
 
     fn train_info(&self, median_step_s: f64) -> Option<crate::results::TrainInfo> {
-        Some(train_info(self.figures.as_ref()?, median_step_s))
+        Some(self.figures.as_ref()?.at(median_step_s))
     }
 
     fn run(&mut self, iterations: u64) -> anyhow::Result<Option<Duration>> {
-        let a = self.call(&json!({"op": "run", "iterations": iterations}))?;
-        if a.get("figures").is_some() {
-            self.figures = Some(a["figures"].clone());
+        let a: protocol::RunAnswer = self.call(&Request::Run { iterations })?;
+        if a.figures.is_some() {
+            self.figures = a.figures;
         }
-        let s = a["seconds"]
-            .as_f64()
-            .filter(|s| s.is_finite() && *s >= 0.0)
-            .ok_or_else(|| anyhow::anyhow!("the harness answered no time: {a}"))?;
-        Ok(Some(Duration::from_secs_f64(s)))
+        if !(a.seconds.is_finite() && a.seconds >= 0.0) {
+            anyhow::bail!("the harness answered a time of {} s", a.seconds);
+        }
+        Ok(Some(Duration::from_secs_f64(a.seconds)))
     }
 
     fn verify(&mut self) -> Verification {
-        match self.call(&json!({"op": "verify"})) {
-            Ok(a) => serde_json::from_value(a["verification"].clone()).unwrap_or_else(|e| {
-                failed(format!("the harness's verification could not be read: {e}"))
-            }),
+        match self.call::<protocol::VerifyAnswer>(&Request::Verify) {
+            Ok(a) => a.verification,
             Err(e) => failed(e.to_string()),
         }
     }
@@ -427,25 +423,8 @@ impl Drop for TorchKernel {
         if let Some(h) = s.harness.as_mut()
             && h.alive()
         {
-            let _ = h.request(&json!({"op": "release"}), deadline);
+            let _ = h.ask::<protocol::Done>(&Request::Release, deadline);
         }
-    }
-}
-
-/// A training step's figures from the harness's `figures` at the median step time.
-pub fn train_info(f: &Value, step_s: f64) -> crate::results::TrainInfo {
-    let u = |k: &str| f[k].as_u64().unwrap_or(0);
-    let tokens = u("tokens_per_step");
-    crate::results::TrainInfo {
-        tokens_per_s: tokens as f64 / step_s,
-        step_s,
-        parameters: u("parameters"),
-        micro_batch: u("micro_batch"),
-        tokens_per_step: tokens,
-        flops_per_token: f["flops_per_token"].as_f64().unwrap_or(f64::NAN),
-        peak_memory_bytes: u("peak_memory_bytes"),
-        first_loss: f["first_loss"].as_f64().unwrap_or(f64::NAN),
-        data_parallel: None,
     }
 }
 

@@ -5,6 +5,7 @@
 use super::run::{allreduce_row, allreduce_table, fail_on_invalid};
 use super::{default_report_dir, emit};
 use crate::backend::torch::harness::{Harness, HarnessError, PythonCommand};
+use crate::backend::torch::protocol::{self, Fault, Request};
 use crate::backend::torch::{self, TorchInfo, dist};
 use crate::bench::suites::{self, Suite};
 use crate::bench::{BenchKind, DType, Shape};
@@ -14,7 +15,7 @@ use crate::error::{WorkFailed, input_error};
 use crate::node::Inventory;
 use crate::results::io::ResultsWriter;
 use crate::results::{DeviceKind, MethodFamily, Origin, RankLayout, Results, TimingSource};
-use serde_json::{Value, json};
+use serde::de::DeserializeOwned;
 use std::path::PathBuf;
 use std::time::Duration;
 use train::TrainPlan;
@@ -288,13 +289,13 @@ impl Job {
     }
 
     /// One step of the job: the harness's answer, or the job's end saying what went wrong.
-    fn ask(
+    fn ask<A: DeserializeOwned>(
         &mut self,
-        req: &Value,
+        req: &Request,
         step: usize,
         what: impl FnOnce() -> String,
-    ) -> anyhow::Result<Value> {
-        match self.h.request(req, self.deadline) {
+    ) -> anyhow::Result<A> {
+        match self.h.ask(req, self.deadline) {
             Ok(a) => Ok(a),
             Err(e) => Err(self.diagnose(step, what(), e)),
         }
@@ -304,26 +305,29 @@ impl Job {
     fn join(&mut self, timeout_s: u64, info: &TorchInfo) -> anyhow::Result<Group> {
         dist::arrive(&self.env, &self.cwd, 0);
         let (addr, port) = dist::meet(&self.env, &self.cwd, self.timeout)?;
-        let req = json!({"op": "dist_init", "rank": self.env.rank, "world": self.env.world,
-                         "local_rank": self.env.local_rank, "master_addr": addr,
-                         "master_port": port,
-                         "timeout_s": timeout_s + 2 * RANK0_GRACE.as_secs(),
-                         "host_memory": crate::node::available_memory()});
-        let init = self.ask(&req, 0, || {
+        let req = Request::DistInit(protocol::DistInit {
+            rank: self.env.rank,
+            world: self.env.world,
+            local_rank: self.env.local_rank,
+            master_addr: addr.clone(),
+            master_port: port,
+            timeout_s: timeout_s + 2 * RANK0_GRACE.as_secs(),
+            host_memory: crate::node::available_memory(),
+        });
+        let init: protocol::DistInitAnswer = self.ask(&req, 0, || {
             format!("joining the process group at {addr}:{port} (torch.distributed)")
         })?;
-        let backend = init["backend"].as_str().unwrap_or("?").to_string();
-        let mut net_log = torch::harness::strings(&init["net_log"]);
+        let backend = init.backend;
+        let mut net_log = init.net_log;
         if let Some(lines) = test_nccl_log() {
             net_log = lines;
         }
         let layout = RankLayout {
             size: self.env.world,
-            hosts: torch::harness::strings(&init["hosts"]),
+            hosts: init.hosts,
             library: format!(
                 "torch.distributed {backend}{} ({})",
-                init["library_version"]
-                    .as_str()
+                init.library_version
                     .map(|v| format!(" {v}"))
                     .unwrap_or_default(),
                 info.libraries()
@@ -335,7 +339,7 @@ impl Job {
             backend,
             layout,
             has_net_log: !net_log.is_empty(),
-            budget: init["budget"].as_u64().unwrap_or(u64::MAX),
+            budget: init.budget,
         })
     }
 
@@ -357,15 +361,19 @@ impl Job {
                 *step += 1;
                 let started = crate::timefmt::rfc3339(crate::timefmt::now_unix());
                 let iterations = opts.iterations(bytes);
-                let mut req = json!({"op": "dist_allreduce", "bytes": bytes,
-                                     "inplace": inplace, "iterations": iterations,
-                                     "samples": opts.samples});
-                match self.fault_at(bytes) {
-                    Some(f) => req["fault"] = json!(f),
-                    None => dist::arrive(&self.env, &self.cwd, *step),
+                let fault = self.fault_at(bytes);
+                if fault.is_none() {
+                    dist::arrive(&self.env, &self.cwd, *step);
                 }
+                let req = Request::DistAllreduce(protocol::DistAllreduce {
+                    bytes,
+                    inplace,
+                    iterations,
+                    samples: opts.samples as u64,
+                    fault,
+                });
                 let place = if inplace { "in place" } else { "out of place" };
-                let a = self.ask(&req, *step, || {
+                let a: protocol::AllreduceAnswer = self.ask(&req, *step, || {
                     format!(
                         "allreduce of {bytes} B ({place}) through torch.distributed ({backend})"
                     )
@@ -373,15 +381,12 @@ impl Job {
                 let Some(w) = writer.as_deref_mut() else {
                     continue;
                 };
-                let samples: Vec<f64> = a["samples"]
-                    .as_array()
-                    .map(|v| v.iter().filter_map(|x| x.as_f64()).collect())
-                    .unwrap_or_default();
-                let wrong = a["wrong"].as_u64().unwrap_or(u64::MAX);
-                let checked = a["checked"].as_u64().unwrap_or(0);
+                let samples = a.samples;
+                let wrong = a.wrong;
+                let checked = a.checked;
                 let mut verification = allreduce::exact_check(
                     wrong,
-                    a["first_wrong"].as_u64().unwrap_or(0),
+                    a.first_wrong,
                     checked,
                     &format!("{world} ranks"),
                 );
@@ -395,8 +400,7 @@ impl Job {
                     variant: format!(
                         "{} (sum, f32), {iterations} back-to-back calls per sample after a \
                          barrier, the slowest rank's time; {}",
-                        a["call"].as_str().unwrap_or("torch.distributed all_reduce"),
-                        group.layout.library
+                        a.call, group.layout.library
                     ),
                 };
                 let mut m = allreduce::measurement(
@@ -432,11 +436,11 @@ impl Job {
     }
 
     /// The fault a test asked this rank to commit at `bytes` (test-hooks builds only).
-    fn fault_at(&self, bytes: u64) -> Option<&'static str> {
+    fn fault_at(&self, bytes: u64) -> Option<Fault> {
         let (rank, at, what) = match allreduce::fault()? {
-            allreduce::Fault::Hang { rank, bytes } => (rank, bytes, "hang"),
-            allreduce::Fault::Kill { rank, bytes } => (rank, bytes, "crash"),
-            allreduce::Fault::Corrupt { rank, bytes } => (rank, bytes, "corrupt"),
+            allreduce::Fault::Hang { rank, bytes } => (rank, bytes, Fault::Hang),
+            allreduce::Fault::Kill { rank, bytes } => (rank, bytes, Fault::Crash),
+            allreduce::Fault::Corrupt { rank, bytes } => (rank, bytes, Fault::Corrupt),
         };
         (rank == self.env.rank && at == bytes).then_some(what)
     }

@@ -2,6 +2,7 @@
 //! at the same micro-batch, both verified; rank 0 writes both.
 
 use super::{Group, Job};
+use crate::backend::torch::protocol::{self, Fault, Phase, Request};
 use crate::backend::torch::{TorchInfo, dist};
 use crate::bench::suites::Suite;
 use crate::bench::{BenchKind, DType, Shape};
@@ -10,7 +11,6 @@ use crate::results::io::ResultsWriter;
 use crate::results::{
     DeviceKind, Measurement, MethodFamily, Origin, RankLayout, TimingSource, TrainInfo,
 };
-use serde_json::json;
 
 /// How the training steps run.
 pub(super) struct TrainPlan {
@@ -45,28 +45,30 @@ impl Job {
         };
         for shape in presets {
             let mut single: Option<TrainInfo> = None;
-            for phase in ["single", "ddp"] {
+            for phase in [Phase::Single, Phase::Ddp] {
                 *step += 1;
                 dist::arrive(&self.env, &self.cwd, *step);
                 let started = crate::timefmt::rfc3339(crate::timefmt::now_unix());
-                let mut req = json!({"op": "dist_train", "phase": phase, "shape": shape,
-                                     "dtype": plan.dtype.name(), "iterations": iterations,
-                                     "samples": samples,
-                                     "batch": single.as_ref().map_or(0, |t| t.micro_batch)});
-                if let Some(allreduce::Fault::Corrupt { rank, bytes: 0 }) = allreduce::fault()
-                    && rank == self.env.rank
-                    && phase == "ddp"
-                {
-                    req["fault"] = json!("corrupt");
-                }
-                let what = if phase == "ddp" {
+                let corrupt = matches!(allreduce::fault(),
+                    Some(allreduce::Fault::Corrupt { rank, bytes: 0 }) if rank == self.env.rank);
+                let req = Request::DistTrain(protocol::DistTrain {
+                    phase,
+                    shape: *shape,
+                    dtype: plan.dtype.name().into(),
+                    iterations,
+                    samples,
+                    batch: single.as_ref().map_or(0, |t| t.micro_batch),
+                    fault: (corrupt && phase == Phase::Ddp).then_some(Fault::Corrupt),
+                });
+                let what = if phase == Phase::Ddp {
                     format!("the data-parallel training step {}", shape.display())
                 } else {
                     format!("the training step {} alone on each rank", shape.display())
                 };
-                let a = self.ask(&req, *step, || what.clone())?;
+                let a: protocol::DistTrainAnswer = self.ask(&req, *step, || what.clone())?;
                 let m = train_measurement(
-                    &a,
+                    a,
+                    phase,
                     TrainRun {
                         shape: *shape,
                         dtype: plan.dtype,
@@ -75,10 +77,10 @@ impl Job {
                         accelerator: info.has_accelerator(),
                         iterations,
                     },
-                    (phase == "ddp").then_some((&group.layout, single.as_ref())),
+                    (phase == Phase::Ddp).then_some((&group.layout, single.as_ref())),
                 );
                 let w = writer.as_deref_mut();
-                if phase == "single" {
+                if phase == Phase::Single {
                     single = m.train.clone().filter(|_| m.is_valid());
                     if single.is_none() {
                         // Without a verified baseline there is nothing to scale against.
@@ -124,19 +126,11 @@ struct TrainRun<'a> {
 /// A training step measured across ranks (the harness's answer `a`): alone on every rank, or
 /// data-parallel (`ddp`: the rank layout and the verified single-rank step it scales from).
 fn train_measurement(
-    a: &serde_json::Value,
+    a: protocol::DistTrainAnswer,
+    phase: Phase,
     run: TrainRun,
     ddp: Option<(&RankLayout, Option<&crate::results::TrainInfo>)>,
 ) -> Measurement {
-    let samples: Vec<f64> = a["samples"]
-        .as_array()
-        .map(|v| v.iter().filter_map(|x| x.as_f64()).collect())
-        .unwrap_or_default();
-    let verification = serde_json::from_value(a["verification"].clone()).unwrap_or_else(|e| {
-        let mut v = crate::bench::verify::Verification::not_run();
-        v.first_failure = Some(format!("the harness's verification could not be read: {e}"));
-        v
-    });
     let origin = Origin {
         backend: "torch".into(),
         device_kind: if run.accelerator {
@@ -149,10 +143,10 @@ fn train_measurement(
             Some((l, _)) => format!("{} ranks × {}", l.size, run.device),
             None => run.device.to_string(),
         },
-        method: a["method"].as_str().unwrap_or("torch/train-llama").into(),
+        method: phase.method().into(),
         variant: format!(
             "{}; {}",
-            a["variant"].as_str().unwrap_or(""),
+            a.variant,
             match ddp {
                 Some((l, _)) => format!("{}, launched by {}", l.library, l.launcher),
                 None => "every rank alone on its own device at the same time, no communication \
@@ -173,12 +167,10 @@ fn train_measurement(
         },
     );
     m.started_at = run.started;
-    if let Some(flops) = a["flops"].as_f64() {
-        m.work.flops = flops;
-    }
-    m.record(verification, samples, run.iterations);
+    m.work.flops = a.flops;
+    m.record(a.verification, a.samples, run.iterations);
     if let Some(step_s) = m.stats.as_ref().map(|s| s.median).filter(|s| *s > 0.0) {
-        let info = crate::backend::torch::train_info(&a["figures"], step_s);
+        let info = a.figures.at(step_s);
         let tokens_per_s = info.tokens_per_s;
         m.train = Some(TrainInfo {
             data_parallel: ddp.and_then(|(l, single)| {
