@@ -6,6 +6,19 @@
 //! leaves every layer may use. The [`commands`] module is the
 //! glue the binary calls; nothing below it knows about the command line.
 
+#![deny(clippy::print_stderr, clippy::print_stdout)]
+
+/// `eprintln!` that never panics: a message to stderr that cannot be written (`2>/dev/full`, a
+/// closed pipe) is dropped, so a failed diagnostic never turns into a crash (exit 101) or hides
+/// the exit code.
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 pub mod assess;
 pub mod backend;
 pub mod bench;

@@ -43,7 +43,7 @@ fn main() -> ExitCode {
     match hpcready::commands::dispatch(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            hpcready::say!("error: {err:#}");
             ExitCode::from(hpcready::error::exit_code(&err))
         }
     }

@@ -329,3 +329,19 @@ fn files_are_never_written_through_a_symlink_or_onto_a_device() {
         .stderr(predicate::str::contains("symbolic link"));
     assert_eq!(read(&target), "keep me");
 }
+
+/// A stderr that cannot be written (`2>/dev/full`) costs the message, never a panic: bad input
+/// still exits 2.
+#[test]
+fn a_full_stderr_is_not_a_panic() {
+    let full = || std::fs::OpenOptions::new().write(true).open("/dev/full");
+    if full().is_err() {
+        return;
+    }
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_hpcready"))
+        .args(["report", "missing.json"])
+        .stderr(full().unwrap())
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(2));
+}

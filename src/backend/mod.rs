@@ -290,7 +290,7 @@ fn auto_torch(
     };
     if !info.has_accelerator() {
         if named {
-            eprintln!(
+            crate::say!(
                 "note: {} ({}) sees no accelerator; measuring with hpcready's own kernels \
                  (--backend torch measures torch's CPU path)",
                 python.display(),

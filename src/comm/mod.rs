@@ -63,7 +63,7 @@ impl SingleProcess {
     pub fn new() -> Self {
         Self {
             watchdog: watchdog::Watchdog::start(Box::new(|msg: &str| {
-                eprintln!("error: {msg}");
+                crate::say!("error: {msg}");
                 std::process::exit(1)
             })),
         }

@@ -48,7 +48,7 @@ struct World(ffi::MPI_Comm);
 unsafe impl Send for World {}
 
 fn abort(world: World, msg: &str) {
-    eprintln!("error: {msg}");
+    crate::say!("error: {msg}");
     // SAFETY: aborting the job; the handle is the live world communicator.
     unsafe {
         ffi::MPI_Abort(world.0, 1);

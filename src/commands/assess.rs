@@ -33,7 +33,7 @@ pub fn assess(args: &AssessArgs) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| default_report_dir(&node.host, crate::timefmt::now_unix()));
     crate::results::io::ensure_writable_dir(&dir, "--out")?;
-    eprintln!(
+    crate::say!(
         "hpcready {}: assessing {} ({}, {} threads) against {}",
         env!("CARGO_PKG_VERSION"),
         node.host,

@@ -52,7 +52,10 @@ pub fn import(args: &ImportArgs) -> anyhow::Result<()> {
         }
         rows.extend(parsed.rows);
     }
-    eprint!("{report}");
+    {
+        use std::io::Write as _;
+        let _ = write!(std::io::stderr(), "{report}");
+    }
     if rows.is_empty() {
         return Err(input_error(
             args.logs

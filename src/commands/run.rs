@@ -115,7 +115,7 @@ pub fn measure(req: &MeasureRequest, mut node: Inventory) -> anyhow::Result<Resu
         let plan = suites::plan(&req.selection, &target)
             .map_err(|e| e.context(format!("planning for {}", b.device().name)))?;
         for note in &plan.notes {
-            eprintln!("note: {} on {}", note, b.device().name);
+            crate::say!("note: {} on {}", note, b.device().name);
         }
         plans.push(plan);
     }
@@ -146,7 +146,7 @@ pub fn measure(req: &MeasureRequest, mut node: Inventory) -> anyhow::Result<Resu
     }
     bar.0.finish_and_clear();
     for s in &skipped {
-        eprintln!("skipped: {s}");
+        crate::say!("skipped: {s}");
     }
     writer.results_mut().planned -= skipped.len();
     writer.results_mut().load = Some(load.report(usable));
@@ -373,7 +373,7 @@ fn run_collective(args: &RunArgs) -> anyhow::Result<()> {
             default_report_dir(&node.host, crate::timefmt::now_unix()).join("results.json")
         });
         for n in &notes {
-            eprintln!("note: {n}");
+            crate::say!("note: {n}");
         }
         let suite = if args.suite == Suite::Quick && args.sizes.is_some() {
             None
@@ -383,7 +383,7 @@ fn run_collective(args: &RunArgs) -> anyhow::Result<()> {
         let mut results = Results::new(node, std::env::args().collect(), suite);
         results.planned = opts.sizes.len() * 2;
         results.ranks = Some(layout.clone());
-        eprintln!(
+        crate::say!(
             "all-reduce: {} ranks on {} node{} ({}), {} sizes, {} s limit per size",
             layout.size,
             nodes,
@@ -399,7 +399,7 @@ fn run_collective(args: &RunArgs) -> anyhow::Result<()> {
     let mut done = |m: &Measurement| {
         if let Some(w) = writer.as_mut() {
             if let Some(e) = &m.error {
-                eprintln!("FAILED: {e}");
+                crate::say!("FAILED: {e}");
             }
             table.push(allreduce_row(m));
             w.push(m.clone())?;

@@ -98,7 +98,7 @@ impl GpuContext {
         }))
         .with_context(|| format!("opening {} ({:?})", summary.name, summary.backend))?;
         // Errors are caught with error scopes; anything else is reported, not a panic.
-        device.on_uncaptured_error(std::sync::Arc::new(|e| eprintln!("wgpu error: {e}")));
+        device.on_uncaptured_error(std::sync::Arc::new(|e| crate::say!("wgpu error: {e}")));
         Ok(Self {
             summary,
             device,

@@ -14,7 +14,7 @@ fn backend() -> Option<GpuBackend> {
                 std::env::var_os("HPCREADY_REQUIRE_GPU_TESTS").is_none(),
                 "no wgpu adapter, and GPU tests are required: {e:#}"
             );
-            eprintln!("skipping: no wgpu adapter ({e:#})");
+            crate::say!("skipping: no wgpu adapter ({e:#})");
             None
         }
     }

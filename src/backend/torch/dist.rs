@@ -124,7 +124,9 @@ pub fn rank_env(var: impl Fn(&str) -> Option<String>) -> anyhow::Result<Option<R
             return Err(input_error(
                 format!("SLURM_NTASKS={n}"),
                 format!(
-                    "this is the job's batch script, one process of a job of {n} tasks: start                      the ranks with srun (`srun hpcready run --backend torch --bench                      allreduce`), which runs one per task"
+                    "this is the job's batch script, one process of a job of {n} tasks: start \
+                     the ranks with srun (`srun hpcready run --backend torch --bench \
+                     allreduce`), which runs one per task"
                 ),
             ));
         }
@@ -137,7 +139,10 @@ pub fn rank_env(var: impl Fn(&str) -> Option<String>) -> anyhow::Result<Option<R
         return Err(input_error(
             format!("WORLD_SIZE={tw}"),
             format!(
-                "{launcher} started {world} ranks, but WORLD_SIZE={tw} in the environment says                  torch.distributed would see {tw}: the ranks would not form one job. Unset                  WORLD_SIZE, RANK and LOCAL_RANK (a script exported them), or launch with                  torchrun"
+                "{launcher} started {world} ranks, but WORLD_SIZE={tw} in the environment says \
+                 torch.distributed would see {tw}: the ranks would not form one job. Unset \
+                 WORLD_SIZE, RANK and LOCAL_RANK (a script exported them), or launch with \
+                 torchrun"
             ),
         ));
     }

@@ -88,21 +88,21 @@ pub(super) fn run_torch_collective(args: &RunArgs) -> anyhow::Result<()> {
             default_report_dir(&results.node.host, crate::timefmt::now_unix()).join("results.json")
         });
         if !dropped.is_empty() {
-            eprintln!(
+            crate::say!(
                 "note: sizes {dropped:?} left out: they do not fit each rank's memory share \
                  ({} bytes)",
                 group.budget
             );
         }
         if let Some(t) = &group.layout.transport {
-            eprintln!(
+            crate::say!(
                 "{} network: {} (\"{}\")",
                 group.backend,
                 t.network.describe(),
                 t.evidence
             );
         }
-        eprintln!(
+        crate::say!(
             "torch.distributed ({}): {} ranks on {} node(s); {} all-reduce sizes out of place \
              and in place, {} training step(s) alone and data-parallel; {} s limit per step",
             group.backend,
@@ -420,7 +420,7 @@ impl Job {
                     m.timing = TimingSource::DeviceTimestamps;
                 }
                 if !m.is_valid() {
-                    eprintln!(
+                    crate::say!(
                         "FAILED: allreduce of {bytes} B ({place}): {}",
                         m.verification
                             .first_failure

@@ -85,7 +85,7 @@ impl Job {
                     if single.is_none() {
                         // Without a verified baseline there is nothing to scale against.
                         if let Some(w) = w {
-                            eprintln!("FAILED: {what}: {}", m.error.as_deref().unwrap_or(""));
+                            crate::say!("FAILED: {what}: {}", m.error.as_deref().unwrap_or(""));
                             w.push(m)?;
                         }
                         break;
@@ -93,10 +93,10 @@ impl Job {
                 }
                 let Some(w) = w else { continue };
                 if !m.is_valid() {
-                    eprintln!("FAILED: {what}: {}", m.error.as_deref().unwrap_or(""));
+                    crate::say!("FAILED: {what}: {}", m.error.as_deref().unwrap_or(""));
                 }
                 if let Some(dp) = m.train.as_ref().and_then(|t| t.data_parallel.as_ref()) {
-                    eprintln!(
+                    crate::say!(
                         "data-parallel {}: {:.0} tokens/s per rank across {} ranks, {:.0} \
                          alone: scaling efficiency {:.1}%",
                         shape.display(),

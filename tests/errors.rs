@@ -1,0 +1,123 @@
+//! Every user-facing refusal, word for word (insta snapshots): bad input exits 2 with one
+//! `error: INPUT: what is wrong and what to do` message. A lost line continuation (a run of
+//! spaces mid-sentence) or a reworded message shows up as a diff. Update with
+//! `INSTA_UPDATE=always cargo test --test errors` and review the `.snap` files.
+
+use assert_cmd::Command;
+
+/// The stderr of `hpcready ARGS` with `env`, run in an empty directory, which must exit 2.
+fn refusal(args: &[&str], env: &[(&str, &str)]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = Command::cargo_bin("hpcready").unwrap();
+    c.args(args).current_dir(dir.path());
+    for v in [
+        "OMPI_COMM_WORLD_SIZE",
+        "SLURM_JOB_ID",
+        "SLURM_NTASKS",
+        "SLURM_STEP_NUM_TASKS",
+        "PMI_SIZE",
+        "WORLD_SIZE",
+        "RANK",
+        "HPCREADY_PYTHON",
+    ] {
+        c.env_remove(v);
+    }
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let out = c.assert().code(2).get_output().clone();
+    assert!(out.stdout.is_empty(), "{out:?}");
+    String::from_utf8(out.stderr).unwrap()
+}
+
+const TORCH_ALLREDUCE: [&str; 9] = [
+    "run",
+    "--backend",
+    "torch",
+    "--bench",
+    "allreduce",
+    "--python",
+    "python3",
+    "--out",
+    "ar.json",
+];
+
+#[test]
+fn launcher_refusals() {
+    insta::assert_snapshot!(
+        "torch_world_size_left_over",
+        refusal(
+            &TORCH_ALLREDUCE,
+            &[
+                ("SLURM_PROCID", "0"),
+                ("SLURM_STEP_NUM_TASKS", "4"),
+                ("SLURM_STEP_ID", "0"),
+                ("SLURM_JOB_ID", "7"),
+                ("WORLD_SIZE", "1"),
+                ("RANK", "0"),
+            ],
+        )
+    );
+    insta::assert_snapshot!(
+        "torch_in_the_batch_script",
+        refusal(
+            &TORCH_ALLREDUCE,
+            &[
+                ("SLURM_JOB_ID", "7"),
+                ("SLURM_NTASKS", "4"),
+                ("SLURM_PROCID", "0"),
+            ],
+        )
+    );
+    #[cfg(not(feature = "mpi"))]
+    insta::assert_snapshot!(
+        "mpirun_without_mpi",
+        refusal(
+            &["run", "--bench", "allreduce", "--out", "ar.json"],
+            &[("OMPI_COMM_WORLD_SIZE", "4"), ("OMPI_COMM_WORLD_RANK", "0")],
+        )
+    );
+}
+
+#[test]
+fn input_refusals() {
+    for (name, args) in [
+        ("report_missing_file", &["report", "missing.json"][..]),
+        (
+            "python_that_does_not_exist",
+            &[
+                "run",
+                "--backend",
+                "torch",
+                "--python",
+                "/nonexistent/python",
+                "--out",
+                "x.json",
+            ],
+        ),
+        (
+            "project_bad_params",
+            &[
+                "project",
+                "--params",
+                "7X",
+                "--tokens",
+                "1T",
+                "--baseline",
+                "h100-sxm",
+            ],
+        ),
+        (
+            "unknown_dtype",
+            &[
+                "run", "--bench", "matmul", "--dtype", "q4", "--out", "x.json",
+            ],
+        ),
+        (
+            "unknown_baseline",
+            &["baselines", "show", "no-such-machine"],
+        ),
+    ] {
+        insta::assert_snapshot!(name, refusal(args, &[]));
+    }
+}
