@@ -48,7 +48,7 @@ pub(super) fn allreduce_row(
     let refs = allreduce_refs(profile);
     // Like for like: the same tool, or torch.distributed on NCCL/RCCL against nccl-tests,
     // rccl-tests or all_reduce_bench (a torch.distributed loop) at the same rank count — the
-    // torch loop is within 0.5% of nccl-tests on one 8×H200 node (ml-engineering,
+    // torch loop is within 0.5% of nccl-tests at 16 GiB on one 8×H200 node (ml-engineering,
     // network/README.md).
     let ranks_of = |m: &Measurement| match m.shape {
         Shape::Allreduce { ranks, .. } => Some(ranks),

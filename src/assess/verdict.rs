@@ -335,7 +335,7 @@ fn communication(results: &Results, rows: &[Row]) -> Category {
                 format!(
                     "all-reduce busbw {}× the baseline's: torch.distributed (NCCL/RCCL) here \
                      against nccl-tests-style figures there, same message size and rank count \
-                     (a torch.distributed loop is within 0.5% of nccl-tests on one 8×H200 node: \
+                     (a torch.distributed loop is within 0.5% of nccl-tests at 16 GiB on one 8×H200 node: \
                      ml-engineering, network/README.md) ({label})",
                     crate::bench::sig(x, 3)
                 )

@@ -122,8 +122,8 @@ pub(super) fn method_notes(methods: &[&str]) -> Vec<String> {
             "torch/allreduce-nccl: torch.distributed on this machine's NCCL (RCCL on AMD), \
              between GPUs, what data-parallel training uses. Scored like for like against the \
              baseline's nccl-tests, rccl-tests or all_reduce_bench figure at the same size and \
-             rank count: a torch.distributed loop is within 0.5% of nccl-tests on one 8×H200 node \
-             (ml-engineering, network/README.md)."
+             rank count: a torch.distributed loop is within 0.5% of nccl-tests at 16 GiB on one \
+             8×H200 node (ml-engineering, network/README.md)."
                 .to_string(),
         );
     }
