@@ -196,6 +196,7 @@ fn a_launcher_mpi_cannot_see_is_refused_with_the_fix() {
         .args(["run", "--bench", "allreduce"])
         .env("SLURM_STEP_NUM_TASKS", "4")
         .env("SLURM_STEP_ID", "0")
+        .env("SLURM_PROCID", "0")
         .output()
         .unwrap();
     let all = text(&o);

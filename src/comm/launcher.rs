@@ -16,40 +16,15 @@ pub struct Launched {
     pub ranks: usize,
 }
 
-/// The launcher's rank count, if a launcher started this process. Open MPI's `mpirun` sets
-/// `OMPI_COMM_WORLD_SIZE`, MPICH's Hydra and Slurm's PMI-2 set `PMI_SIZE`, and `srun` sets
-/// `SLURM_STEP_NUM_TASKS` (and `SLURM_NTASKS`) in each step. `SLURM_NTASKS` alone is not read
-/// outside a step: a batch script sees the whole job's task count while it runs as one process.
+/// The rank count an MPI launcher announced, if one started this process: Open MPI's
+/// `mpirun` (`OMPI_COMM_WORLD_SIZE`), `srun` (`SLURM_STEP_NUM_TASKS`, or `SLURM_NTASKS` in a
+/// step) and MPICH's Hydra or Slurm's PMI-2 (`PMI_SIZE`), as [`super::job::Launch::read`] reads
+/// them. A batch script (`SLURM_NTASKS` outside a step) and torchrun are not MPI launches.
 pub fn detect(var: impl Fn(&str) -> Option<String>) -> Option<Launched> {
-    let num = |k: &str| var(k).and_then(|v| v.trim().parse::<usize>().ok());
-    if let Some(n) = num("OMPI_COMM_WORLD_SIZE") {
-        return Some(Launched {
-            launcher: "mpirun (Open MPI)",
-            var: "OMPI_COMM_WORLD_SIZE",
-            ranks: n,
-        });
+    match super::job::Launch::read(var) {
+        super::job::Launch::Job(j) => j.mpi_launched(),
+        _ => None,
     }
-    if let Some(n) = num("SLURM_STEP_NUM_TASKS") {
-        return Some(Launched {
-            launcher: "srun",
-            var: "SLURM_STEP_NUM_TASKS",
-            ranks: n,
-        });
-    }
-    if var("SLURM_STEP_ID").is_some()
-        && let Some(n) = num("SLURM_NTASKS")
-    {
-        return Some(Launched {
-            launcher: "srun",
-            var: "SLURM_NTASKS",
-            ranks: n,
-        });
-    }
-    num("PMI_SIZE").map(|n| Launched {
-        launcher: "mpiexec (MPICH/PMI)",
-        var: "PMI_SIZE",
-        ranks: n,
-    })
 }
 
 /// The error for a launcher that started several ranks that MPI sees as one each.
@@ -99,15 +74,20 @@ mod tests {
     #[test]
     fn reads_each_launcher() {
         assert_eq!(detect(env(&[])), None);
-        let l = detect(env(&[("OMPI_COMM_WORLD_SIZE", "4")])).unwrap();
+        let l = detect(env(&[
+            ("OMPI_COMM_WORLD_SIZE", "4"),
+            ("OMPI_COMM_WORLD_RANK", "0"),
+        ]))
+        .unwrap();
         assert_eq!((l.var, l.ranks), ("OMPI_COMM_WORLD_SIZE", 4));
         let l = detect(env(&[
             ("SLURM_STEP_NUM_TASKS", "8"),
             ("SLURM_NTASKS", "16"),
+            ("SLURM_PROCID", "0"),
         ]))
         .unwrap();
         assert_eq!((l.launcher, l.ranks), ("srun", 8));
-        let l = detect(env(&[("PMI_SIZE", "2")])).unwrap();
+        let l = detect(env(&[("PMI_SIZE", "2"), ("PMI_RANK", "1")])).unwrap();
         assert_eq!(l.ranks, 2);
     }
 
@@ -118,13 +98,19 @@ mod tests {
             detect(env(&[("SLURM_NTASKS", "8"), ("SLURM_JOB_ID", "1")])),
             None
         );
-        let l = detect(env(&[("SLURM_NTASKS", "8"), ("SLURM_STEP_ID", "0")])).unwrap();
+        let l = detect(env(&[
+            ("SLURM_NTASKS", "8"),
+            ("SLURM_STEP_ID", "0"),
+            ("SLURM_PROCID", "3"),
+        ]))
+        .unwrap();
+        assert_eq!(l.var, "SLURM_NTASKS");
         assert_eq!(l.ranks, 8);
     }
 
     #[test]
     fn errors_say_how_to_fix() {
-        let l = detect(env(&[("SLURM_STEP_NUM_TASKS", "2")])).unwrap();
+        let l = detect(env(&[("SLURM_STEP_NUM_TASKS", "2"), ("SLURM_PROCID", "0")])).unwrap();
         let e = format!("{:#}", mismatch(&l));
         assert!(e.contains("--mpi=pmix") && e.contains("MPI sees 1"), "{e}");
         let e = without_mpi(&l);

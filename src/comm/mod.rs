@@ -7,6 +7,7 @@
 //! engine every supercomputer already runs: we build no network layer of our own.
 
 pub mod allreduce;
+pub mod job;
 pub mod launcher;
 #[cfg(feature = "mpi")]
 mod mpi;
@@ -115,10 +116,13 @@ impl Communicator for SingleProcess {
 }
 
 /// The group this process belongs to: MPI's world when built with the `mpi` feature, checked
-/// against what the launcher started; else a single process, refused when a launcher started
-/// several.
-pub fn world() -> anyhow::Result<Box<dyn Communicator>> {
-    let launched = launcher::detect(|k| std::env::var(k).ok());
+/// against what the launcher started (`launch`); else a single process, refused when a
+/// launcher started several.
+pub fn world(launch: &job::Launch) -> anyhow::Result<Box<dyn Communicator>> {
+    let launched = match launch {
+        job::Launch::Job(j) => j.mpi_launched(),
+        _ => None,
+    };
     #[cfg(feature = "mpi")]
     {
         let comm = mpi::MpiComm::init()?;

@@ -217,20 +217,24 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         .bench
         .as_ref()
         .is_some_and(|b| b.contains(&BenchKind::Allreduce));
-    let launched = comm::launcher::detect(|k| std::env::var(k).ok()).filter(|l| l.ranks > 1);
+    // The launcher's variables, read once for both collective paths.
+    let launch = comm::job::Launch::from_env();
+    let launched = launch.several().and_then(|j| j.mpi_launched());
     // torch under a launcher (several ranks): torch.distributed, all-reduce and the
     // data-parallel training step.
     if args.backend == BackendChoice::Torch {
-        match crate::backend::torch::dist::rank_env(|k| std::env::var(k).ok()) {
+        match launch.torch_job() {
             // A launch that cannot form one job, where one was meant: say so.
             Err(e) if wants_allreduce || launched.is_some() => return Err(e),
-            Ok(Some(e)) if e.world > 1 => return super::run_torch::run_torch_collective(args),
-            _ if wants_allreduce => return super::run_torch::run_torch_collective(args),
+            Ok(Some(j)) if j.world > 1 => {
+                return super::run_torch::run_torch_collective(args, &launch);
+            }
+            _ if wants_allreduce => return super::run_torch::run_torch_collective(args, &launch),
             _ => {}
         }
     }
     if wants_allreduce || launched.is_some() {
-        return run_collective(args);
+        return run_collective(args, &launch);
     }
     let node = Inventory::probe();
     let out = args.out.clone().unwrap_or_else(|| {
@@ -257,10 +261,11 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
 }
 
 /// The launcher that started this process, in words.
-fn launcher_name() -> String {
-    comm::launcher::detect(|k| std::env::var(k).ok())
-        .map(|l| l.launcher.to_string())
-        .unwrap_or_else(|| "single process".into())
+fn launcher_name(launch: &comm::job::Launch) -> String {
+    match launch {
+        comm::job::Launch::Job(j) => j.launcher.to_string(),
+        _ => "single process".into(),
+    }
 }
 
 /// Refuses other benchmarks beside all-reduce in a collective run.
@@ -286,7 +291,7 @@ fn only_allreduce(args: &RunArgs) -> anyhow::Result<()> {
 /// `run --bench allreduce`, or any `run` under a launcher that started several ranks: the
 /// all-reduce across every rank. Rank 0 writes the results, size by size; the others write
 /// nothing.
-fn run_collective(args: &RunArgs) -> anyhow::Result<()> {
+fn run_collective(args: &RunArgs, launch: &comm::job::Launch) -> anyhow::Result<()> {
     only_allreduce(args)?;
     if let Some(sizes) = &args.sizes {
         allreduce::check_sizes(sizes)?;
@@ -301,7 +306,7 @@ fn run_collective(args: &RunArgs) -> anyhow::Result<()> {
             "all-reduce sums f32 buffers; only f32 is measured",
         ));
     }
-    let comm = comm::world()?;
+    let comm = comm::world(launch)?;
     // One process: the GPUs of this node, host-staged, when it has two or more.
     let mut gpus = Vec::new();
     if comm.size() < 2 {
@@ -340,7 +345,7 @@ fn run_collective(args: &RunArgs) -> anyhow::Result<()> {
         RankLayout {
             size: comm.size(),
             library: comm.library(),
-            launcher: launcher_name(),
+            launcher: launcher_name(launch),
             hosts: comm.hosts(),
             transport: None,
         }

@@ -4,7 +4,6 @@
 //! backend pinned. Every figure is a vendor-library one (cuBLAS/hipBLASLt, cuDNN, MKL …),
 //! labelled `torch/…`, and goes through the same results → assess → report pipeline.
 
-pub mod dist;
 pub mod harness;
 pub mod protocol;
 

@@ -6,10 +6,11 @@ use super::run::{allreduce_row, allreduce_table, fail_on_invalid};
 use super::{default_report_dir, emit};
 use crate::backend::torch::harness::{Harness, HarnessError, PythonCommand};
 use crate::backend::torch::protocol::{self, Fault, Request};
-use crate::backend::torch::{self, TorchInfo, dist};
+use crate::backend::torch::{self, TorchInfo};
 use crate::bench::suites::{self, Suite};
 use crate::bench::{BenchKind, DType, Shape};
 use crate::cli::{RunArgs, Sampling};
+use crate::comm::job::{self as dist, Job as RankJob, Launch};
 use crate::comm::{self, allreduce};
 use crate::error::{WorkFailed, input_error};
 use crate::node::Inventory;
@@ -30,19 +31,17 @@ const RANK0_GRACE: Duration = Duration::from_secs(10);
 /// then each training preset alone on every rank and data-parallel. No MPI is needed in this
 /// build: the launcher only starts the processes. A step that fails or hangs ends the job, rank
 /// 0 naming the ranks that never arrived at it (from their progress files).
-pub(super) fn run_torch_collective(args: &RunArgs) -> anyhow::Result<()> {
+pub(super) fn run_torch_collective(args: &RunArgs, launch: &Launch) -> anyhow::Result<()> {
     let benches = checked_request(args)?;
     let wants = |b| benches.contains(&b);
-    let env = dist::rank_env(|k| std::env::var(k).ok())?
-        .filter(|e| e.world > 1)
-        .ok_or_else(|| {
-            input_error(
-                "--backend torch --bench allreduce",
-                "torch.distributed needs several ranks: start them with a launcher, e.g. \
+    let env = launch.torch_job()?.filter(|e| e.world > 1).ok_or_else(|| {
+        input_error(
+            "--backend torch --bench allreduce",
+            "torch.distributed needs several ranks: start them with a launcher, e.g. \
                  `srun -n 8 hpcready run --backend torch --bench allreduce`, `mpirun -np 8 …` \
                  or `torchrun --nproc-per-node 8 …`",
-            )
-        })?;
+        )
+    })?;
     let timeout = Duration::from_secs(args.timeout);
     let python = PythonCommand::resolve(args.python.as_deref())?;
     let (h, info) = torch::connect(&python, timeout)?;
@@ -242,7 +241,7 @@ fn rank0_results(python: &PythonCommand, info: &TorchInfo, group: &Group) -> Res
 
 /// This rank's part in the job: its harness, and how long it waits for a step.
 struct Job {
-    env: dist::RankEnv,
+    env: RankJob,
     h: Harness,
     rank0: bool,
     timeout: Duration,

@@ -2,11 +2,12 @@
 //! at the same micro-batch, both verified; rank 0 writes both.
 
 use super::{Group, Job};
+use crate::backend::torch::TorchInfo;
 use crate::backend::torch::protocol::{self, Fault, Phase, Request};
-use crate::backend::torch::{TorchInfo, dist};
 use crate::bench::suites::Suite;
 use crate::bench::{BenchKind, DType, Shape};
 use crate::comm::allreduce;
+use crate::comm::job as dist;
 use crate::results::io::ResultsWriter;
 use crate::results::{
     DeviceKind, Measurement, MethodFamily, Origin, RankLayout, TimingSource, TrainInfo,

@@ -1,18 +1,78 @@
-//! torch.distributed across the ranks a launcher started (`mpirun`, `srun`, `torchrun`): each
-//! rank runs the harness on its own device, and the binary sets up the rendezvous — the one
-//! torchrun gives (`MASTER_ADDR`/`MASTER_PORT`), or rank 0's host and a free port that rank 0
-//! picks and publishes in a file named after the job in the working directory (on a cluster, a
-//! shared file system), which the other ranks read.
+//! The job this process belongs to, read once from the launcher's variables ([`Launch::read`])
+//! and handed to both collective paths: MPI checks its world against the launcher's rank count
+//! ([`Job::mpi_launched`]), torch.distributed takes the rank, world, local rank and rendezvous
+//! ([`Launch::torch_job`]). For torch, the binary sets up the rendezvous — the one torchrun gives
+//! (`MASTER_ADDR`/`MASTER_PORT`), or rank 0's host and a free port that rank 0 picks and
+//! publishes in a file named after the job in the working directory (on a cluster, a shared file
+//! system), which the other ranks read — and each rank's progress files.
 
 use crate::error::input_error;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+/// Which launcher started the processes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Launcher {
+    /// `torchrun` (torch elastic).
+    Torchrun,
+    /// Open MPI's `mpirun`.
+    OpenMpi,
+    /// Slurm's `srun`.
+    Srun,
+    /// MPICH's Hydra `mpiexec` (or another PMI launcher).
+    Pmi,
+    /// `RANK`, `WORLD_SIZE`, `MASTER_ADDR` and `MASTER_PORT` set by hand or another tool.
+    Manual,
+}
+
+impl Launcher {
+    /// In words, as messages and results name it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Launcher::Torchrun => "torchrun",
+            Launcher::OpenMpi => "mpirun (Open MPI)",
+            Launcher::Srun => "srun",
+            Launcher::Pmi => "mpiexec (MPICH/PMI)",
+            Launcher::Manual => "RANK/WORLD_SIZE",
+        }
+    }
+
+    /// Whether it starts the ranks of an MPI job (torchrun's processes are not).
+    pub fn is_mpi(self) -> bool {
+        matches!(self, Launcher::OpenMpi | Launcher::Srun | Launcher::Pmi)
+    }
+}
+
+impl std::fmt::Display for Launcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What the launcher's variables say about this process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Launch {
+    /// No launcher: one process.
+    Alone,
+    /// A Slurm batch script: one process of a job of `tasks` tasks (`SLURM_NTASKS`), not a
+    /// step.
+    BatchScript {
+        /// The job's task count.
+        tasks: usize,
+    },
+    /// One rank of a job.
+    Job(Job),
+}
+
 /// This process's place in the job.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RankEnv {
-    /// Which launcher, in words.
-    pub launcher: &'static str,
+pub struct Job {
+    /// Which launcher.
+    pub launcher: Launcher,
+    /// The variable the rank count was read from (`OMPI_COMM_WORLD_SIZE`, …).
+    pub size_var: &'static str,
+    /// `WORLD_SIZE` as the environment has it (torch.distributed reads it), when set.
+    pub torch_world: Option<usize>,
     /// This rank.
     pub rank: usize,
     /// Ranks in the job.
@@ -35,135 +95,167 @@ pub enum Rendezvous {
     File { key: String },
 }
 
-/// The launcher's view of this process, from the variables each sets: torchrun (`RANK`,
-/// `WORLD_SIZE`, `LOCAL_RANK`, `MASTER_ADDR`, `MASTER_PORT`, `TORCHELASTIC_RUN_ID`), Open MPI
-/// (`OMPI_COMM_WORLD_*`, the job id), Slurm (`SLURM_PROCID`, `SLURM_STEP_NUM_TASKS`,
-/// `SLURM_LOCALID`, job and step id), MPICH/PMI (`PMI_RANK`, `PMI_SIZE`, `PMI_KVSNAME`).
-/// `Ok(None)` outside a launcher.
-///
-/// torchrun inside `srun` (one torchrun per node) is torchrun's job: its `WORLD_SIZE` counts
-/// every process, Slurm's only the torchruns. Launches that cannot form the job the user meant
-/// are refused with the fix: a `WORLD_SIZE` left in the environment that disagrees with the
-/// launcher's rank count (torch would see that many ranks, the launcher started another), and
-/// a Slurm batch script that runs the command as one process of a job of several tasks.
-pub fn rank_env(var: impl Fn(&str) -> Option<String>) -> anyhow::Result<Option<RankEnv>> {
-    let num = |k: &str| var(k).and_then(|v| v.trim().parse::<usize>().ok());
-    let given = || {
-        let addr = var("MASTER_ADDR").filter(|a| !a.is_empty())?;
-        let port = var("MASTER_PORT")?.trim().parse::<u16>().ok()?;
-        Some(Rendezvous::Given { addr, port })
-    };
-    let file = |key: Option<String>| key.map(|key| Rendezvous::File { key });
-    let torch_world = num("WORLD_SIZE");
-    let elastic =
-        var("TORCHELASTIC_RUN_ID").or_else(|| var("LOCAL_WORLD_SIZE").map(|_| String::new()));
-    let slurm_world = num("SLURM_STEP_NUM_TASKS").or_else(|| {
-        var("SLURM_STEP_ID")
-            .is_some()
-            .then(|| num("SLURM_NTASKS"))
-            .flatten()
-    });
-    let (launcher, rank, world, local, rdzv, job) = if let (Some(_), Some(r), Some(w)) =
-        (&elastic, num("RANK"), torch_world)
-    {
-        let job = elastic.clone().filter(|j| !j.is_empty() && j != "none");
-        (
-            "torchrun",
-            r,
-            w,
-            num("LOCAL_RANK").unwrap_or(0),
-            given(),
+impl Launch {
+    /// The launcher's view of this process, from the variables each sets: torchrun (`RANK`,
+    /// `WORLD_SIZE`, `LOCAL_RANK`, `MASTER_ADDR`, `MASTER_PORT`, `TORCHELASTIC_RUN_ID`), Open MPI
+    /// (`OMPI_COMM_WORLD_*`, the job id), Slurm (`SLURM_PROCID`, `SLURM_STEP_NUM_TASKS`,
+    /// `SLURM_LOCALID`, job and step id), MPICH/PMI (`PMI_RANK`, `PMI_SIZE`, `PMI_KVSNAME`).
+    /// `SLURM_NTASKS` alone is not a step: a batch script sees the whole job's task count while
+    /// it runs as one process.
+    ///
+    /// torchrun inside `srun` (one torchrun per node) is torchrun's job: its `WORLD_SIZE` counts
+    /// every process, Slurm's only the torchruns.
+    pub fn read(var: impl Fn(&str) -> Option<String>) -> Launch {
+        let num = |k: &str| var(k).and_then(|v| v.trim().parse::<usize>().ok());
+        let given = || {
+            let addr = var("MASTER_ADDR").filter(|a| !a.is_empty())?;
+            let port = var("MASTER_PORT")?.trim().parse::<u16>().ok()?;
+            Some(Rendezvous::Given { addr, port })
+        };
+        let file = |key: Option<String>| key.map(|key| Rendezvous::File { key });
+        let torch_world = num("WORLD_SIZE");
+        let elastic =
+            var("TORCHELASTIC_RUN_ID").or_else(|| var("LOCAL_WORLD_SIZE").map(|_| String::new()));
+        let (slurm_var, slurm_world) = match num("SLURM_STEP_NUM_TASKS") {
+            Some(n) => ("SLURM_STEP_NUM_TASKS", Some(n)),
+            None => (
+                "SLURM_NTASKS",
+                var("SLURM_STEP_ID")
+                    .is_some()
+                    .then(|| num("SLURM_NTASKS"))
+                    .flatten(),
+            ),
+        };
+        let (launcher, size_var, rank, world, local, rdzv, job) =
+            if let (Some(_), Some(r), Some(w)) = (&elastic, num("RANK"), torch_world) {
+                let job = elastic.clone().filter(|j| !j.is_empty() && j != "none");
+                let local = num("LOCAL_RANK").unwrap_or(0);
+                (Launcher::Torchrun, "WORLD_SIZE", r, w, local, given(), job)
+            } else if let (Some(r), Some(w)) =
+                (num("OMPI_COMM_WORLD_RANK"), num("OMPI_COMM_WORLD_SIZE"))
+            {
+                let job = var("OMPI_MCA_ess_base_jobid").or_else(|| var("PMIX_NAMESPACE"));
+                let local = num("OMPI_COMM_WORLD_LOCAL_RANK").unwrap_or(0);
+                let rdzv = given().or_else(|| file(job.clone()));
+                (
+                    Launcher::OpenMpi,
+                    "OMPI_COMM_WORLD_SIZE",
+                    r,
+                    w,
+                    local,
+                    rdzv,
+                    job,
+                )
+            } else if let (Some(r), Some(w)) = (num("SLURM_PROCID"), slurm_world) {
+                let job = var("SLURM_JOB_ID")
+                    .map(|j| format!("{j}.{}", var("SLURM_STEP_ID").unwrap_or_else(|| "0".into())));
+                let local = num("SLURM_LOCALID").unwrap_or(0);
+                let rdzv = given().or_else(|| file(job.clone()));
+                (Launcher::Srun, slurm_var, r, w, local, rdzv, job)
+            } else if let (Some(r), Some(w)) = (num("PMI_RANK"), num("PMI_SIZE")) {
+                let job = var("PMI_KVSNAME");
+                let local = num("MPI_LOCALRANKID").unwrap_or(0);
+                let rdzv = given().or_else(|| file(job.clone()));
+                (Launcher::Pmi, "PMI_SIZE", r, w, local, rdzv, job)
+            } else if let (Some(r), Some(w), Some(g)) = (num("RANK"), torch_world, given()) {
+                // Set by hand (or by another launcher): only with the rendezvous that comes with
+                // them, so that variables left over in a shell never make a single process wait
+                // for others.
+                let local = num("LOCAL_RANK").unwrap_or(0);
+                (Launcher::Manual, "WORLD_SIZE", r, w, local, Some(g), None)
+            } else {
+                if var("SLURM_JOB_ID").is_some()
+                    && let Some(n) = num("SLURM_NTASKS").filter(|&n| n > 1)
+                {
+                    return Launch::BatchScript { tasks: n };
+                }
+                return Launch::Alone;
+            };
+        let job = job.unwrap_or_else(|| match &rdzv {
+            Some(Rendezvous::Given { addr, port }) => format!("{addr}_{port}"),
+            _ => String::new(),
+        });
+        Launch::Job(Job {
+            launcher,
+            size_var,
+            torch_world,
+            rank,
+            world,
+            local_rank: local,
+            rendezvous: rdzv.unwrap_or(Rendezvous::File { key: String::new() }),
             job,
-        )
-    } else if let (Some(r), Some(w)) = (num("OMPI_COMM_WORLD_RANK"), num("OMPI_COMM_WORLD_SIZE")) {
-        let job = var("OMPI_MCA_ess_base_jobid").or_else(|| var("PMIX_NAMESPACE"));
-        (
-            "mpirun (Open MPI)",
-            r,
-            w,
-            num("OMPI_COMM_WORLD_LOCAL_RANK").unwrap_or(0),
-            given().or_else(|| file(job.clone())),
-            job,
-        )
-    } else if let (Some(r), Some(w)) = (num("SLURM_PROCID"), slurm_world) {
-        let job = var("SLURM_JOB_ID")
-            .map(|j| format!("{j}.{}", var("SLURM_STEP_ID").unwrap_or_else(|| "0".into())));
-        (
-            "srun",
-            r,
-            w,
-            num("SLURM_LOCALID").unwrap_or(0),
-            given().or_else(|| file(job.clone())),
-            job,
-        )
-    } else if let (Some(r), Some(w)) = (num("PMI_RANK"), num("PMI_SIZE")) {
-        let job = var("PMI_KVSNAME");
-        (
-            "mpiexec (MPICH/PMI)",
-            r,
-            w,
-            num("MPI_LOCALRANKID").unwrap_or(0),
-            given().or_else(|| file(job.clone())),
-            job,
-        )
-    } else if let (Some(r), Some(w), Some(g)) = (num("RANK"), torch_world, given()) {
-        // Set by hand (or by another launcher): only with the rendezvous that comes with them,
-        // so that variables left over in a shell never make a single process wait for others.
-        (
-            "RANK/WORLD_SIZE",
-            r,
-            w,
-            num("LOCAL_RANK").unwrap_or(0),
-            Some(g),
-            None,
-        )
-    } else {
-        if var("SLURM_JOB_ID").is_some()
-            && let Some(n) = num("SLURM_NTASKS").filter(|&n| n > 1)
+        })
+    }
+
+    /// The launcher's variables of this process's environment.
+    pub fn from_env() -> Launch {
+        Launch::read(|k| std::env::var(k).ok())
+    }
+
+    /// The job, when a launcher started several processes.
+    pub fn several(&self) -> Option<&Job> {
+        match self {
+            Launch::Job(j) if j.world > 1 => Some(j),
+            _ => None,
+        }
+    }
+
+    /// The job torch.distributed joins, `Ok(None)` outside a launcher. Launches that cannot
+    /// form the job the user meant are refused with the fix: a `WORLD_SIZE` left in the
+    /// environment that disagrees with the launcher's rank count (torch would see that many
+    /// ranks, the launcher started another), a Slurm batch script that runs the command as one
+    /// process of a job of several tasks, and variables that disagree.
+    pub fn torch_job(&self) -> anyhow::Result<Option<Job>> {
+        let j = match self {
+            Launch::Alone => return Ok(None),
+            Launch::BatchScript { tasks } => {
+                return Err(input_error(
+                    format!("SLURM_NTASKS={tasks}"),
+                    format!(
+                        "this is the job's batch script, one process of a job of {tasks} tasks: \
+                         start the ranks with srun (`srun hpcready run --backend torch --bench \
+                         allreduce`), which runs one per task"
+                    ),
+                ));
+            }
+            Launch::Job(j) => j,
+        };
+        let (launcher, world, rank) = (j.launcher, j.world, j.rank);
+        if j.launcher.is_mpi()
+            && let Some(tw) = j.torch_world.filter(|&tw| tw != world)
         {
             return Err(input_error(
-                format!("SLURM_NTASKS={n}"),
+                format!("WORLD_SIZE={tw}"),
                 format!(
-                    "this is the job's batch script, one process of a job of {n} tasks: start \
-                     the ranks with srun (`srun hpcready run --backend torch --bench \
-                     allreduce`), which runs one per task"
+                    "{launcher} started {world} ranks, but WORLD_SIZE={tw} in the environment \
+                     says torch.distributed would see {tw}: the ranks would not form one job. \
+                     Unset WORLD_SIZE, RANK and LOCAL_RANK (a script exported them), or launch \
+                     with torchrun"
                 ),
             ));
         }
-        return Ok(None);
-    };
-    if launcher != "torchrun"
-        && launcher != "RANK/WORLD_SIZE"
-        && let Some(tw) = torch_world.filter(|&tw| tw != world)
-    {
-        return Err(input_error(
-            format!("WORLD_SIZE={tw}"),
-            format!(
-                "{launcher} started {world} ranks, but WORLD_SIZE={tw} in the environment says \
-                 torch.distributed would see {tw}: the ranks would not form one job. Unset \
-                 WORLD_SIZE, RANK and LOCAL_RANK (a script exported them), or launch with \
-                 torchrun"
-            ),
-        ));
+        if rank >= world {
+            return Err(input_error(
+                launcher.name(),
+                format!(
+                    "this process is rank {rank} of {world}: the launcher's variables disagree"
+                ),
+            ));
+        }
+        Ok(Some(j.clone()))
     }
-    if rank >= world {
-        return Err(input_error(
-            launcher,
-            format!("this process is rank {rank} of {world}: the launcher's variables disagree"),
-        ));
+}
+
+impl Job {
+    /// The rank count an MPI launcher announced (`srun`, `mpirun`, `mpiexec`), which MPI's own
+    /// world must match; `None` for torchrun's or hand-set variables.
+    pub fn mpi_launched(&self) -> Option<super::launcher::Launched> {
+        self.launcher.is_mpi().then_some(super::launcher::Launched {
+            launcher: self.launcher.name(),
+            var: self.size_var,
+            ranks: self.world,
+        })
     }
-    let job = job.unwrap_or_else(|| match &rdzv {
-        Some(Rendezvous::Given { addr, port }) => format!("{addr}_{port}"),
-        _ => String::new(),
-    });
-    Ok(Some(RankEnv {
-        launcher,
-        rank,
-        world,
-        local_rank: local,
-        rendezvous: rdzv.unwrap_or(Rendezvous::File { key: String::new() }),
-        job,
-    }))
 }
 
 /// The rendezvous file of a job key, in `dir`.
@@ -183,12 +275,12 @@ pub fn rendezvous_file(dir: &Path, key: &str) -> PathBuf {
 
 /// Rank 0's address and port: given, or published by rank 0 (this process when `rank == 0`:
 /// it picks a free port) and read by the others within `deadline`.
-pub fn meet(env: &RankEnv, dir: &Path, deadline: Duration) -> anyhow::Result<(String, u16)> {
+pub fn meet(env: &Job, dir: &Path, deadline: Duration) -> anyhow::Result<(String, u16)> {
     let key = match &env.rendezvous {
         Rendezvous::Given { addr, port } => return Ok((addr.clone(), *port)),
         Rendezvous::File { key } if key.is_empty() => {
             return Err(input_error(
-                env.launcher,
+                env.launcher.name(),
                 "this launcher gives no job id to meet by: set MASTER_ADDR (rank 0's host) and \
                  MASTER_PORT (a free port) for every rank, or launch with srun, Open MPI's \
                  mpirun or torchrun",
@@ -237,7 +329,7 @@ fn progress_file(dir: &Path, job: &str, rank: usize) -> PathBuf {
 /// Records that this rank reached step `step` (0: about to join the process group; then one
 /// per measured size and placement), so that rank 0 can name the ranks that never arrived when
 /// a step fails. Best effort: a rank that cannot write is only left unnamed.
-pub fn arrive(env: &RankEnv, dir: &Path, step: usize) {
+pub fn arrive(env: &Job, dir: &Path, step: usize) {
     if !env.job.is_empty() {
         let _ = crate::results::io::write_atomic(
             &progress_file(dir, &env.job, env.rank),
@@ -248,7 +340,7 @@ pub fn arrive(env: &RankEnv, dir: &Path, step: usize) {
 
 /// The ranks that did not reach `step`, from their progress files; `None` when it cannot be
 /// told (no job name, or no other rank's file is visible: the directory is not shared).
-pub fn missing(env: &RankEnv, dir: &Path, step: usize) -> Option<Vec<usize>> {
+pub fn missing(env: &Job, dir: &Path, step: usize) -> Option<Vec<usize>> {
     if env.job.is_empty() {
         return None;
     }
@@ -278,7 +370,7 @@ pub fn missing(env: &RankEnv, dir: &Path, step: usize) -> Option<Vec<usize>> {
 
 /// Waits up to `max` until rank 0 has removed this rank's progress file (it does once it has
 /// named the ranks that did not arrive).
-pub fn wait_for_cleanup(env: &RankEnv, dir: &Path, max: Duration) {
+pub fn wait_for_cleanup(env: &Job, dir: &Path, max: Duration) {
     if env.job.is_empty() {
         return;
     }
@@ -291,7 +383,7 @@ pub fn wait_for_cleanup(env: &RankEnv, dir: &Path, max: Duration) {
 
 /// Removes this rank's progress file, and on rank 0 the rendezvous file and every rank's
 /// progress file.
-pub fn clean(env: &RankEnv, dir: &Path) {
+pub fn clean(env: &Job, dir: &Path) {
     if env.job.is_empty() {
         return;
     }
@@ -311,12 +403,16 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
-    fn env(pairs: &[(&str, &str)]) -> Option<RankEnv> {
+    fn launch(pairs: &[(&str, &str)]) -> Launch {
         let m: HashMap<String, String> = pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        rank_env(|k| m.get(k).cloned()).unwrap()
+        Launch::read(|k| m.get(k).cloned())
+    }
+
+    fn env(pairs: &[(&str, &str)]) -> Option<Job> {
+        launch(pairs).torch_job().unwrap()
     }
 
     fn refused(pairs: &[(&str, &str)]) -> String {
@@ -324,7 +420,7 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        let e = rank_env(|k| m.get(k).cloned()).unwrap_err();
+        let e = Launch::read(|k| m.get(k).cloned()).torch_job().unwrap_err();
         assert_eq!(crate::error::exit_code(&e), 2);
         format!("{e:#}")
     }
@@ -348,7 +444,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             (t.launcher, t.rank, t.world, t.local_rank, t.job.as_str()),
-            ("torchrun", 6, 8, 2, "job9")
+            (Launcher::Torchrun, 6, 8, 2, "job9")
         );
     }
 
@@ -425,7 +521,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             (s.launcher, s.rank, s.world, s.local_rank),
-            ("srun", 5, 8, 1)
+            (Launcher::Srun, 5, 8, 1)
         );
         assert_eq!(
             s.rendezvous,
@@ -467,7 +563,7 @@ mod tests {
             meet(&e, dir.path(), Duration::from_secs(1)).unwrap(),
             (host, port)
         );
-        let lost = RankEnv {
+        let lost = Job {
             rendezvous: Rendezvous::File { key: "88".into() },
             job: "88".into(),
             ..e
