@@ -86,6 +86,7 @@ fn assess_under_several_ranks_is_refused_with_the_way_to_run_it() {
     hpcready()
         .arg("assess")
         .env("SLURM_STEP_NUM_TASKS", "4")
+        .env("SLURM_PROCID", "0")
         .assert()
         .code(2)
         .stderr(predicate::str::contains(

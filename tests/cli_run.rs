@@ -248,6 +248,7 @@ fn a_build_without_mpi_under_a_launcher_says_how_to_rebuild() {
     hpcready()
         .args(["run", "--bench", "allreduce"])
         .env("OMPI_COMM_WORLD_SIZE", "4")
+        .env("OMPI_COMM_WORLD_RANK", "0")
         .assert()
         .code(2)
         .stderr(predicate::str::contains("built without MPI"))
@@ -256,6 +257,7 @@ fn a_build_without_mpi_under_a_launcher_says_how_to_rebuild() {
     hpcready()
         .arg("run")
         .env("SLURM_STEP_NUM_TASKS", "8")
+        .env("SLURM_PROCID", "0")
         .assert()
         .code(2)
         .stderr(predicate::str::contains("SLURM_STEP_NUM_TASKS=8"));
