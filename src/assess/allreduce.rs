@@ -10,23 +10,6 @@ use crate::results::{Measurement, Results};
 /// like for like (same size and rank count).
 pub const TORCH_COMPARABLE: [&str; 3] = ["nccl-tests", "rccl-tests", "all_reduce_bench"];
 
-/// A `key=value` number from a reference's parameters (`bytes=134217728 ranks=16`).
-pub fn param_u64(params: &str, key: &str) -> Option<u64> {
-    params
-        .split_whitespace()
-        .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('=')?.parse().ok())
-}
-
-/// The baseline's all-reduce busbw figures, each with its message size in bytes.
-pub fn allreduce_refs(profile: &Profile) -> Vec<(&Reference, u64)> {
-    profile
-        .references
-        .iter()
-        .filter(|r| r.bench == "allreduce" && r.unit == "GB/s")
-        .filter_map(|r| param_u64(&r.params, "bytes").map(|b| (r, b)))
-        .collect()
-}
-
 /// All-reduce against the baseline's published busbw at the same message size: like for like
 /// when both were measured by the same tool (nccl-tests against nccl-tests, our MPI against a
 /// profile saved from our MPI); otherwise shown for context and not scored (MPI over host memory
@@ -45,7 +28,7 @@ pub(super) fn allreduce_row(
             .filter(|m| matches!(m.shape, Shape::Allreduce { bytes: b, .. } if b == bytes))
             .max_by(crate::results::by_value)
     };
-    let refs = allreduce_refs(profile);
+    let refs = profile.allreduce_refs();
     // Like for like: the same tool, or torch.distributed on NCCL/RCCL against nccl-tests,
     // rccl-tests or all_reduce_bench (a torch.distributed loop) at the same rank count — the
     // torch loop is within 0.5% of nccl-tests at 16 GiB on one 8×H200 node (ml-engineering,
@@ -58,7 +41,7 @@ pub(super) fn allreduce_row(
         r.tool == tool
             || (tool == "torch/allreduce-nccl"
                 && TORCH_COMPARABLE.contains(&r.tool.as_str())
-                && param_u64(&r.params, "ranks").is_some_and(|n| Some(n) == ranks_of(m)))
+                && r.param_u64("ranks").is_some_and(|n| Some(n) == ranks_of(m)))
     };
     // Prefer a comparable reference, then the largest size both measured, then (for torch) the
     // torch loop's figure over nccl-tests' at the same size: the same method.

@@ -15,9 +15,11 @@
 //! much slower (< 0.5). A measurement above its device's measured peak (by more than 5%) is
 //! flagged as suspect and never counted.
 
-use crate::bench::{BenchKind, DType, Shape, Throughput, Unit, num, sig};
+use crate::bench::{BenchKind, DType, Shape, Throughput, num, percent};
+use crate::node::Inventory;
+use crate::node::checklist::Check;
 use crate::profiles::{Profile, Reference};
-use crate::results::{DeviceKind, Measurement, MethodFamily, PeakIndex, Results};
+use crate::results::{DeviceKind, Measurement, MethodFamily, Results};
 use serde::{Deserialize, Serialize};
 
 /// How a row's ratio was formed.
@@ -177,7 +179,7 @@ impl Row {
 }
 
 /// A run compared with a baseline.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Comparison {
     /// The baseline's id.
     pub baseline_id: String,
@@ -199,49 +201,18 @@ pub struct Comparison {
     pub suspects: Vec<String>,
     /// Measurements that failed verification or errored.
     pub invalid: Vec<String>,
+    /// The node's porting checklist, with its GPU count against the baseline's.
+    pub checklist: Vec<Check>,
+    /// The time to train an example model on one node of each machine.
+    pub example: Option<project::Example>,
+    /// Each larger training step projected from each smaller one, against its measurement.
+    pub step_checks: Vec<project::Validation>,
+    /// Each data-parallel step projected from one rank's step and the measured all-reduce.
+    pub comm_checks: Vec<project::CommValidation>,
 }
 
 fn dtype_key(d: DType) -> &'static str {
     d.name()
-}
-
-/// Whether `m` exceeds its device's measured peak by more than 5%.
-pub fn is_suspect(peaks: &PeakIndex, m: &Measurement) -> bool {
-    if m.bench == BenchKind::Peak || m.throughput.map(|t| t.unit) != Some(Unit::TflopPerS) {
-        return false;
-    }
-    match (peaks.get(m).and_then(Measurement::value), m.value()) {
-        (Some(peak), Some(v)) => v > peak * 1.05,
-        _ => false,
-    }
-}
-
-/// The measurement that stands for (bench, dtype) in a comparison: the all-threads peak, else the
-/// fastest valid, non-suspect one.
-pub fn best(results: &Results, bench: BenchKind, dtype: DType) -> Option<&Measurement> {
-    best_in(results, bench, dtype, None)
-}
-
-/// [`best`] among the measurements of one method family (our kernels, a vendor library through
-/// the framework, an imported tool), or all of them.
-pub fn best_in(
-    results: &Results,
-    bench: BenchKind,
-    dtype: DType,
-    family: Option<MethodFamily>,
-) -> Option<&Measurement> {
-    let peaks = results.peak_index();
-    let candidates = results
-        .valid(bench, dtype)
-        .filter(|m| family.is_none_or(|f| m.family == f))
-        .filter(|m| !is_suspect(&peaks, m));
-    if bench == BenchKind::Peak {
-        // The ceiling is the all-threads figure.
-        return results
-            .measured_peak(dtype)
-            .filter(|m| !is_suspect(&peaks, m));
-    }
-    candidates.max_by(crate::results::by_value)
 }
 
 /// The baseline's peak per device for a reference (halved per GCD when `per = "device"`).
@@ -301,7 +272,7 @@ fn same_attention_pass(r: &Reference, m: &Measurement) -> bool {
     let Shape::Attention { d, backward, .. } = m.shape else {
         return true;
     };
-    r.params.contains("bwd") == backward && param_u64(&r.params, "d").is_none_or(|rd| rd == d)
+    r.params.contains("bwd") == backward && r.param_u64("d").is_none_or(|rd| rd == d)
 }
 
 /// A training reference matches a step of a model of the same depth, width and sequence length
@@ -316,9 +287,9 @@ fn same_model(r: &Reference, m: &Measurement) -> bool {
     else {
         return true;
     };
-    param_u64(&r.params, "L") == Some(layers)
-        && param_u64(&r.params, "d") == Some(hidden)
-        && param_u64(&r.params, "seq") == Some(seq)
+    r.param_u64("L") == Some(layers)
+        && r.param_u64("d") == Some(hidden)
+        && r.param_u64("seq") == Some(seq)
 }
 
 /// What a like-for-like row must say about its reference: a FlashAttention-3 figure is a
@@ -345,7 +316,7 @@ fn compare_row(
     dtype: DType,
     family: Option<MethodFamily>,
 ) -> Row {
-    let ours = best_in(results, bench, dtype, family);
+    let ours = results.best_in(bench, dtype, family);
     let mut row = Row {
         bench,
         dtype,
@@ -502,7 +473,7 @@ fn compare_row(
                 .iter()
                 .rev() // the first of equals
                 .filter(|r| r.dtype == dtype_key(dtype))
-                .max_by_key(|r| head_dim.is_some() && param_u64(&r.params, "d") == head_dim)
+                .max_by_key(|r| head_dim.is_some() && r.param_u64("d") == head_dim)
                 .copied();
             if let Some(r) = same_dtype.or_else(|| {
                 refs.iter()
@@ -526,6 +497,19 @@ fn compare_row(
         .ratio
         .map_or(Verdict::NotComparable, Verdict::from_ratio);
     row
+}
+
+/// The node's checklist with its GPU count against `baseline`'s inserted after the GPUs item.
+pub fn checklist(node: &Inventory, baseline: &Profile) -> Vec<Check> {
+    let mut checks = node.checklist.clone();
+    let devices = baseline
+        .accelerator
+        .as_ref()
+        .map_or(0, |a| a.count * a.devices_per_accelerator);
+    if let Some(c) = crate::node::checklist::gpu_count(node.gpu_count(), &baseline.name, devices) {
+        checks.insert(1.min(checks.len()), c);
+    }
+    checks
 }
 
 /// Compares `results` with `profile`.
@@ -552,7 +536,7 @@ pub fn compare(results: &Results, profile: &Profile) -> Comparison {
     let suspects: Vec<String> = results
         .measurements
         .iter()
-        .filter(|m| is_suspect(&peaks, m))
+        .filter(|m| peaks.is_suspect(m))
         .map(|m| {
             format!(
                 "{} {} {}: {} is above this device's measured {} peak",
@@ -603,16 +587,10 @@ pub fn compare(results: &Results, profile: &Profile) -> Comparison {
         categories,
         suspects,
         invalid,
-    }
-}
-
-/// `0.04%`, `89%`, `1.2×` style percentages.
-pub fn percent(x: f64) -> String {
-    let p = x * 100.0;
-    if p >= 10.0 {
-        format!("{p:.0}%")
-    } else {
-        format!("{}%", sig(p, 2))
+        checklist: checklist(&results.node, profile),
+        example: project::example(results, profile),
+        step_checks: project::validations(results),
+        comm_checks: project::comm_validations(results),
     }
 }
 
@@ -622,8 +600,8 @@ pub mod project;
 pub mod saved;
 mod verdict;
 
+pub use allreduce::TORCH_COMPARABLE;
 use allreduce::allreduce_row;
-pub use allreduce::{TORCH_COMPARABLE, allreduce_refs, param_u64};
 pub use verdict::{Category, Readiness};
 use verdict::{categories, nothing_against, rank, readiness};
 

@@ -35,7 +35,7 @@ fn best_per_case(results: &Results) -> Vec<&Measurement> {
     let mut best: BTreeMap<(String, String, String), &Measurement> = BTreeMap::new();
     let peaks = results.peak_index();
     for m in results.measurements.iter().filter(|m| m.is_valid()) {
-        if super::is_suspect(&peaks, m) {
+        if peaks.is_suspect(m) {
             continue;
         }
         let key = (

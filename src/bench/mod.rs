@@ -497,6 +497,27 @@ pub fn num(x: f64) -> String {
     }
 }
 
+/// `0.04%`, `89%`, `1.2×` style percentages.
+pub fn percent(x: f64) -> String {
+    let p = x * 100.0;
+    if p >= 10.0 {
+        format!("{p:.0}%")
+    } else {
+        format!("{}%", sig(p, 2))
+    }
+}
+
+/// `12.3 ms`, `1.2 s`, `40 µs`.
+pub fn duration_s(s: f64) -> String {
+    if s >= 1.0 {
+        format!("{} s", sig(s, 3))
+    } else if s >= 1e-3 {
+        format!("{} ms", sig(s * 1e3, 3))
+    } else {
+        format!("{} µs", sig(s * 1e6, 3))
+    }
+}
+
 /// One measurement to make: a benchmark, a data type and a shape.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Case {

@@ -249,8 +249,8 @@ impl Launch {
 impl Job {
     /// The rank count an MPI launcher announced (`srun`, `mpirun`, `mpiexec`), which MPI's own
     /// world must match; `None` for torchrun's or hand-set variables.
-    pub fn mpi_launched(&self) -> Option<super::launcher::Launched> {
-        self.launcher.is_mpi().then_some(super::launcher::Launched {
+    pub fn mpi_launched(&self) -> Option<Launched> {
+        self.launcher.is_mpi().then_some(Launched {
             launcher: self.launcher.name(),
             var: self.size_var,
             ranks: self.world,
@@ -396,6 +396,17 @@ pub fn clean(env: &Job, dir: &Path) {
             let _ = std::fs::remove_file(progress_file(dir, &env.job, r));
         }
     }
+}
+
+/// The rank count a launcher announced, and through which variable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Launched {
+    /// `srun`, `mpirun (Open MPI)`, `mpiexec (MPICH/PMI)`.
+    pub launcher: &'static str,
+    /// The variable read.
+    pub var: &'static str,
+    /// Its value.
+    pub ranks: usize,
 }
 
 #[cfg(test)]

@@ -3,18 +3,8 @@
 //! launched wrong (most often a PMI plugin mismatch) and must stop before it runs N independent
 //! single-rank benchmarks.
 
+pub use super::job::Launched;
 use crate::error::input_error;
-
-/// The rank count a launcher announced, and through which variable.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Launched {
-    /// `srun`, `mpirun (Open MPI)`, `mpiexec (MPICH/PMI)`.
-    pub launcher: &'static str,
-    /// The variable read.
-    pub var: &'static str,
-    /// Its value.
-    pub ranks: usize,
-}
 
 /// The rank count an MPI launcher announced, if one started this process: Open MPI's
 /// `mpirun` (`OMPI_COMM_WORLD_SIZE`), `srun` (`SLURM_STEP_NUM_TASKS`, or `SLURM_NTASKS` in a

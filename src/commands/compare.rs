@@ -1,7 +1,6 @@
 //! `hpcready compare A.json B.json …`: machines side by side, for procurement.
 
 use super::{emit, text_table};
-use crate::assess::best;
 use crate::bench::num;
 use crate::error::input_error;
 use crate::report::compare::{self, Machine};
@@ -77,7 +76,7 @@ pub fn compare(args: &crate::cli::CompareArgs) -> anyhow::Result<()> {
         .map(|&(bench, dtype)| {
             let mut row = vec![compare::label(bench, dtype)];
             for m in &machines {
-                row.push(best(&m.results, bench, dtype).map_or_else(
+                row.push(m.results.best(bench, dtype).map_or_else(
                     || "missing".into(),
                     |x| {
                         x.throughput

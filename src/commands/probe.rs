@@ -190,7 +190,7 @@ pub fn probe(args: &ProbeArgs) -> anyhow::Result<()> {
         &python,
         std::time::Duration::from_secs(120),
     ));
-    inv.checklist = crate::node::checklist::with_baseline(&inv, &profile);
+    inv.checklist = crate::assess::checklist(&inv, &profile);
     if args.json {
         emit(&(serde_json::to_string_pretty(&inv)? + "\n"))?;
     } else {

@@ -4,7 +4,7 @@
 //! the Vulkan ICD is never reported as having no accelerator. Each GPU says which measuring path
 //! can reach it and, where none can, why and what to load.
 
-use super::checklist::Env;
+use super::env::Env;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::path::Path;

@@ -3,8 +3,12 @@
 
 pub mod adapters;
 pub mod checklist;
+pub mod env;
+mod fabric;
 pub mod gpus;
 pub mod load;
+
+pub use fabric::Fabric;
 
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -38,7 +42,7 @@ pub struct Inventory {
     pub checklist: Vec<checklist::Check>,
     /// The high-speed network found under /sys/class (Slingshot, EFA, InfiniBand), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub fabric: Option<crate::comm::nccl_log::Fabric>,
+    pub fabric: Option<Fabric>,
 }
 
 /// A device torch sees.
@@ -252,7 +256,7 @@ impl Inventory {
     pub fn probe() -> Self {
         #[cfg(feature = "test-hooks")]
         if let Some(node) = Self::test_node() {
-            return node.with_checklist(&checklist::Env::real());
+            return node.with_checklist(&env::Env::real());
         }
         use sysinfo::System;
         let mut sys = System::new().ok();
@@ -296,11 +300,11 @@ impl Inventory {
             checklist: Vec::new(),
             fabric: None,
         }
-        .with_checklist(&checklist::Env::real())
+        .with_checklist(&env::Env::real())
     }
 
     /// The inventory with the system's GPU list read and the porting checklist run on `env`.
-    pub fn with_checklist(mut self, env: &checklist::Env) -> Self {
+    pub fn with_checklist(mut self, env: &env::Env) -> Self {
         let listed = gpus::list(env);
         // A fixed node (tests) keeps its own list when this machine lists none.
         if !listed.is_empty() || self.gpus.is_empty() {

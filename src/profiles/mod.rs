@@ -248,7 +248,25 @@ fn positive(out: &mut Vec<String>, key: &str, value: f64) {
     }
 }
 
+impl Reference {
+    /// A `key=value` number from the parameters (`bytes=134217728 ranks=16`).
+    pub fn param_u64(&self, key: &str) -> Option<u64> {
+        self.params
+            .split_whitespace()
+            .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('=')?.parse().ok())
+    }
+}
+
 impl Profile {
+    /// The all-reduce busbw figures, each with its message size in bytes.
+    pub fn allreduce_refs(&self) -> Vec<(&Reference, u64)> {
+        self.references
+            .iter()
+            .filter(|r| r.bench == "allreduce" && r.unit == "GB/s")
+            .filter_map(|r| r.param_u64("bytes").map(|b| (r, b)))
+            .collect()
+    }
+
     /// Parses TOML; `origin` names the file in errors.
     pub fn from_toml(text: &str, origin: &str) -> anyhow::Result<Self> {
         let profile: Profile = toml::from_str(text)

@@ -2,7 +2,7 @@
 //! that matter for training beside the baseline's figures, and what busbw means.
 
 use super::ReportContext;
-use super::document::{Block, Cell};
+use super::model::{Block, Cell};
 use crate::bench::{BenchKind, num, sig};
 use crate::node::human_bytes;
 
@@ -43,7 +43,7 @@ pub(super) fn allreduce(b: &mut Vec<Block>, ctx: &ReportContext) {
          amounts. Times are the slowest rank's; every element of every result is checked."
             .into(),
     ));
-    let refs = crate::assess::allreduce_refs(ctx.profile);
+    let refs = ctx.profile.allreduce_refs();
     let mut rows: Vec<Vec<Cell>> = series
         .iter()
         .map(|s| {

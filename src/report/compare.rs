@@ -7,9 +7,8 @@
 //! missing, never as zero. Plots draw one line per machine.
 
 use super::Block;
-use super::document::Cell;
+use super::model::Cell;
 use super::plots::{Plot, Series, draw};
-use crate::assess::best;
 use crate::bench::{BenchKind, DType, Shape, num};
 use crate::results::{Measurement, Results};
 
@@ -246,7 +245,7 @@ pub fn document(machines: &[Machine]) -> anyhow::Result<(Vec<Block>, Vec<Plot>)>
         .map(|&(bench, dtype)| {
             let mut row = vec![Cell::plain(label(bench, dtype))];
             for m in machines {
-                row.push(Cell::plain(match best(&m.results, bench, dtype) {
+                row.push(Cell::plain(match m.results.best(bench, dtype) {
                     None => "missing".into(),
                     Some(x) => {
                         let peak = (bench != BenchKind::Peak && bench != BenchKind::Membw)
@@ -278,7 +277,7 @@ pub fn document(machines: &[Machine]) -> anyhow::Result<(Vec<Block>, Vec<Plot>)>
         .map(|&(bench, dtype)| {
             let mut row = vec![Cell::plain(label(bench, dtype))];
             for m in machines {
-                let best = best(&m.results, bench, dtype);
+                let best = m.results.best(bench, dtype);
                 let n = best.map_or(1, |x| m.per_node(x));
                 row.push(Cell::plain(match best {
                     None => "missing".into(),
@@ -308,7 +307,7 @@ pub fn document(machines: &[Machine]) -> anyhow::Result<(Vec<Block>, Vec<Plot>)>
                 let mut row = vec![Cell::plain(label(bench, dtype))];
                 for m in machines {
                     row.push(Cell::plain(
-                        match (best(&m.results, bench, dtype), m.price.filter(|p| *p > 0.0)) {
+                        match (m.results.best(bench, dtype), m.price.filter(|p| *p > 0.0)) {
                             (None, _) => "missing".into(),
                             (Some(_), None) => "no price".into(),
                             (Some(x), Some(p)) => x.throughput.map_or_else(

@@ -3,9 +3,8 @@
 //! comparison, projection, checklist) are in `document`.
 
 use super::ReportContext;
-use super::document::{Block, Cell};
-use crate::assess::percent;
-use crate::bench::{BenchKind, num, sig};
+use super::model::{Block, Cell};
+use crate::bench::{BenchKind, duration_s, num, percent, sig};
 use crate::node::human_bytes;
 use crate::results::Measurement;
 
@@ -228,7 +227,7 @@ pub(super) fn training(b: &mut Vec<Block>, ctx: &ReportContext) {
                 .into(),
         ));
         b.push(Block::List(scaling));
-        let checks = crate::assess::project::comm_validations(ctx.results);
+        let checks = &ctx.comparison.comm_checks;
         if !checks.is_empty() {
             b.push(Block::List(
                 checks
@@ -240,10 +239,10 @@ pub(super) fn training(b: &mut Vec<Block>, ctx: &ReportContext) {
                              {}: {}",
                             v.model,
                             v.ranks,
-                            crate::assess::project::duration_s(v.projected_s.0),
-                            crate::assess::project::duration_s(v.projected_s.1),
+                            duration_s(v.projected_s.0),
+                            duration_s(v.projected_s.1),
                             v.term.basis,
-                            crate::assess::project::duration_s(v.measured_s),
+                            duration_s(v.measured_s),
                             if v.error() == 0.0 {
                                 "inside the band".to_string()
                             } else {
@@ -258,7 +257,7 @@ pub(super) fn training(b: &mut Vec<Block>, ctx: &ReportContext) {
             ));
         }
     }
-    let checks = crate::assess::project::validations(ctx.results);
+    let checks = &ctx.comparison.step_checks;
     if !checks.is_empty() {
         b.push(Block::Para(
             "Projection check: the time-to-train projection assumes a larger model trains at the \

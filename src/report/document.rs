@@ -3,75 +3,9 @@
 //! provenance) is in `details`.
 
 use super::ReportContext;
-use crate::assess::{Basis, percent};
-use crate::bench::{num, sig};
-
-/// A table cell: text, and whether it is a status to highlight.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Cell {
-    /// The text.
-    pub text: String,
-    /// A CSS class for HTML (`good`, `warn`, `bad`), if any.
-    pub class: Option<&'static str>,
-}
-
-impl Cell {
-    /// A cell with no highlight.
-    pub fn plain(text: impl Into<String>) -> Self {
-        Self {
-            text: text.into(),
-            class: None,
-        }
-    }
-}
-
-impl From<String> for Cell {
-    fn from(text: String) -> Self {
-        Self { text, class: None }
-    }
-}
-
-impl From<&str> for Cell {
-    fn from(text: &str) -> Self {
-        Self {
-            text: text.into(),
-            class: None,
-        }
-    }
-}
-
-/// A piece of the report.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Block {
-    /// A heading at level 1–3.
-    Heading(u8, String),
-    /// A paragraph.
-    Para(String),
-    /// A highlighted warning.
-    Warning(String),
-    /// The verdict box: readiness, headline, reasons.
-    Verdict {
-        /// `ready`, `ready with changes`, `not ready`.
-        readiness: String,
-        /// The answer in two sentences.
-        headline: String,
-        /// Why.
-        reasons: Vec<String>,
-    },
-    /// A bulleted list.
-    List(Vec<String>),
-    /// A table.
-    Table {
-        /// Column headers.
-        head: Vec<String>,
-        /// Rows of cells.
-        rows: Vec<Vec<Cell>>,
-    },
-    /// A plot, by index into the context's plots.
-    Plot(usize),
-    /// Preformatted text.
-    Code(String),
-}
+use super::model::{Block, Cell};
+use crate::assess::Basis;
+use crate::bench::{num, percent, sig};
 
 fn verdict_class(v: crate::assess::Verdict) -> Option<&'static str> {
     use crate::assess::Verdict::*;
@@ -86,42 +20,22 @@ fn verdict_class(v: crate::assess::Verdict) -> Option<&'static str> {
 /// Time to train an example model on this node and on the baseline (`hpcready project` takes
 /// the user's own model and assumptions).
 fn projection(b: &mut Vec<Block>, ctx: &ReportContext) {
-    use crate::assess::project::{
-        DEFAULT_UTILISATION, baseline_rate, baseline_train_rate, measured_rate,
-        measured_train_rate, project,
-    };
-    let (n, d) = (7e9, 1e12);
-    let flops = 6.0 * n * d;
-    // A measured training step is end to end: it replaces the matmul rate × the band, and the
-    // baseline's published training throughput (where it has one) its matmul.
-    let ours = measured_train_rate(ctx.results).or_else(|| measured_rate(ctx.results));
-    let theirs = if ours.as_ref().is_some_and(|r| r.end_to_end) {
-        baseline_train_rate(ctx.profile).or_else(|| baseline_rate(ctx.profile))
-    } else {
-        baseline_rate(ctx.profile)
-    };
-    // This node's measured gradient all-reduce, where the run has a training step and an
-    // all-reduce to fold in (the baseline's is assumed overlapped).
-    let comm = ours
-        .as_ref()
-        .filter(|r| r.end_to_end)
-        .and_then(|_| crate::assess::project::projection_comm(ctx.results, n, 1));
-    let ours_first = ours.is_some();
-    let rates: Vec<_> = [ours, theirs].into_iter().flatten().collect();
-    if rates.is_empty() {
+    use crate::assess::project::{DEFAULT_UTILISATION, Example};
+    let Some(ex) = &ctx.comparison.example else {
         return;
-    }
+    };
     b.push(Block::Heading(
         2,
         "Time to train (example: 7B parameters on 1T tokens)".into(),
     ));
+    debug_assert_eq!((Example::PARAMS, Example::TOKENS), (7e9, 1e12));
     let (lo, hi) = DEFAULT_UTILISATION;
-    let stepped = rates.iter().any(|r| r.end_to_end);
     b.push(Block::Para(format!(
-        "6·N·D = {flops:.2e} FLOPs on one node of each machine, at {}; {}. \
+        "6·N·D = {:.2e} FLOPs on one node of each machine, at {}; {}. \
          hpcready project --params N --tokens D --results results.json projects your own \
          model, node count and utilisation.{}",
-        if stepped {
+        ex.flops,
+        if ex.stepped {
             format!(
                 "the model FLOP/s of a measured (or published) training step where there is one, \
                  which is end to end (no band), else {:.0}–{:.0}% of the 16-bit (else f32) \
@@ -136,7 +50,7 @@ fn projection(b: &mut Vec<Block>, ctx: &ReportContext) {
                 hi * 100.0
             )
         },
-        match &comm {
+        match &ex.comm {
             Some(c) => format!(
                 "this node's {}; the baseline's communication assumed overlapped",
                 c.basis
@@ -152,15 +66,10 @@ fn projection(b: &mut Vec<Block>, ctx: &ReportContext) {
              library, so the gap reflects the kernels as well as the machines."
         }
     )));
-    let rows = rates
-        .into_iter()
-        .enumerate()
-        .map(|(i, rate)| {
-            let basis = rate.basis.clone();
-            let mut p = project(flops, rate, 1, DEFAULT_UTILISATION);
-            if i == 0 && ours_first {
-                p = p.with_comm(comm.clone());
-            }
+    let rows = ex
+        .sides
+        .iter()
+        .map(|p| {
             vec![
                 Cell::plain(&p.rate.machine),
                 Cell::plain(format!(
@@ -169,7 +78,7 @@ fn projection(b: &mut Vec<Block>, ctx: &ReportContext) {
                 )),
                 Cell::plain(p.time_text()),
                 Cell::plain(p.cost_text()),
-                Cell::plain(basis),
+                Cell::plain(p.rate.basis.clone()),
             ]
         })
         .collect();
@@ -189,12 +98,11 @@ fn projection(b: &mut Vec<Block>, ctx: &ReportContext) {
 
 /// The porting checklist recorded with the run, plus the GPU count against the baseline.
 fn porting_checklist(b: &mut Vec<Block>, ctx: &ReportContext) {
-    use crate::node::checklist::{Status, with_baseline};
-    let node = &ctx.results.node;
-    if node.checklist.is_empty() {
+    use crate::node::checklist::Status;
+    let checks = &ctx.comparison.checklist;
+    if checks.is_empty() {
         return;
     }
-    let checks = with_baseline(node, ctx.profile);
     b.push(Block::Heading(2, "Porting checklist".into()));
     let count = |s: Status| checks.iter().filter(|c| c.status == s).count();
     b.push(Block::Para(format!(

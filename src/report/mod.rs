@@ -14,9 +14,11 @@ mod document;
 pub mod html;
 pub mod json;
 pub mod markdown;
+mod model;
 pub mod plots;
 
-pub use document::{Block, Cell, document};
+pub use document::document;
+pub use model::{Block, Cell};
 
 use crate::assess::Comparison;
 use crate::profiles::Profile;

@@ -299,10 +299,12 @@ fn allreduce_plot(results: &Results, profile: &Profile) -> anyhow::Result<Option
     if series.is_empty() {
         return Ok(None);
     }
-    let refs: Vec<(String, f64, f64)> = crate::assess::allreduce_refs(profile)
+    let refs: Vec<(String, f64, f64)> = profile
+        .allreduce_refs()
         .into_iter()
         .map(|(r, bytes)| {
-            let ranks = crate::assess::param_u64(&r.params, "ranks")
+            let ranks = r
+                .param_u64("ranks")
                 .map(|n| format!(", {n} ranks"))
                 .unwrap_or_default();
             (

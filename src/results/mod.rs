@@ -4,9 +4,12 @@
 //! than guess. Version 1 is this module's types.
 
 pub mod io;
+mod transport;
+
+pub use transport::{Network, Transport};
 
 use crate::bench::verify::Verification;
-use crate::bench::{BenchKind, DType, Shape, Throughput, Work};
+use crate::bench::{BenchKind, DType, Shape, Throughput, Unit, Work};
 use crate::node::Inventory;
 use crate::node::load::LoadReport;
 use crate::stats::Stats;
@@ -134,7 +137,7 @@ pub struct RankLayout {
     pub launcher: String,
     /// The network NCCL/RCCL chose (torch.distributed on GPUs), as its INFO lines say.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub transport: Option<crate::comm::nccl_log::Transport>,
+    pub transport: Option<Transport>,
 }
 
 impl RankLayout {
@@ -416,6 +419,17 @@ impl<'a> PeakIndex<'a> {
             .get(&(m.backend.as_str(), m.device.as_str(), m.dtype))
             .copied()
     }
+
+    /// Whether `m` exceeds its device's measured peak by more than 5%.
+    pub fn is_suspect(&self, m: &Measurement) -> bool {
+        if m.bench == BenchKind::Peak || m.throughput.map(|t| t.unit) != Some(Unit::TflopPerS) {
+            return false;
+        }
+        match (self.get(m).and_then(Measurement::value), m.value()) {
+            (Some(peak), Some(v)) => v > peak * 1.05,
+            _ => false,
+        }
+    }
 }
 
 /// Orders measurements by their value, invalid ones lowest: the one comparator for "best".
@@ -503,6 +517,32 @@ impl Results {
     /// many lookups build [`Results::peak_index`] once.
     pub fn peak_for(&self, m: &Measurement) -> Option<&Measurement> {
         self.peak_index().get(m)
+    }
+
+    /// The measurement that stands for (bench, dtype) in a comparison: the all-threads peak, else the
+    /// fastest valid, non-suspect one.
+    pub fn best(&self, bench: BenchKind, dtype: DType) -> Option<&Measurement> {
+        self.best_in(bench, dtype, None)
+    }
+
+    /// [`Results::best`] among the measurements of one method family (our kernels, a vendor library through
+    /// the framework, an imported tool), or all of them.
+    pub fn best_in(
+        &self,
+        bench: BenchKind,
+        dtype: DType,
+        family: Option<MethodFamily>,
+    ) -> Option<&Measurement> {
+        let peaks = self.peak_index();
+        let candidates = self
+            .valid(bench, dtype)
+            .filter(|m| family.is_none_or(|f| m.family == f))
+            .filter(|m| !peaks.is_suspect(m));
+        if bench == BenchKind::Peak {
+            // The ceiling is the all-threads figure.
+            return self.measured_peak(dtype).filter(|m| !peaks.is_suspect(m));
+        }
+        candidates.max_by(by_value)
     }
 
     /// Every device's measured peaks, indexed once: looking up the peak of each of n

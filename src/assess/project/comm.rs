@@ -3,7 +3,7 @@
 //! measured data-parallel step.
 
 use super::{devices_per_node, largest_step};
-use crate::bench::{BenchKind, num};
+use crate::bench::{BenchKind, duration_s, num};
 use crate::results::Results;
 
 /// The communication term of a projection of a model of `params` on `nodes` nodes from this
@@ -103,17 +103,6 @@ pub fn comm_term(
             duration_s(compute_s)
         ),
     })
-}
-
-/// `12.3 ms`, `1.2 s`, `40 µs`.
-pub fn duration_s(s: f64) -> String {
-    if s >= 1.0 {
-        format!("{} s", crate::bench::sig(s, 3))
-    } else if s >= 1e-3 {
-        format!("{} ms", crate::bench::sig(s * 1e3, 3))
-    } else {
-        format!("{} µs", crate::bench::sig(s * 1e6, 3))
-    }
 }
 
 /// A data-parallel step measured across ranks, against the step projected from the same step

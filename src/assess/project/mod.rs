@@ -15,16 +15,13 @@
 //! baseline's published training throughput where its profile has one. [`validations`] checks
 //! that projection on the run itself: the larger model's step projected from the smaller's.
 
-use super::best;
 use crate::bench::{BenchKind, DType, num};
 use crate::error::input_error;
 use crate::profiles::Profile;
 use crate::results::Results;
 
 mod comm;
-pub use comm::{
-    CommTerm, CommValidation, comm_term, comm_validations, duration_s, projection_comm,
-};
+pub use comm::{CommTerm, CommValidation, comm_term, comm_validations, projection_comm};
 
 /// The default utilisation band: end-to-end training reaching 35–55% of the matmul rate. This is
 /// an assumption, not a measured or cited figure: it is printed with every projection and set
@@ -94,7 +91,7 @@ pub struct Rate {
 pub fn measured_rate(results: &Results) -> Option<Rate> {
     let m = [DType::Bf16, DType::F16, DType::F32]
         .into_iter()
-        .filter_map(|d| best(results, BenchKind::Matmul, d))
+        .filter_map(|d| results.best(BenchKind::Matmul, d))
         .max_by(crate::results::by_value)?;
     let devices = devices_per_node(results, m);
     Some(Rate {
@@ -165,10 +162,7 @@ pub fn baseline_train_rate(profile: &Profile) -> Option<Rate> {
         .references
         .iter()
         .filter(|r| r.bench == "train" && r.unit == "TFLOP/s")
-        .max_by_key(|r| {
-            super::param_u64(&r.params, "L").unwrap_or(0)
-                * super::param_u64(&r.params, "d").unwrap_or(0)
-        })?;
+        .max_by_key(|r| r.param_u64("L").unwrap_or(0) * r.param_u64("d").unwrap_or(0))?;
     let mut rate = baseline_rate(profile)?;
     rate.tflops_per_node = r.value * f64::from(acc.count);
     rate.basis = format!(
@@ -257,6 +251,71 @@ pub fn baseline_rate(profile: &Profile) -> Option<Rate> {
         ),
         price,
         end_to_end: false,
+    })
+}
+
+/// The report's example projection: a model of [`Example::PARAMS`] parameters trained on
+/// [`Example::TOKENS`] tokens on one node of this machine and of the baseline.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Example {
+    /// 6·N·D.
+    pub flops: f64,
+    /// Whether a side runs at a training step's model FLOP/s (end to end, no band).
+    pub stepped: bool,
+    /// This node's measured gradient all-reduce folded into its side, where it was.
+    pub comm: Option<CommTerm>,
+    /// This node first (where it has a rate), then the baseline.
+    pub sides: Vec<Projection>,
+}
+
+impl Example {
+    /// Parameters of the example model.
+    pub const PARAMS: f64 = 7e9;
+    /// Tokens it trains on.
+    pub const TOKENS: f64 = 1e12;
+}
+
+/// The report's example: a measured training step is end to end, so it replaces the matmul
+/// rate × the band on this node's side and the baseline's published training throughput (where
+/// it has one) its matmul; this node's measured gradient all-reduce is folded in where the run
+/// has a training step and an all-reduce (the baseline's is assumed overlapped). `None` when
+/// neither side has a rate.
+pub fn example(results: &Results, profile: &Profile) -> Option<Example> {
+    let (n, d) = (Example::PARAMS, Example::TOKENS);
+    let flops = 6.0 * n * d;
+    let ours = measured_train_rate(results).or_else(|| measured_rate(results));
+    let theirs = if ours.as_ref().is_some_and(|r| r.end_to_end) {
+        baseline_train_rate(profile).or_else(|| baseline_rate(profile))
+    } else {
+        baseline_rate(profile)
+    };
+    let comm = ours
+        .as_ref()
+        .filter(|r| r.end_to_end)
+        .and_then(|_| projection_comm(results, n, 1));
+    let ours_first = ours.is_some();
+    let rates: Vec<Rate> = [ours, theirs].into_iter().flatten().collect();
+    if rates.is_empty() {
+        return None;
+    }
+    let stepped = rates.iter().any(|r| r.end_to_end);
+    let sides = rates
+        .into_iter()
+        .enumerate()
+        .map(|(i, rate)| {
+            let p = project(flops, rate, 1, DEFAULT_UTILISATION);
+            if i == 0 && ours_first {
+                p.with_comm(comm.clone())
+            } else {
+                p
+            }
+        })
+        .collect();
+    Some(Example {
+        flops,
+        stepped,
+        comm,
+        sides,
     })
 }
 

@@ -2,7 +2,7 @@ mod allreduce;
 
 use super::*;
 use crate::bench::verify::Verification;
-use crate::bench::{Throughput, Work};
+use crate::bench::{Throughput, Unit, Work};
 use crate::node::Inventory;
 use crate::profiles::lookup;
 use crate::results::TimingSource;

@@ -61,9 +61,7 @@ fn check(id: &str, item: &str, status: Status, finding: String, advice: &str) ->
     }
 }
 
-mod env;
-
-pub use env::Env;
+pub use crate::node::env::Env;
 
 /// Parallel file systems where many small files are slow.
 const PARALLEL_FS: [&str; 5] = ["lustre", "gpfs", "beegfs", "wekafs", "cephfs"];
@@ -432,8 +430,8 @@ pub fn run(
 
 /// The high-speed network under /sys/class: Slingshot (`cxi`), EFA (`infiniband/efa*`), or
 /// InfiniBand / RoCE (any other `infiniband` device).
-pub fn fabric(env: &Env) -> Option<crate::comm::nccl_log::Fabric> {
-    use crate::comm::nccl_log::Fabric;
+pub fn fabric(env: &Env) -> Option<crate::node::Fabric> {
+    use crate::node::Fabric;
     let ib = env.list("/sys/class/infiniband");
     if !env.list("/sys/class/cxi").is_empty() {
         Some(Fabric::Slingshot)
@@ -444,19 +442,6 @@ pub fn fabric(env: &Env) -> Option<crate::comm::nccl_log::Fabric> {
     } else {
         None
     }
-}
-
-/// The node's checklist with its GPU count against `baseline`'s inserted after the GPUs item.
-pub fn with_baseline(node: &super::Inventory, baseline: &crate::profiles::Profile) -> Vec<Check> {
-    let mut checks = node.checklist.clone();
-    let devices = baseline
-        .accelerator
-        .as_ref()
-        .map_or(0, |a| a.count * a.devices_per_accelerator);
-    if let Some(c) = gpu_count(node.gpu_count(), &baseline.name, devices) {
-        checks.insert(1.min(checks.len()), c);
-    }
-    checks
 }
 
 /// The user's PyTorch: found, and whether it reaches the node's GPUs.

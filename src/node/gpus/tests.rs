@@ -1,5 +1,5 @@
 use super::*;
-use crate::node::checklist::Env;
+use crate::node::env::Env;
 use std::collections::BTreeMap;
 
 /// The PCI buses of a LUMI-G node's eight MI250X GCDs.
