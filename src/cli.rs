@@ -1,6 +1,7 @@
 //! The command line (clap). Names are the contract in DESIGN.md; scripts rely on them.
 
 use crate::backend::BackendChoice;
+use crate::backend::torch::harness::PythonCommand;
 use crate::bench::suites::Suite;
 use crate::bench::{BenchKind, DType};
 use crate::report::Format;
@@ -83,7 +84,8 @@ pub struct SlurmArgs {
     /// Also measure through the user's PyTorch across every GPU of every node: torch.distributed
     /// all-reduce (NCCL/RCCL) and the data-parallel training step, one task per GPU. CMD is the
     /// Python with torch (inside the container when --container is given), e.g. `python3` or
-    /// `/scratch/venv/bin/python`.
+    /// `/scratch/venv/bin/python`. Not named `--python`: it also switches the torch step on, and
+    /// the compute nodes resolve it (the job passes it on as `--python`), not this login node.
     #[arg(long, value_name = "CMD")]
     pub torch: Option<String>,
     /// srun's --cpu-bind for the torch step, e.g. LUMI-G's per-GCD mask list
@@ -183,11 +185,8 @@ pub struct AssessArgs {
     /// `all` (every hardware GPU, the default). Software adapters (lavapipe) run only when named.
     #[arg(long, value_name = "N|NAME|all")]
     pub device: Option<String>,
-    /// The Python (with PyTorch) that `--backend torch` and `auto` measure through: a venv's
-    /// python, or a whole command such as `apptainer exec --rocm pytorch.sif python3`
-    /// (default: $HPCREADY_PYTHON, else python3 on PATH).
-    #[arg(long, value_name = "CMD")]
-    pub python: Option<String>,
+    #[command(flatten)]
+    pub python: PythonArg,
     #[arg(long, value_enum, default_value_t = Sampling::Suite, hide = true)]
     pub sampling: Sampling,
 }
@@ -200,9 +199,30 @@ impl Default for AssessArgs {
             backend: BackendChoice::Auto,
             out: None,
             device: None,
-            python: None,
+            python: PythonArg::default(),
             sampling: Sampling::Suite,
         }
+    }
+}
+
+/// `--python CMD`, the same on `assess`, `run` and `probe`: resolved once, here at the edge, into
+/// the command every torch step starts. (`slurm --torch CMD` is not this flag: it switches the
+/// job's torch step on and names the Python the compute nodes run, inside `--container` when
+/// given, which need not exist where the script is written; the job passes it on as `--python`.)
+#[derive(Debug, Args, Clone, Default)]
+pub struct PythonArg {
+    /// The Python (with PyTorch) that `--backend torch` and `auto` measure through: a venv's
+    /// python, or a whole command such as `apptainer exec --rocm pytorch.sif python3`
+    /// (default: $HPCREADY_PYTHON, else python3 on PATH).
+    #[arg(long = "python", value_name = "CMD")]
+    pub command: Option<String>,
+}
+
+impl PythonArg {
+    /// The command: `--python`, else `$HPCREADY_PYTHON`, else `python3`; a value that is not a
+    /// command is bad input naming where it came from.
+    pub fn resolve(&self) -> anyhow::Result<PythonCommand> {
+        PythonCommand::resolve(self.command.as_deref())
     }
 }
 
@@ -215,11 +235,8 @@ pub struct ProbeArgs {
     /// Baseline whose GPUs per node the checklist compares with: a profile id or file.
     #[arg(long, value_name = "ID|FILE", default_value = crate::profiles::DEFAULT_BASELINE)]
     pub baseline: String,
-    /// The Python (with PyTorch) that `--backend torch` and `auto` measure through: a venv's
-    /// python, or a whole command such as `apptainer exec --rocm pytorch.sif python3`
-    /// (default: $HPCREADY_PYTHON, else python3 on PATH).
-    #[arg(long, value_name = "CMD")]
-    pub python: Option<String>,
+    #[command(flatten)]
+    pub python: PythonArg,
 }
 
 /// A value parser for a library enum: the names it lists (shown in `--help`), parsed by its
@@ -288,11 +305,8 @@ pub struct RunArgs {
     /// `all` (every hardware GPU, the default). Software adapters (lavapipe) run only when named.
     #[arg(long, value_name = "N|NAME|all")]
     pub device: Option<String>,
-    /// The Python (with PyTorch) that `--backend torch` and `auto` measure through: a venv's
-    /// python, or a whole command such as `apptainer exec --rocm pytorch.sif python3`
-    /// (default: $HPCREADY_PYTHON, else python3 on PATH).
-    #[arg(long, value_name = "CMD")]
-    pub python: Option<String>,
+    #[command(flatten)]
+    pub python: PythonArg,
     #[arg(long, value_enum, default_value_t = Sampling::Suite, hide = true)]
     pub sampling: Sampling,
 }

@@ -266,13 +266,22 @@ fn same_method_reference<'a>(profile: &'a Profile, m: &Measurement) -> Option<&'
 }
 
 /// An attention reference matches a measurement of the same pass (a figure with `bwd` in its
-/// parameters is forward and backward, any other the forward alone) and, where it names one,
-/// the same head dimension.
+/// parameters is forward and backward, any other the forward alone) and, where it names them,
+/// the same head dimension and mask (`causal=true|false`: a causal figure counts half the
+/// FLOPs and runs at another rate).
 fn same_attention_pass(r: &Reference, m: &Measurement) -> bool {
-    let Shape::Attention { d, backward, .. } = m.shape else {
+    let Shape::Attention {
+        d,
+        backward,
+        causal,
+        ..
+    } = m.shape
+    else {
         return true;
     };
-    r.params.contains("bwd") == backward && r.param_u64("d").is_none_or(|rd| rd == d)
+    r.params.contains("bwd") == backward
+        && r.param_u64("d").is_none_or(|rd| rd == d)
+        && r.param_bool("causal").is_none_or(|rc| rc == causal)
 }
 
 /// A training reference matches a step of a model of the same depth, width and sequence length

@@ -157,10 +157,10 @@ impl std::str::FromStr for BackendChoice {
 }
 
 /// How to reach the user's PyTorch, for `--backend torch` and `auto`.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct TorchOptions {
-    /// `--python CMD`.
-    pub python: Option<String>,
+    /// The user's Python (`--python`, `$HPCREADY_PYTHON`, else `python3`), resolved once.
+    pub python: torch::harness::PythonCommand,
     /// The longest one harness request (one case's preparation or one sample) may take.
     pub timeout: Duration,
     /// The sustained warm-up before the first case.
@@ -214,9 +214,9 @@ pub fn select(
             .collect())
     };
     let open_torch = |d: Option<&str>| -> anyhow::Result<Selected> {
-        let python = torch::harness::PythonCommand::resolve(torch_opts.python.as_deref())?;
+        let python = &torch_opts.python;
         let opened = torch::open(
-            &python,
+            python,
             d,
             torch_opts.timeout,
             torch_opts.warmup,
@@ -270,22 +270,26 @@ pub fn select(
 fn auto_torch(
     opts: &TorchOptions,
 ) -> anyhow::Result<(Vec<Box<dyn Backend>>, crate::node::TorchProbe)> {
-    let python = torch::harness::PythonCommand::resolve(opts.python.as_deref())?;
-    let named = python.origin != torch::harness::DEFAULT_ORIGIN;
+    let python = &opts.python;
+    let named = python.origin != torch::harness::PythonOrigin::Default;
     let deadline = opts.timeout.min(Duration::from_secs(120));
-    let probe = if named {
+    // The harness started to look stays open for the measurements: the user's Python (a
+    // container, on a GPU node) starts once.
+    let (probe, harness) = if named {
         // A named Python that cannot measure is an error, never a silent fallback.
-        let (h, info) = torch::connect(&python, deadline)?;
-        h.quit();
-        crate::node::TorchProbe {
-            python: python.display(),
-            found: Some(info),
-            problem: None,
-        }
+        let (h, info) = torch::connect(python, deadline)?;
+        (
+            crate::node::TorchProbe {
+                python: python.display(),
+                found: Some(info),
+                problem: None,
+            },
+            Some(h),
+        )
     } else {
-        torch::probe(&python, deadline)
+        torch::look(python, deadline)
     };
-    let Some(info) = probe.found.clone() else {
+    let (Some(info), Some(harness)) = (probe.found.clone(), harness) else {
         return Ok((Vec::new(), probe));
     };
     if !info.has_accelerator() {
@@ -297,11 +301,19 @@ fn auto_torch(
                 info.libraries()
             );
         }
+        harness.quit();
         return Ok((Vec::new(), probe));
     }
-    let backends = torch::open(&python, None, opts.timeout, opts.warmup, opts.llc_bytes)?
-        .into_iter()
-        .map(|b| Box::new(b) as Box<dyn Backend>)
-        .collect();
+    let backends = torch::open_connected(
+        python,
+        (harness, info),
+        None,
+        opts.timeout,
+        opts.warmup,
+        opts.llc_bytes,
+    )?
+    .into_iter()
+    .map(|b| Box::new(b) as Box<dyn Backend>)
+    .collect();
     Ok((backends, probe))
 }

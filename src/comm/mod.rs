@@ -13,6 +13,7 @@ pub mod launcher;
 mod mpi;
 pub mod nccl_log;
 pub mod staged;
+pub mod torch;
 pub mod watchdog;
 
 use std::time::Duration;

@@ -47,7 +47,7 @@ pub fn assess(args: &AssessArgs) -> anyhow::Result<()> {
         device: args.device.clone(),
         sampling: args.sampling,
         out: dir.join("results.json"),
-        python: args.python.clone(),
+        python: args.python.resolve()?,
         timeout: std::time::Duration::from_secs(300),
     };
     let results = measure(&req, node)?;

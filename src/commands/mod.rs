@@ -12,6 +12,7 @@ mod run_torch;
 pub mod slurm;
 
 use crate::cli::{Cli, Command};
+pub use crate::results::io::{default_report_dir, safe_name};
 use std::io::Write;
 
 /// Runs the parsed command line.
@@ -42,32 +43,6 @@ pub fn emit(text: &str) -> anyhow::Result<()> {
         // A full disk or a closed descriptor: the output is lost, so the command failed.
         Err(e) => Err(anyhow::anyhow!("writing to standard output: {e}")),
     }
-}
-
-/// A name safe in a directory name: letters, digits, `.`, `_`, `-`, at most 64 of them (a
-/// host name can be longer than a file name may be).
-pub fn safe_name(text: &str) -> String {
-    let s: String = text
-        .chars()
-        .take(64)
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "._-".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    if s.is_empty() { "node".into() } else { s }
-}
-
-/// `reports/<host>-<UTC timestamp>`.
-pub fn default_report_dir(host: &str, unix: f64) -> std::path::PathBuf {
-    std::path::Path::new("reports").join(format!(
-        "{}-{}",
-        safe_name(host),
-        crate::timefmt::compact(unix)
-    ))
 }
 
 /// Lays out rows as aligned text columns.

@@ -119,7 +119,7 @@ pub fn gpus_text(n: &Inventory) -> String {
         s.push_str("  (none)\n");
     }
     for (i, g) in n.gpus.iter().enumerate() {
-        let mut facts = vec![g.vendor.clone()];
+        let mut facts = vec![g.vendor.to_string()];
         if let Some(m) = g.memory_bytes {
             facts.push(human_bytes(m));
         }
@@ -161,7 +161,7 @@ pub fn torch_text(n: &Inventory) -> String {
             for d in &info.devices {
                 s.push_str(&format!(
                     "  {}:{}  {} ({}, {})\n",
-                    if info.accelerator == "xpu" {
+                    if info.accelerator == crate::node::TorchAccelerator::Xpu {
                         "xpu"
                     } else {
                         "cuda"
@@ -185,7 +185,7 @@ pub fn torch_text(n: &Inventory) -> String {
 pub fn probe(args: &ProbeArgs) -> anyhow::Result<()> {
     let profile = crate::profiles::lookup(&args.baseline)?;
     let mut inv = Inventory::probe();
-    let python = crate::backend::torch::harness::PythonCommand::resolve(args.python.as_deref())?;
+    let python = args.python.resolve()?;
     inv.set_torch(crate::backend::torch::probe(
         &python,
         std::time::Duration::from_secs(120),

@@ -71,8 +71,8 @@ pub struct MeasureRequest {
     pub sampling: Sampling,
     /// The results file.
     pub out: PathBuf,
-    /// `--python`, for the torch backend.
-    pub python: Option<String>,
+    /// The user's Python, for the torch backend.
+    pub python: crate::backend::torch::harness::PythonCommand,
     /// The longest one case's step may take (torch harness requests).
     pub timeout: std::time::Duration,
 }
@@ -251,7 +251,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         device: args.device.clone(),
         sampling: args.sampling,
         out: out.clone(),
-        python: args.python.clone(),
+        python: args.python.resolve()?,
         timeout: std::time::Duration::from_secs(args.timeout),
     };
     let results = measure(&req, node)?;

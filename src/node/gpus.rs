@@ -5,6 +5,7 @@
 //! can reach it and, where none can, why and what to load.
 
 use super::env::Env;
+use super::{GpuVendor, TorchAccelerator};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -12,12 +13,12 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// One GPU (or GCD: each die of a multi-die package is its own device) as the system lists it.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GpuListing {
     /// The name the tool gives, else the PCI id's name.
     pub name: String,
     /// `NVIDIA`, `AMD`, `Intel`.
-    pub vendor: String,
+    pub vendor: GpuVendor,
     /// PCI address, `0000:c1:00.0`, where known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pci: Option<String>,
@@ -50,6 +51,21 @@ pub struct Reach {
 }
 
 impl GpuListing {
+    /// A listing of `vendor`'s with nothing known yet, for the listers to fill in.
+    pub fn of(vendor: GpuVendor) -> Self {
+        Self {
+            name: String::new(),
+            vendor,
+            pci: None,
+            memory_bytes: None,
+            driver: None,
+            arch: None,
+            sources: Vec::new(),
+            vulkan: Reach::default(),
+            torch: Reach::default(),
+        }
+    }
+
     /// `AMD Instinct MI250X (gfx90a) at 0000:c1:00.0`.
     pub fn describe(&self) -> String {
         let mut s = self.name.clone();
@@ -65,7 +81,7 @@ impl GpuListing {
     /// An AMD data-centre GPU of the CDNA family (Instinct MI100/MI200/MI300): no Vulkan driver
     /// supports it.
     pub fn is_cdna(&self) -> bool {
-        self.vendor == "AMD"
+        self.vendor == GpuVendor::Amd
             && (self.arch.as_deref().is_some_and(|a| {
                 a.starts_with("gfx908") || a.starts_with("gfx90a") || a.starts_with("gfx94")
             }) || self.name.contains("Instinct")
@@ -174,13 +190,13 @@ pub fn parse_nvidia_smi(text: &str) -> Vec<GpuListing> {
             }
             Some(GpuListing {
                 name: f[1].to_string(),
-                vendor: "NVIDIA".into(),
+                vendor: GpuVendor::Nvidia,
                 pci: norm_pci(f[4]),
                 memory_bytes: f[2].parse::<u64>().ok().map(|mib| mib << 20),
                 driver: Some(f[3].to_string()).filter(|d| !d.is_empty()),
                 arch: None,
                 sources: vec!["nvidia-smi".into()],
-                ..Default::default()
+                ..GpuListing::of(GpuVendor::Nvidia)
             })
         })
         .collect()
@@ -232,13 +248,13 @@ pub fn parse_rocm_smi(text: &str) -> Vec<GpuListing> {
                 } else {
                     format!("AMD {name}")
                 },
-                vendor: "AMD".into(),
+                vendor: GpuVendor::Amd,
                 pci: get(&["pci", "bus"]).and_then(norm_pci),
                 memory_bytes: get(&["vram", "total", "memory"]).and_then(|m| m.parse().ok()),
                 driver: driver.clone(),
                 arch: get(&["gfx", "version"]).map(str::to_lowercase),
                 sources: vec!["rocm-smi".into()],
-                ..Default::default()
+                ..GpuListing::of(GpuVendor::Amd)
             })
         })
         .collect()
@@ -255,10 +271,10 @@ pub fn parse_amd_smi_list(text: &str) -> Vec<GpuListing> {
                 .filter_map(|g| {
                     Some(GpuListing {
                         name: "AMD GPU".into(),
-                        vendor: "AMD".into(),
+                        vendor: GpuVendor::Amd,
                         pci: g["bdf"].as_str().and_then(norm_pci),
                         sources: vec!["amd-smi".into()],
-                        ..Default::default()
+                        ..GpuListing::of(GpuVendor::Amd)
                     })
                     .filter(|l| l.pci.is_some())
                 })
@@ -286,11 +302,11 @@ fn pci_name(vendor: u32, device: u32) -> Option<&'static str> {
     })
 }
 
-fn vendor_name(vendor: u32) -> Option<&'static str> {
+fn vendor_name(vendor: u32) -> Option<GpuVendor> {
     match vendor {
-        0x10de => Some("NVIDIA"),
-        0x1002 => Some("AMD"),
-        0x8086 => Some("Intel"),
+        0x10de => Some(GpuVendor::Nvidia),
+        0x1002 => Some(GpuVendor::Amd),
+        0x8086 => Some(GpuVendor::Intel),
         _ => None,
     }
 }
@@ -336,13 +352,13 @@ pub fn read_drm(dir: &Path) -> Vec<GpuListing> {
                 name: pci_name(vendor, device)
                     .map(String::from)
                     .unwrap_or_else(|| format!("{vname} GPU [{vendor:04x}:{device:04x}]")),
-                vendor: vname.into(),
+                vendor: vname,
                 pci,
                 memory_bytes: std::fs::read_to_string(dev.join("mem_info_vram_total"))
                     .ok()
                     .and_then(|t| t.trim().parse().ok()),
                 sources: vec!["sysfs-drm".into()],
-                ..Default::default()
+                ..GpuListing::of(vname)
             })
         })
         .collect()
@@ -389,11 +405,11 @@ pub fn read_kfd(dir: &Path) -> Vec<GpuListing> {
             });
             Some(GpuListing {
                 name: "AMD GPU".into(),
-                vendor: "AMD".into(),
+                vendor: GpuVendor::Amd,
                 pci,
                 arch,
                 sources: vec!["kfd".into()],
-                ..Default::default()
+                ..GpuListing::of(GpuVendor::Amd)
             })
         })
         .collect()
@@ -440,18 +456,13 @@ pub fn reach(
         .collect();
     let mut torch_left = torch
         .and_then(|t| t.found.as_ref())
-        .map(|i| {
-            let vendor = match i.accelerator.as_str() {
-                "cuda" => "NVIDIA",
-                "rocm" => "AMD",
-                "xpu" => "Intel",
-                _ => "",
-            };
-            (vendor, i.devices.len())
-        })
-        .unwrap_or(("", 0));
+        .map(|i| (i.accelerator.vendor(), i.devices.len()))
+        .unwrap_or((None, 0));
     for g in gpus.iter_mut() {
-        g.vulkan = match vk_left.iter().position(|a| a.vendor.starts_with(&g.vendor)) {
+        g.vulkan = match vk_left
+            .iter()
+            .position(|a| a.vendor.starts_with(g.vendor.name()))
+        {
             Some(i) => {
                 let a = vk_left.remove(i);
                 Reach {
@@ -465,7 +476,7 @@ pub fn reach(
                       them and AMDVLK is discontinued; measure it through PyTorch (ROCm)"
                     .into(),
             },
-            None if g.vendor == "NVIDIA" => Reach {
+            None if g.vendor == GpuVendor::Nvidia => Reach {
                 yes: false,
                 why: "no NVIDIA Vulkan ICD is visible (a compute-only driver install, or a \
                       container without it: add `graphics` to NVIDIA_DRIVER_CAPABILITIES, or \
@@ -492,7 +503,7 @@ pub fn reach(
                         t.problem.as_deref().unwrap_or("no torch")
                     ),
                 },
-                Some(info) if torch_left.0 == g.vendor && torch_left.1 > 0 => {
+                Some(info) if torch_left.0 == Some(g.vendor) && torch_left.1 > 0 => {
                     torch_left.1 -= 1;
                     Reach {
                         yes: true,
@@ -507,14 +518,22 @@ pub fn reach(
                          pytorch.sif python3')",
                         info.torch,
                         t.python,
-                        if info.accelerator == "cpu" {
+                        if info.accelerator == TorchAccelerator::Cpu {
                             "a CPU build or cannot reach the driver".to_string()
                         } else {
                             format!("a {} build", info.accelerator)
                         },
                         g.vendor,
-                        if g.vendor == "AMD" { "ROCm" } else { "CUDA" },
-                        if g.vendor == "AMD" { "--rocm" } else { "--nv" },
+                        if g.vendor == GpuVendor::Amd {
+                            "ROCm"
+                        } else {
+                            "CUDA"
+                        },
+                        if g.vendor == GpuVendor::Amd {
+                            "--rocm"
+                        } else {
+                            "--nv"
+                        },
                     ),
                 },
             },

@@ -6,6 +6,7 @@ pub mod checklist;
 pub mod env;
 mod fabric;
 pub mod gpus;
+pub mod hostlist;
 pub mod load;
 
 pub use fabric::Fabric;
@@ -86,8 +87,8 @@ pub struct TorchInfo {
     /// The BLAS torch uses: `cublas`/`cublaslt`/`ck` on GPUs, `mkl (AVX512)` … on the CPU.
     #[serde(default)]
     pub blas: Option<String>,
-    /// `cuda`, `rocm`, `xpu` or `cpu`.
-    pub accelerator: String,
+    /// What torch drives: CUDA, ROCm, XPU or only the CPU.
+    pub accelerator: TorchAccelerator,
     /// The accelerators torch sees (none for a CPU-only torch or node).
     pub devices: Vec<TorchDevice>,
     /// torch's CPU threads.
@@ -96,6 +97,79 @@ pub struct TorchInfo {
     /// x86 and BF16 Arm); `false` where it emulates bf16 far slower than f32, `None` unknown.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpu_bf16_native: Option<bool>,
+}
+
+/// The kind of device a torch build drives, as the harness reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TorchAccelerator {
+    /// NVIDIA GPUs through CUDA.
+    Cuda,
+    /// AMD GPUs through ROCm (HIP behind torch's `cuda` device).
+    Rocm,
+    /// Intel GPUs.
+    Xpu,
+    /// None: torch's CPU path.
+    #[default]
+    Cpu,
+}
+
+impl TorchAccelerator {
+    /// Its name in results and messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Cuda => "cuda",
+            Self::Rocm => "rocm",
+            Self::Xpu => "xpu",
+            Self::Cpu => "cpu",
+        }
+    }
+
+    /// The vendor whose GPUs it drives.
+    pub fn vendor(self) -> Option<GpuVendor> {
+        match self {
+            Self::Cuda => Some(GpuVendor::Nvidia),
+            Self::Rocm => Some(GpuVendor::Amd),
+            Self::Xpu => Some(GpuVendor::Intel),
+            Self::Cpu => None,
+        }
+    }
+}
+
+impl std::fmt::Display for TorchAccelerator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A GPU's vendor, named as the listing and messages say it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum GpuVendor {
+    /// PCI 0x10de.
+    #[serde(rename = "NVIDIA")]
+    Nvidia,
+    /// PCI 0x1002.
+    #[serde(rename = "AMD")]
+    Amd,
+    /// PCI 0x8086.
+    Intel,
+}
+
+impl GpuVendor {
+    /// Its name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Nvidia => "NVIDIA",
+            Self::Amd => "AMD",
+            Self::Intel => "Intel",
+        }
+    }
+}
+
+impl std::fmt::Display for GpuVendor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 impl TorchInfo {
@@ -124,7 +198,7 @@ impl TorchInfo {
 
     /// Whether torch sees an accelerator.
     pub fn has_accelerator(&self) -> bool {
-        self.accelerator != "cpu" && !self.devices.is_empty()
+        self.accelerator != TorchAccelerator::Cpu && !self.devices.is_empty()
     }
 }
 

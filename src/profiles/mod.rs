@@ -249,6 +249,13 @@ fn positive(out: &mut Vec<String>, key: &str, value: f64) {
 }
 
 impl Reference {
+    /// A `key=true|false` flag from the parameters (`causal=true`).
+    pub fn param_bool(&self, key: &str) -> Option<bool> {
+        self.params
+            .split_whitespace()
+            .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('=')?.parse().ok())
+    }
+
     /// A `key=value` number from the parameters (`bytes=134217728 ranks=16`).
     pub fn param_u64(&self, key: &str) -> Option<u64> {
         self.params

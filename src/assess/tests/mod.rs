@@ -449,11 +449,11 @@ fn gpus_no_path_measured_are_named_with_why() {
     run.node.gpus = (0..8)
         .map(|i| GpuListing {
             name: "AMD Instinct MI250X".into(),
-            vendor: "AMD".into(),
+            vendor: crate::node::GpuVendor::Amd,
             pci: Some(format!("0000:{:02x}:00.0", 0xc1 + i)),
             arch: Some("gfx90a".into()),
             sources: vec!["kfd".into(), "sysfs-drm".into()],
-            ..Default::default()
+            ..GpuListing::of(crate::node::GpuVendor::Amd)
         })
         .collect();
     let no_torch = crate::node::TorchProbe {
@@ -569,6 +569,46 @@ fn torch_rows_are_like_for_like_with_the_published_library_figures() {
     );
     let bwd = row(BenchKind::Attention, DType::Bf16, "torch/sdpa-flash");
     assert_ne!(bwd.basis, Basis::LikeForLike);
+}
+
+/// FlashAttention-3's forward figures are matched on the mask: a causal forward at head dim 128
+/// gets the causal 616, a non-causal one the 648 (FLOPs halved for causal on both sides).
+#[test]
+fn attention_figures_are_matched_on_the_causal_mask() {
+    let attn = |causal, d| Shape::Attention {
+        b: 8,
+        h: 16,
+        s: 2048,
+        d,
+        causal,
+        backward: false,
+    };
+    for (causal, d, want) in [
+        (false, 128, 648.0),
+        (true, 128, 616.0),
+        (false, 64, 497.0),
+        (true, 64, 475.0),
+    ] {
+        let r = results(vec![torch_gpu(
+            BenchKind::Attention,
+            DType::F16,
+            attn(causal, d),
+            300.0,
+            "torch/sdpa-flash",
+        )]);
+        let c = compare(&r, &lookup("h100-sxm").unwrap());
+        let row = c
+            .rows
+            .iter()
+            .find(|x| x.bench == BenchKind::Attention)
+            .unwrap();
+        assert_eq!(row.basis, Basis::LikeForLike, "causal={causal} d={d}");
+        assert_eq!(
+            row.baseline.as_ref().unwrap().value,
+            want,
+            "causal={causal} d={d}"
+        );
+    }
 }
 
 /// A training step of the 1B preset on an H100 is compared with llm-foundry's MPT-1b figure in

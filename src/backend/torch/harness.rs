@@ -22,8 +22,16 @@ pub const SOURCE: &str = include_str!("harness.py");
 /// The environment variable naming the Python command when `--python` is not given.
 pub const PYTHON_VAR: &str = "HPCREADY_PYTHON";
 
-/// [`PythonCommand::origin`] when neither `--python` nor `HPCREADY_PYTHON` named one.
-pub const DEFAULT_ORIGIN: &str = "default";
+/// Where a [`PythonCommand`] came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PythonOrigin {
+    /// `--python CMD`.
+    Flag,
+    /// `HPCREADY_PYTHON`.
+    Env,
+    /// Neither: `python3` on PATH.
+    Default,
+}
 
 /// Lines of the harness's stderr kept for error messages.
 const STDERR_LINES: usize = 40;
@@ -34,8 +42,8 @@ const STDERR_LINES: usize = 40;
 pub struct PythonCommand {
     /// Program and arguments.
     pub argv: Vec<String>,
-    /// Where it came from, for messages: `--python`, `HPCREADY_PYTHON` or the default.
-    pub origin: &'static str,
+    /// Where it came from: a Python the user named must work; the default may be absent.
+    pub origin: PythonOrigin,
 }
 
 impl PythonCommand {
@@ -45,15 +53,20 @@ impl PythonCommand {
             .ok()
             .filter(|v| !v.trim().is_empty());
         let (text, origin) = match (flag, env) {
-            (Some(f), _) => (f.to_string(), "--python"),
-            (None, Some(e)) => (e, PYTHON_VAR),
-            (None, None) => ("python3".to_string(), DEFAULT_ORIGIN),
+            (Some(f), _) => (f.to_string(), PythonOrigin::Flag),
+            (None, Some(e)) => (e, PythonOrigin::Env),
+            (None, None) => ("python3".to_string(), PythonOrigin::Default),
         };
         let argv = shlex::split(&text)
             .filter(|a| !a.is_empty())
             .ok_or_else(|| {
+                let named = match origin {
+                    PythonOrigin::Flag => "--python",
+                    PythonOrigin::Env => PYTHON_VAR,
+                    PythonOrigin::Default => "default",
+                };
                 input_error(
-                    format!("{origin} {text}"),
+                    format!("{named} {text}"),
                     "not a command: give a Python, e.g. --python venv/bin/python, or a container \
                  command, e.g. --python 'apptainer exec --nv pytorch.sif python3'",
                 )
@@ -64,9 +77,9 @@ impl PythonCommand {
     /// The input to name in an error: `--python CMD`, `HPCREADY_PYTHON=CMD`, or the default.
     pub fn input(&self) -> String {
         match self.origin {
-            "--python" => format!("--python {}", self.display()),
-            PYTHON_VAR => format!("{PYTHON_VAR}={}", self.display()),
-            _ => format!(
+            PythonOrigin::Flag => format!("--python {}", self.display()),
+            PythonOrigin::Env => format!("{PYTHON_VAR}={}", self.display()),
+            PythonOrigin::Default => format!(
                 "{} (the default: no --python or {PYTHON_VAR})",
                 self.display()
             ),

@@ -13,7 +13,7 @@ use crate::bench::{BenchKind, Case, DType, Work};
 use crate::error::input_error;
 use crate::results::{DeviceKind, TimingSource};
 use harness::{Harness, HarnessError, PythonCommand};
-use protocol::{Request, TrainFigures};
+use protocol::{Request, SdpaBackend, TrainFigures};
 use serde::de::DeserializeOwned;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -21,7 +21,7 @@ use std::time::Duration;
 /// The oldest torch the harness runs on (`torch.nn.attention.sdpa_kernel` arrived in 2.3).
 pub const OLDEST_TORCH: &str = "2.3";
 
-pub use crate::node::{TorchDevice, TorchInfo};
+pub use crate::node::{TorchAccelerator, TorchDevice, TorchInfo};
 
 /// The harness and what is needed to restart it after a crash or hang.
 struct Session {
@@ -85,19 +85,39 @@ pub fn connect(python: &PythonCommand, deadline: Duration) -> anyhow::Result<(Ha
     Ok((h, info))
 }
 
-/// Looks for the user's PyTorch with `python` (for `probe` and `auto`): what it has, or why it
-/// cannot be used. Never fails.
+/// Looks for the user's PyTorch with `python` (for `probe`): what it has, or why it cannot be
+/// used. Never fails.
 pub fn probe(python: &PythonCommand, deadline: Duration) -> crate::node::TorchProbe {
+    let (probe, harness) = look(python, deadline);
+    if let Some(h) = harness {
+        h.quit();
+    }
+    probe
+}
+
+/// [`probe`], keeping the harness it started when torch answered, so that a caller who goes on
+/// to measure (`auto`) does not start the user's Python a second time.
+pub fn look(
+    python: &PythonCommand,
+    deadline: Duration,
+) -> (crate::node::TorchProbe, Option<Harness>) {
     match connect(python, deadline) {
-        Ok((h, info)) => {
-            h.quit();
+        Ok((h, info)) => (
             crate::node::TorchProbe {
                 python: python.display(),
                 found: Some(info),
                 problem: None,
-            }
-        }
-        Err(e) => crate::node::TorchProbe {
+            },
+            Some(h),
+        ),
+        Err(e) => (probe_failed(python, &e), None),
+    }
+}
+
+/// What the probe records when `python` cannot be used.
+fn probe_failed(python: &PythonCommand, e: &anyhow::Error) -> crate::node::TorchProbe {
+    {
+        crate::node::TorchProbe {
             python: python.display(),
             found: None,
             problem: Some(
@@ -106,7 +126,7 @@ pub fn probe(python: &PythonCommand, deadline: Duration) -> crate::node::TorchPr
                     .map_or_else(|| format!("{e:#}"), |ie| ie.problem.clone())
                     .replace("\n  ", " — "),
             ),
-        },
+        }
     }
 }
 
@@ -176,7 +196,19 @@ pub fn open(
     warmup: Duration,
     llc_bytes: u64,
 ) -> anyhow::Result<Vec<TorchBackend>> {
-    let (harness, info) = connect(python, deadline)?;
+    let connected = connect(python, deadline)?;
+    open_connected(python, connected, device, deadline, warmup, llc_bytes)
+}
+
+/// [`open`] on a harness already started (and greeted) with `python`.
+pub fn open_connected(
+    python: &PythonCommand,
+    (harness, info): (Harness, TorchInfo),
+    device: Option<&str>,
+    deadline: Duration,
+    warmup: Duration,
+    llc_bytes: u64,
+) -> anyhow::Result<Vec<TorchBackend>> {
     let devices = pick(&info, device)?;
     // Flush caches between calls: 256 MiB on a GPU (MI300X's last-level cache), twice the
     // last-level cache on the CPU (at least 8 MiB).
@@ -227,12 +259,23 @@ impl TorchBackend {
 }
 
 /// The SDPA backends pinned in turn on each attention case, after the default dispatch.
-fn sdpa_kernels(info: &TorchInfo, gpu: bool) -> Vec<&'static str> {
-    match (gpu, info.accelerator.as_str()) {
-        (false, _) => vec!["default", "flash", "math"],
-        (true, "cuda") => vec!["default", "flash", "efficient", "cudnn", "math"],
-        (true, _) => vec!["default", "flash", "efficient", "math"],
+fn sdpa_kernels(info: &TorchInfo, gpu: bool) -> Vec<SdpaBackend> {
+    use SdpaBackend::*;
+    match (gpu, info.accelerator) {
+        (false, _) => vec![Default, Flash, Math],
+        (true, TorchAccelerator::Cuda) => vec![Default, Flash, Efficient, Cudnn, Math],
+        (true, _) => vec![Default, Flash, Efficient, Math],
     }
+}
+
+/// The SDPA backend a kernel name from [`Backend::kernels`] stands for (none: the dispatch).
+fn sdpa_backend(kernel: Option<&str>) -> Result<Option<SdpaBackend>, PrepareError> {
+    kernel
+        .map(|k| {
+            SdpaBackend::parse(k)
+                .ok_or_else(|| PrepareError::Failed(format!("no SDPA backend named `{k}`")))
+        })
+        .transpose()
 }
 
 impl Backend for TorchBackend {
@@ -264,7 +307,7 @@ impl Backend for TorchBackend {
             // fp8 where the harness finds torch and the device support it (it says why not).
             BenchKind::Matmul if gpu => {
                 let mut v = vec![DType::Bf16, DType::F16, DType::F32];
-                if self.info.accelerator == "cuda" {
+                if self.info.accelerator == TorchAccelerator::Cuda {
                     v.push(DType::Tf32);
                 }
                 v.push(DType::Fp8);
@@ -299,7 +342,7 @@ impl Backend for TorchBackend {
         match case.bench {
             BenchKind::Attention => sdpa_kernels(&self.info, self.device.is_some())
                 .into_iter()
-                .map(String::from)
+                .map(|k| k.name().to_string())
                 .collect(),
             _ => Vec::new(),
         }
@@ -315,12 +358,12 @@ impl Backend for TorchBackend {
         kernel: Option<&str>,
     ) -> Result<Box<dyn Kernel>, PrepareError> {
         let req = Request::Prepare(protocol::Prepare {
-            bench: case.bench.name().into(),
-            dtype: case.dtype.name().into(),
+            bench: case.bench,
+            dtype: case.dtype,
             shape: case.shape,
             device: self.device.unwrap_or(0),
             flush_bytes: self.flush_bytes,
-            kernel: kernel.map(String::from),
+            kernel: sdpa_backend(kernel)?,
         });
         let ready = match self
             .call::<protocol::Prepared>(&req)
@@ -350,7 +393,10 @@ impl Backend for TorchBackend {
     }
 
     fn method_for(&self, case: &Case, kernel: Option<&str>) -> String {
-        protocol::method(case.bench, kernel)
+        match sdpa_backend(kernel) {
+            Ok(k) => protocol::method(case.bench, k),
+            Err(_) => format!("torch/{}-{}", case.bench, kernel.unwrap_or_default()),
+        }
     }
 }
 

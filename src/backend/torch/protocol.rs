@@ -70,9 +70,9 @@ impl Request {
 #[serde(deny_unknown_fields)]
 pub struct Prepare {
     /// `matmul`, `attention` or `train`.
-    pub bench: String,
+    pub bench: crate::bench::BenchKind,
     /// `bf16`, `f32` …
-    pub dtype: String,
+    pub dtype: crate::bench::DType,
     /// The case's shape.
     pub shape: Shape,
     /// torch's device index (ignored on the CPU).
@@ -81,7 +81,51 @@ pub struct Prepare {
     pub flush_bytes: u64,
     /// The SDPA backend pinned (`flash`, `math` …); none: the default dispatch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kernel: Option<String>,
+    pub kernel: Option<SdpaBackend>,
+}
+
+/// An SDPA backend the harness pins with `torch.nn.attention.sdpa_kernel` (`default`: torch's
+/// own dispatch, nothing pinned).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SdpaBackend {
+    /// torch's dispatch.
+    Default,
+    /// FlashAttention-2 (CUDA; CK or AOTriton on ROCm; torch's own on the CPU).
+    Flash,
+    /// Memory-efficient attention (xFormers' kernels).
+    Efficient,
+    /// cuDNN's fused attention (CUDA only).
+    Cudnn,
+    /// The unfused reference.
+    Math,
+}
+
+impl SdpaBackend {
+    /// Every backend, by name.
+    pub const ALL: [SdpaBackend; 5] = [
+        Self::Default,
+        Self::Flash,
+        Self::Efficient,
+        Self::Cudnn,
+        Self::Math,
+    ];
+
+    /// Its name, as `sdpa_kernel` and the method name say it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Default => "default",
+            Self::Flash => "flash",
+            Self::Efficient => "efficient",
+            Self::Cudnn => "cudnn",
+            Self::Math => "math",
+        }
+    }
+
+    /// The backend named `s`.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|b| b.name() == s)
+    }
 }
 
 /// `dist_init`: this rank joins the process group.
@@ -162,7 +206,7 @@ pub struct DistTrain {
     /// The model.
     pub shape: Shape,
     /// `bf16` or `f32`.
-    pub dtype: String,
+    pub dtype: crate::bench::DType,
     /// Steps per sample.
     pub iterations: u64,
     /// Samples.
@@ -181,11 +225,11 @@ pub const TRAIN_METHOD: &str = "torch/train-llama";
 /// The method a torch case is recorded under, whether it prepares or not: `torch/matmul`,
 /// `torch/sdpa` (the default dispatch) or `torch/sdpa-<backend>` (one pinned),
 /// `torch/train-llama`.
-pub fn method(bench: crate::bench::BenchKind, kernel: Option<&str>) -> String {
+pub fn method(bench: crate::bench::BenchKind, kernel: Option<SdpaBackend>) -> String {
     use crate::bench::BenchKind;
     match (bench, kernel) {
-        (BenchKind::Attention, None | Some("default")) => "torch/sdpa".into(),
-        (BenchKind::Attention, Some(k)) => format!("torch/sdpa-{k}"),
+        (BenchKind::Attention, None | Some(SdpaBackend::Default)) => "torch/sdpa".into(),
+        (BenchKind::Attention, Some(k)) => format!("torch/sdpa-{}", k.name()),
         (BenchKind::Train, _) => TRAIN_METHOD.into(),
         (b, _) => format!("torch/{b}"),
     }
@@ -404,7 +448,7 @@ mod tests {
     #[test]
     fn every_golden_answer_reads_into_its_type_and_back() {
         let info: crate::node::TorchInfo = read("hello", golden("hello")).unwrap();
-        assert_eq!(info.accelerator, "cpu");
+        assert_eq!(info.accelerator, crate::node::TorchAccelerator::Cpu);
         assert_eq!(round_trip::<WarmupAnswer>("warmup").calls, 11);
         let p: Prepared = round_trip("prepare");
         assert!(matches!(p, Prepared::Ready(_)));
@@ -443,8 +487,8 @@ mod tests {
             Request::Hello,
             Request::Run { iterations: 3 },
             Request::Prepare(Prepare {
-                bench: "attention".into(),
-                dtype: "bf16".into(),
+                bench: crate::bench::BenchKind::Attention,
+                dtype: crate::bench::DType::Bf16,
                 shape: Shape::Attention {
                     b: 1,
                     h: 8,
@@ -455,7 +499,7 @@ mod tests {
                 },
                 device: 0,
                 flush_bytes: 8 << 20,
-                kernel: Some("flash".into()),
+                kernel: Some(SdpaBackend::Flash),
             }),
             Request::DistAllreduce(DistAllreduce {
                 bytes: 1024,
@@ -478,9 +522,12 @@ mod tests {
     fn torch_methods_are_the_same_prepared_or_not() {
         use crate::bench::BenchKind;
         assert_eq!(method(BenchKind::Matmul, None), "torch/matmul");
-        assert_eq!(method(BenchKind::Attention, Some("default")), "torch/sdpa");
         assert_eq!(
-            method(BenchKind::Attention, Some("flash")),
+            method(BenchKind::Attention, Some(SdpaBackend::Default)),
+            "torch/sdpa"
+        );
+        assert_eq!(
+            method(BenchKind::Attention, Some(SdpaBackend::Flash)),
             "torch/sdpa-flash"
         );
         assert_eq!(method(BenchKind::Train, None), TRAIN_METHOD);

@@ -77,7 +77,7 @@ fn a_lumi_g_node_lists_eight_gcds_from_sys_with_no_tool_and_no_vulkan() {
         python: "python3".into(),
         found: Some(crate::node::TorchInfo {
             torch: "2.5.1".into(),
-            accelerator: "cpu".into(),
+            accelerator: crate::node::TorchAccelerator::Cpu,
             ..Default::default()
         }),
         problem: None,
@@ -94,7 +94,7 @@ fn a_lumi_g_node_lists_eight_gcds_from_sys_with_no_tool_and_no_vulkan() {
         python: "python3".into(),
         found: Some(crate::node::TorchInfo {
             torch: "2.5.1+rocm6.2".into(),
-            accelerator: "rocm".into(),
+            accelerator: crate::node::TorchAccelerator::Rocm,
             devices: (0..8)
                 .map(|i| crate::node::TorchDevice {
                     index: i,

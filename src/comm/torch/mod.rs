@@ -1,20 +1,20 @@
 //! `run --backend torch` across ranks: every rank runs the harness on its own device and
 //! `torch.distributed` all-reduces (NCCL/RCCL on GPUs, gloo on the CPU) and trains
-//! data-parallel (DDP); rank 0 writes the results step by step.
+//! data-parallel (DDP); rank 0 writes the results step by step. The driver sits beside MPI's
+//! all-reduce loop (`comm::allreduce`); `commands::run` only turns the command line into a
+//! [`Plan`] and prints what comes back.
 
-use super::run::{allreduce_row, allreduce_table, fail_on_invalid};
-use super::{default_report_dir, emit};
+use super::job::{self as dist, Job as RankJob, Launch};
+use super::{allreduce, watchdog};
 use crate::backend::torch::harness::{Harness, HarnessError, PythonCommand};
 use crate::backend::torch::protocol::{self, Fault, Request};
 use crate::backend::torch::{self, TorchInfo};
 use crate::bench::suites::{self, Suite};
 use crate::bench::{BenchKind, DType, Shape};
-use crate::cli::{RunArgs, Sampling};
-use crate::comm::job::{self as dist, Job as RankJob, Launch};
-use crate::comm::{self, allreduce};
 use crate::error::{WorkFailed, input_error};
 use crate::node::Inventory;
 use crate::results::io::ResultsWriter;
+use crate::results::io::default_report_dir;
 use crate::results::{DeviceKind, MethodFamily, Origin, RankLayout, Results, TimingSource};
 use serde::de::DeserializeOwned;
 use std::path::PathBuf;
@@ -27,13 +27,43 @@ mod train;
 /// results and names the ranks that did not arrive) is the first to give up.
 const RANK0_GRACE: Duration = Duration::from_secs(10);
 
-/// `run --backend torch` under a launcher: all-reduce out of place then in place at each size,
-/// then each training preset alone on every rank and data-parallel. No MPI is needed in this
-/// build: the launcher only starts the processes. A step that fails or hangs ends the job, rank
-/// 0 naming the ranks that never arrived at it (from their progress files).
-pub(super) fn run_torch_collective(args: &RunArgs, launch: &Launch) -> anyhow::Result<()> {
-    let benches = checked_request(args)?;
-    let wants = |b| benches.contains(&b);
+/// What a torch.distributed job measures, from the command line (checked there).
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// All-reduce, the data-parallel training step, or both.
+    pub benches: Vec<BenchKind>,
+    /// All-reduce sizes asked for (else the suite's).
+    pub sizes: Option<Vec<u64>>,
+    /// The training step's types asked for (else bf16 on an accelerator, f32 on a CPU).
+    pub dtype: Option<Vec<DType>>,
+    /// The suite: which sizes and training presets.
+    pub suite: Suite,
+    /// A smoke run: fewer iterations, to check that it works.
+    pub smoke: bool,
+    /// The limit on one step, on every rank.
+    pub timeout: Duration,
+    /// The user's Python.
+    pub python: PythonCommand,
+    /// Where rank 0 writes the results (else `reports/<host>-<time>/results.json`).
+    pub out: Option<PathBuf>,
+}
+
+/// What rank 0 wrote: the results and where they are. Other ranks write nothing.
+#[derive(Debug)]
+pub struct Written {
+    /// The finished results.
+    pub results: Results,
+    /// Their file.
+    pub path: PathBuf,
+}
+
+/// Runs the job on this rank, under a launcher: all-reduce out of place then in place at each
+/// size, then each training preset alone on every rank and data-parallel. No MPI is needed in
+/// this build: the launcher only starts the processes. A step that fails or hangs ends the job,
+/// rank 0 naming the ranks that never arrived at it (from their progress files). Rank 0 returns
+/// what it wrote.
+pub fn run(plan: &Plan, launch: &Launch) -> anyhow::Result<Option<Written>> {
+    let wants = |b| plan.benches.contains(&b);
     let env = launch.torch_job()?.filter(|e| e.world > 1).ok_or_else(|| {
         input_error(
             "--backend torch --bench allreduce",
@@ -42,9 +72,9 @@ pub(super) fn run_torch_collective(args: &RunArgs, launch: &Launch) -> anyhow::R
                  or `torchrun --nproc-per-node 8 …`",
         )
     })?;
-    let timeout = Duration::from_secs(args.timeout);
-    let python = PythonCommand::resolve(args.python.as_deref())?;
-    let (h, info) = torch::connect(&python, timeout)?;
+    let timeout = plan.timeout;
+    let python = &plan.python;
+    let (h, info) = torch::connect(python, timeout)?;
     let mut job = Job {
         rank0: env.rank == 0,
         // Rank 0 gives up first, so that it is the one to say what went wrong.
@@ -58,22 +88,15 @@ pub(super) fn run_torch_collective(args: &RunArgs, launch: &Launch) -> anyhow::R
         env,
         h,
     };
-    let group = job.join(args.timeout, &info)?;
-    let smoke = args.sampling == Sampling::Smoke;
-    let (opts, dropped) = plan_sizes(
-        args,
-        smoke,
-        group.budget,
-        &info,
-        wants(BenchKind::Allreduce),
-    )?;
+    let group = job.join(timeout.as_secs(), &info)?;
+    let (opts, dropped) = plan_sizes(plan, group.budget, &info, wants(BenchKind::Allreduce))?;
     // The training presets the device holds, in the step's type.
     let presets = if wants(BenchKind::Train) {
-        suites::train_presets(args.suite, info.has_accelerator())
+        suites::train_presets(plan.suite, info.has_accelerator())
     } else {
         Vec::new()
     };
-    let train_dtype = match &args.dtype {
+    let train_dtype = match &plan.dtype {
         Some(d) if d.contains(&DType::Bf16) => DType::Bf16,
         Some(_) => DType::F32,
         None if info.has_accelerator() => DType::Bf16,
@@ -82,8 +105,8 @@ pub(super) fn run_torch_collective(args: &RunArgs, launch: &Launch) -> anyhow::R
     let mut out = PathBuf::new();
     let mut writer = None;
     if job.rank0 {
-        let results = rank0_results(&python, &info, &group);
-        out = args.out.clone().unwrap_or_else(|| {
+        let mut results = rank0_results(python, &info, &group);
+        out = plan.out.clone().unwrap_or_else(|| {
             default_report_dir(&results.node.host, crate::timefmt::now_unix()).join("results.json")
         });
         if !dropped.is_empty() {
@@ -109,84 +132,43 @@ pub(super) fn run_torch_collective(args: &RunArgs, launch: &Launch) -> anyhow::R
             group.layout.nodes().len(),
             opts.sizes.len(),
             presets.len(),
-            args.timeout
+            timeout.as_secs()
         );
-        let mut results = results;
         results.planned = opts.sizes.len() * 2 + 2 * presets.len();
         writer = Some(ResultsWriter::create(out.clone(), results)?);
     }
     let mut step = 0;
-    let table = job.allreduce_sizes(&opts, &group, &info, &mut step, writer.as_mut())?;
+    job.allreduce_sizes(&opts, &group, &info, &mut step, writer.as_mut())?;
     let train = TrainPlan {
         dtype: train_dtype,
-        smoke,
-        suite: args.suite,
+        smoke: plan.smoke,
+        suite: plan.suite,
     };
     job.train_steps(&presets, &train, &group, &info, &mut step, writer.as_mut())?;
     let Job { h, env, cwd, .. } = job;
     h.quit();
     dist::clean(&env, &cwd);
     let Some(w) = writer else {
-        return Ok(());
+        return Ok(None);
     };
-    let results = w.finish(true)?;
-    emit(&allreduce_table(&table))?;
-    emit(&format!("\nresults: {}\n", out.display()))?;
-    fail_on_invalid(&results)
-}
-
-/// The benchmarks asked for across ranks (all-reduce and the data-parallel step by default),
-/// with the sizes and data types checked.
-fn checked_request(args: &RunArgs) -> anyhow::Result<Vec<BenchKind>> {
-    let benches = args
-        .bench
-        .clone()
-        .unwrap_or_else(|| vec![BenchKind::Allreduce, BenchKind::Train]);
-    if let Some(other) = benches
-        .iter()
-        .find(|b| !matches!(b, BenchKind::Allreduce | BenchKind::Train))
-    {
-        return Err(input_error(
-            "--bench",
-            format!(
-                "across ranks torch measures allreduce and train (data-parallel); {other} runs \
-                 as one process per node: run it in a separate step (`hpcready run --backend \
-                 torch --bench {other}` alone); `hpcready slurm` writes such a job"
-            ),
-        ));
-    }
-    if let Some(sizes) = &args.sizes {
-        allreduce::check_sizes(sizes)?;
-    }
-    if let Some(bad) = args
-        .dtype
-        .iter()
-        .flatten()
-        .find(|d| !matches!(d, DType::F32 | DType::Bf16))
-    {
-        return Err(input_error(
-            "--dtype",
-            format!(
-                "{bad}: all-reduce sums f32 buffers, and the training step runs in bf16 \
-                 autocast or f32"
-            ),
-        ));
-    }
-    Ok(benches)
+    Ok(Some(Written {
+        results: w.finish(true)?,
+        path: out,
+    }))
 }
 
 /// The all-reduce sizes every rank runs, and those left out for memory. Every rank got the same
 /// budget (the smallest over ranks), so every rank keeps the same sizes: the largest buffer and
 /// its check need about 7× its size. A full suite on GPUs goes on to 16 GiB where that fits.
 fn plan_sizes(
-    args: &RunArgs,
-    smoke: bool,
+    plan: &Plan,
     budget: u64,
     info: &TorchInfo,
     wanted: bool,
 ) -> anyhow::Result<(allreduce::Options, Vec<u64>)> {
-    let timeout = Duration::from_secs(args.timeout);
-    let mut opts = allreduce::Options::for_suite(args.suite, smoke, args.sizes.clone(), timeout);
+    let smoke = plan.smoke;
+    let mut opts =
+        allreduce::Options::for_suite(plan.suite, smoke, plan.sizes.clone(), plan.timeout);
     if !wanted {
         opts.sizes.clear();
     }
@@ -195,7 +177,7 @@ fn plan_sizes(
         // call.
         opts.max_iterations = 20;
     }
-    if args.sizes.is_none() && args.suite == Suite::Full && info.has_accelerator() {
+    if plan.sizes.is_none() && plan.suite == Suite::Full && info.has_accelerator() {
         while let Some(&last) = opts.sizes.last()
             && last < (16 << 30)
             && 7 * last * 2 <= budget
@@ -228,7 +210,7 @@ fn rank0_results(python: &PythonCommand, info: &TorchInfo, group: &Group) -> Res
     });
     if group.backend == "nccl" || group.has_net_log {
         node.checklist.retain(|c| c.id != "collective-transport");
-        node.checklist.push(crate::comm::nccl_log::check(
+        node.checklist.push(super::nccl_log::check(
             group.layout.transport.as_ref(),
             node.fabric,
             "nccl",
@@ -270,21 +252,24 @@ impl Job {
             return anyhow::anyhow!("rank {}: {what}: {e}", self.env.rank);
         }
         let missing = dist::missing(&self.env, &self.cwd, step);
-        dist::clean(&self.env, &self.cwd);
         let msg = match &e {
             HarnessError::Hung(..) => {
-                comm::watchdog::timeout_message(&what, self.timeout, missing.as_deref())
+                watchdog::timeout_message(&what, self.timeout, missing.as_deref())
             }
             _ => format!(
                 "{what} failed on rank 0: {e}\n{}; aborting the job. Results of the sizes \
                  already finished are kept.",
-                comm::watchdog::who_did_not_answer(
+                watchdog::who_did_not_answer(
                     missing.as_deref(),
                     "the ranks' progress files are not in a directory every node shares"
                 )
             ),
         };
-        WorkFailed(msg).into()
+        // Said before the progress files go: removing them lets the other ranks exit, and a
+        // launcher such as mpirun then ends rank 0 too, possibly before its error is printed.
+        crate::say!("error: {msg}");
+        dist::clean(&self.env, &self.cwd);
+        WorkFailed("the torch.distributed job was aborted (the reason is above)".into()).into()
     }
 
     /// One step of the job: the harness's answer, or the job's end saying what went wrong.
@@ -332,7 +317,7 @@ impl Job {
                 info.libraries()
             ),
             launcher: self.env.launcher.to_string(),
-            transport: crate::comm::nccl_log::read(&net_log),
+            transport: super::nccl_log::read(&net_log),
         };
         Ok(Group {
             backend,
@@ -343,7 +328,7 @@ impl Job {
     }
 
     /// The all-reduce at every size, out of place then in place; rank 0 writes each as it
-    /// finishes. Returns the rows of the text table.
+    /// finishes.
     fn allreduce_sizes(
         &mut self,
         opts: &allreduce::Options,
@@ -351,10 +336,9 @@ impl Job {
         info: &TorchInfo,
         step: &mut usize,
         mut writer: Option<&mut ResultsWriter>,
-    ) -> anyhow::Result<Vec<Vec<String>>> {
+    ) -> anyhow::Result<()> {
         let backend = &group.backend;
         let world = self.env.world;
-        let mut table = Vec::new();
         for &bytes in &opts.sizes {
             for inplace in [false, true] {
                 *step += 1;
@@ -427,11 +411,10 @@ impl Job {
                             .unwrap_or("not verified")
                     );
                 }
-                table.push(allreduce_row(&m));
                 w.push(m)?;
             }
         }
-        Ok(table)
+        Ok(())
     }
 
     /// The fault a test asked this rank to commit at `bytes` (test-hooks builds only).

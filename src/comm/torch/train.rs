@@ -55,7 +55,7 @@ impl Job {
                 let req = Request::DistTrain(protocol::DistTrain {
                     phase,
                     shape: *shape,
-                    dtype: plan.dtype.name().into(),
+                    dtype: plan.dtype,
                     iterations,
                     samples,
                     batch: single.as_ref().map_or(0, |t| t.micro_batch),
