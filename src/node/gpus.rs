@@ -132,25 +132,51 @@ pub fn list(env: &Env) -> Vec<GpuListing> {
 /// Runs a vendor tool with a 10 s limit (a wedged driver can hang `nvidia-smi`); its stdout on
 /// success.
 fn run_tool(path: &Path, args: &[&str]) -> Option<String> {
+    run_captured(path, args, Duration::from_secs(10))
+        .filter(|c| c.ok)
+        .map(|c| c.stdout)
+}
+
+/// What a tool printed, and whether it exited with 0.
+#[derive(Debug)]
+pub(super) struct Captured {
+    pub ok: bool,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs a tool with a time limit; `None` when it could not start or ran past the limit (it is
+/// killed then).
+pub(super) fn run_captured(path: &Path, args: &[&str], limit: Duration) -> Option<Captured> {
     let mut child = Command::new(path)
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .ok()?;
-    let mut out = child.stdout.take()?;
-    let reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        std::io::Read::read_to_string(&mut out, &mut s)
-            .ok()
-            .map(|_| s)
-    });
-    let end = Instant::now() + Duration::from_secs(10);
+    let read = |pipe: Option<Box<dyn std::io::Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut s = String::new();
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_string(&mut s);
+            }
+            s
+        })
+    };
+    let out = read(child.stdout.take().map(|p| Box::new(p) as _));
+    let err = read(child.stderr.take().map(|p| Box::new(p) as _));
+    let end = Instant::now() + limit;
     loop {
         match child.try_wait() {
-            Ok(Some(status)) if status.success() => return reader.join().ok().flatten(),
-            Ok(Some(_)) | Err(_) => return None,
+            Ok(Some(status)) => {
+                return Some(Captured {
+                    ok: status.success(),
+                    stdout: out.join().unwrap_or_default(),
+                    stderr: err.join().unwrap_or_default(),
+                });
+            }
+            Err(_) => return None,
             Ok(None) if Instant::now() > end => {
                 let _ = child.kill();
                 let _ = child.wait();

@@ -6,6 +6,7 @@ pub mod checklist;
 pub mod env;
 mod fabric;
 pub mod gpus;
+pub mod health;
 pub mod hostlist;
 pub mod load;
 
