@@ -609,6 +609,7 @@ pub fn compare(results: &Results, profile: &Profile) -> Comparison {
 }
 
 mod allreduce;
+pub mod fleet;
 mod headline;
 pub mod project;
 pub mod saved;
