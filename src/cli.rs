@@ -41,6 +41,30 @@ pub enum Command {
     Import(ImportArgs),
     /// Print an sbatch script that runs the suite across nodes and writes the report.
     Slurm(SlurmArgs),
+    /// Check this node before a job, in about a minute: the GPUs expected are there and healthy,
+    /// the limits collectives need, and a short measurement of every GPU, each in its own
+    /// process with a time limit. One task per node (`srun -N 64 --ntasks-per-node 1 hpcready
+    /// smoke --out DIR`); writes DIR/<host>.json.
+    Smoke(SmokeArgs),
+}
+
+/// `hpcready smoke`.
+#[derive(Debug, Args, Clone)]
+pub struct SmokeArgs {
+    /// Directory for this node's results file, `<host>.json` (default: reports/smoke/).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// GPUs this node must have (default: the baseline's GPUs per node).
+    #[arg(long, value_name = "N")]
+    pub gpus_per_node: Option<u32>,
+    /// The baseline whose GPUs per node are expected: a profile id or file.
+    #[arg(long, value_name = "ID|FILE", default_value = crate::profiles::DEFAULT_BASELINE)]
+    pub baseline: String,
+    /// Seconds one device's measurement may take before it is called hung and killed.
+    #[arg(long, value_name = "SECS", default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..))]
+    pub timeout: u64,
+    #[command(flatten)]
+    pub python: PythonArg,
 }
 
 /// `hpcready slurm`.

@@ -45,7 +45,7 @@ fn baselines_list_and_show() {
             "4 × AMD Instinct MI250X (2 devices each)",
         ))
         .stdout(predicate::str::contains(
-            "peak f64: 47.9 TFLOP/s dense per accelerator [S30] (AMD's official figure",
+            "peak f64: 47.9 TFLOP/s dense per accelerator [S36] (AMD's launch figure (vector)",
         ))
         .stdout(predicate::str::contains(
             "[S10] Lumi-supercomputer/lumi-userguide",

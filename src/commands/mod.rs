@@ -10,6 +10,7 @@ pub mod report;
 pub mod run;
 mod run_torch;
 pub mod slurm;
+pub mod smoke;
 
 use crate::cli::{Cli, Command};
 pub use crate::results::io::{default_report_dir, safe_name};
@@ -28,6 +29,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Project(a)) => project::project(&a),
         Some(Command::Import(a)) => import::import(&a),
         Some(Command::Slurm(a)) => slurm::slurm(&a),
+        Some(Command::Smoke(a)) => smoke::smoke(&a),
     }
 }
 

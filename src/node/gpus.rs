@@ -139,7 +139,7 @@ fn run_tool(path: &Path, args: &[&str]) -> Option<String> {
 
 /// What a tool printed, and whether it exited with 0.
 #[derive(Debug)]
-pub(super) struct Captured {
+pub struct Captured {
     pub ok: bool,
     pub stdout: String,
     pub stderr: String,
@@ -147,9 +147,15 @@ pub(super) struct Captured {
 
 /// Runs a tool with a time limit; `None` when it could not start or ran past the limit (it is
 /// killed then).
-pub(super) fn run_captured(path: &Path, args: &[&str], limit: Duration) -> Option<Captured> {
-    let mut child = Command::new(path)
-        .args(args)
+pub fn run_captured(path: &Path, args: &[&str], limit: Duration) -> Option<Captured> {
+    let mut cmd = Command::new(path);
+    cmd.args(args);
+    run_command(cmd, limit)
+}
+
+/// [`run_captured`] for a command already set up (arguments, environment).
+pub fn run_command(mut cmd: Command, limit: Duration) -> Option<Captured> {
+    let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -236,6 +236,11 @@ impl ResultsWriter {
         self.persist()
     }
 
+    /// Writes the file as it stands (after a change through [`ResultsWriter::results_mut`]).
+    pub fn save(&self) -> anyhow::Result<()> {
+        self.persist()
+    }
+
     /// The run so far.
     pub fn results(&self) -> &Results {
         &self.results

@@ -1,0 +1,178 @@
+//! `hpcready smoke`, one task per node: the health items, a device that hangs (killed at its
+//! time limit and named), bad input, and four ranks under `mpirun`, each standing for another
+//! node through the `test-hooks` host override. Built with `--features test-hooks`.
+
+mod common;
+
+use common::*;
+use std::path::Path;
+use std::process::Command;
+
+fn load(p: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    serde_json::from_str(&text).unwrap()
+}
+
+/// (id, status) of the health items smoke adds.
+fn items(r: &serde_json::Value) -> Vec<(String, String)> {
+    r["node"]["checklist"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| {
+            [
+                "gpu-count",
+                "gpu-kernel-log",
+                "dev-shm",
+                "device-measurement",
+            ]
+            .contains(&c["id"].as_str().unwrap())
+        })
+        .map(|c| {
+            (
+                c["id"].as_str().unwrap().to_string(),
+                c["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn s(a: &str, b: &str) -> (String, String) {
+    (a.into(), b.into())
+}
+
+/// A clean kernel log, so the real one (readable or not) does not decide the test.
+fn quiet_log(dir: &Path) -> std::path::PathBuf {
+    let p = dir.join("kernel.log");
+    std::fs::write(&p, "[    1.0] Linux version 6.1\n").unwrap();
+    p
+}
+
+#[test]
+fn a_cpu_node_passes_and_its_file_holds_the_measurements() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("smoke");
+    hpcready()
+        .args(["smoke", "--gpus-per-node", "0", "--timeout", "300", "--out"])
+        .arg(&out)
+        .env("HPCREADY_TEST_HOSTS", "nid007")
+        .env("HPCREADY_TEST_KERNEL_LOG", quiet_log(dir.path()))
+        .env("HPCREADY_PYTHON", "/nonexistent/python3")
+        .assert()
+        .success();
+    let r = load(&out.join("nid007.json"));
+    assert_eq!(r["complete"], true);
+    assert_eq!(
+        items(&r)[..2],
+        [s("gpu-count", "pass"), s("gpu-kernel-log", "pass")]
+    );
+    let ms = r["measurements"].as_array().unwrap();
+    assert!(ms.iter().any(|m| m["bench"] == "matmul"), "{ms:?}");
+    assert!(
+        ms.iter()
+            .all(|m| m["device"].as_str().unwrap().starts_with("CPU: "))
+    );
+    // No temporary file is left behind.
+    let names: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["nid007.json"]);
+}
+
+#[test]
+fn a_missing_gpu_a_hung_device_and_gpu_errors_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("kernel.log");
+    std::fs::write(
+        &log,
+        "[  812.0] NVRM: Xid (PCI:0000:13:00): 79, pid=0, GPU has fallen off the bus.\n",
+    )
+    .unwrap();
+    let o = hpcready()
+        .args(["smoke", "--gpus-per-node", "4", "--timeout", "2", "--out"])
+        .arg(dir.path())
+        .env("HPCREADY_TEST_HOSTS", "nid003")
+        .env("HPCREADY_TEST_SMOKE_HANG", "nid003")
+        .env("HPCREADY_TEST_KERNEL_LOG", &log)
+        .env("HPCREADY_PYTHON", "/nonexistent/python3")
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let all = String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr);
+    assert!(all.contains("nid003: NOT READY"), "{all}");
+    assert!(
+        all.contains("FAILED: CPU: no answer within 2 s: killed (a hung GPU or driver)"),
+        "{all}"
+    );
+    let r = load(&dir.path().join("nid003.json"));
+    assert_eq!(
+        items(&r),
+        [
+            s("gpu-count", "fail"),
+            s("gpu-kernel-log", "fail"),
+            s("dev-shm", items(&r)[2].1.as_str()),
+            s("device-measurement", "fail"),
+        ]
+    );
+    assert_eq!(r["measurements"].as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn bad_input_exits_2_before_anything_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    hpcready()
+        .args(["smoke", "--out"])
+        .arg(&file)
+        .assert()
+        .code(2);
+    hpcready()
+        .args(["smoke", "--baseline", "no-such-machine", "--out"])
+        .arg(dir.path())
+        .assert()
+        .code(2);
+    hpcready()
+        .args(["smoke", "--timeout", "0"])
+        .assert()
+        .code(2);
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+}
+
+/// Four ranks under `mpirun`, each another node by the host override; one of them hangs: every
+/// node's file is written, and only that one fails.
+#[test]
+fn four_ranks_under_mpirun_write_one_file_per_node() {
+    if Command::new("mpirun").arg("--version").output().is_err() {
+        assert!(
+            std::env::var_os("HPCREADY_REQUIRE_SLURM_TESTS").is_none(),
+            "mpirun is needed (openmpi-bin)"
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let o = Command::new("mpirun")
+        .args(["--oversubscribe", "-np", "4"])
+        .arg(env!("CARGO_BIN_EXE_hpcready"))
+        .args(["smoke", "--gpus-per-node", "0", "--timeout", "30", "--out"])
+        .arg(dir.path())
+        .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
+        .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+        .env("HPCREADY_TEST_HOSTS", "nid001,nid002,nid003,nid010")
+        .env("HPCREADY_TEST_SMOKE_HANG", "nid002")
+        .env("HPCREADY_TEST_KERNEL_LOG", quiet_log(dir.path()))
+        .env("HPCREADY_PYTHON", "/nonexistent/python3")
+        .output()
+        .unwrap();
+    let all = String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{all}");
+    for host in ["nid001", "nid002", "nid003", "nid010"] {
+        let r = load(&dir.path().join(format!("{host}.json")));
+        assert_eq!(r["node"]["host"], host);
+        let hung = items(&r).contains(&s("device-measurement", "fail"));
+        assert_eq!(hung, host == "nid002", "{host}: {:?}", items(&r));
+        assert_eq!(r["measurements"].as_array().unwrap().is_empty(), hung);
+    }
+}
