@@ -146,6 +146,60 @@ impl Fleet {
     }
 }
 
+impl Node {
+    /// A node's figures from its results file (`hpcready smoke` writes one per node): each
+    /// valid measurement keyed by what it measured, per GPU where smoke named the device
+    /// (`GPU 3 (…): name`); its failures are the failed health items and the measurements that
+    /// did not verify.
+    pub fn from_results(r: &crate::results::Results) -> Self {
+        use crate::node::checklist::Status;
+        use crate::node::health::HEALTH_ITEMS;
+        let device = |m: &crate::results::Measurement| -> Option<String> {
+            let (label, _) = m.device.split_once(": ")?;
+            let rest = label.strip_prefix("GPU ")?;
+            Some(rest.split(' ').next().unwrap_or(rest).to_string())
+        };
+        let what = |m: &crate::results::Measurement| {
+            format!("{} {} {} {}", m.bench, m.dtype, m.shape.display(), m.method)
+        };
+        let mut failures: Vec<String> = r
+            .node
+            .checklist
+            .iter()
+            .filter(|c| c.status == Status::Fail && HEALTH_ITEMS.contains(&c.id.as_str()))
+            .map(|c| format!("{}: {}", c.item, c.finding))
+            .collect();
+        failures.extend(r.measurements.iter().filter(|m| !m.is_valid()).map(|m| {
+            format!(
+                "{} on {}: {}",
+                what(m),
+                m.device,
+                m.error
+                    .as_deref()
+                    .or(m.verification.first_failure.as_deref())
+                    .unwrap_or("not verified")
+            )
+        }));
+        let figures = r
+            .measurements
+            .iter()
+            .filter_map(|m| {
+                Some(Figure {
+                    key: what(m),
+                    gpu: device(m),
+                    value: m.value()?,
+                    higher_is_better: true,
+                })
+            })
+            .collect();
+        Self {
+            host: r.node.host.clone(),
+            figures,
+            failures,
+        }
+    }
+}
+
 fn median(sorted: &[f64]) -> f64 {
     percentile_sorted(sorted, 0.5)
 }
@@ -337,6 +391,37 @@ mod tests {
         assert_eq!(f.exclude_list(), "c");
         let flat = judge(&[t("a", 1.0), t("b", 1.0)], OutlierRule::Mad(3.5));
         assert!(flat.outliers.is_empty());
+    }
+
+    /// A node's results file (as smoke writes it) becomes its figures per GPU and its failures:
+    /// failed health items and measurements that did not verify, not the porting advice.
+    #[test]
+    fn a_results_file_becomes_a_node() {
+        use crate::node::checklist::{Check, Status};
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/reports/example/results.json");
+        let mut r = crate::results::io::load(std::path::Path::new(path)).unwrap();
+        r.node.host = "nid005".into();
+        for m in &mut r.measurements {
+            m.device = format!("GPU 2 (NVIDIA H100, torch): {}", m.device);
+        }
+        let fail = |id: &str| Check {
+            id: id.into(),
+            item: format!("item {id}"),
+            status: Status::Fail,
+            finding: "found".into(),
+            advice: String::new(),
+        };
+        r.node.checklist.push(fail("gpu-ecc"));
+        r.node.checklist.push(fail("mpi"));
+        r.measurements[0].verification.passed = false;
+        let valid = r.measurements.iter().filter(|m| m.is_valid()).count();
+        let invalid = r.measurements.len() - valid;
+        let n = Node::from_results(&r);
+        assert_eq!(n.host, "nid005");
+        assert_eq!(n.figures.len(), valid);
+        assert!(n.figures.iter().all(|f| f.gpu.as_deref() == Some("2")));
+        assert_eq!(n.failures[0], "item gpu-ecc: found");
+        assert_eq!(n.failures.len(), 1 + invalid);
     }
 
     #[test]

@@ -19,20 +19,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-/// The checklist items that decide whether a node is ready for the job (its health); the
-/// porting checklist's other items are advice about the software and stay in the file.
-pub const HEALTH_ITEMS: [&str; 9] = [
-    "gpu-count",
-    "gpu-ecc",
-    "gpu-row-remap",
-    "gpu-clocks",
-    "gpu-processes",
-    "gpu-kernel-log",
-    "memlock",
-    "dev-shm",
-    "device-measurement",
-];
-
 /// One device's measurement: what it is called, and the `run` arguments that measure it.
 struct Target {
     label: String,
@@ -97,7 +83,7 @@ pub fn smoke(args: &SmokeArgs) -> anyhow::Result<()> {
         .node
         .checklist
         .iter()
-        .filter(|c| c.status == Status::Fail && HEALTH_ITEMS.contains(&c.id.as_str()))
+        .filter(|c| c.status == Status::Fail && health::HEALTH_ITEMS.contains(&c.id.as_str()))
         .collect();
     let invalid = results
         .measurements

@@ -10,6 +10,20 @@ use super::env::Env;
 use super::gpus::run_captured;
 use std::time::Duration;
 
+/// The checklist items that decide whether a node is ready for the job (its health); the
+/// porting checklist's other items are advice about the software and stay in the file.
+pub const HEALTH_ITEMS: [&str; 9] = [
+    "gpu-count",
+    "gpu-ecc",
+    "gpu-row-remap",
+    "gpu-clocks",
+    "gpu-processes",
+    "gpu-kernel-log",
+    "memlock",
+    "dev-shm",
+    "device-measurement",
+];
+
 /// The fields asked of `nvidia-smi --query-gpu`, in order. A driver older than a field answers
 /// "Field … is not a valid field to query"; the field is then dropped and reported unknown.
 /// `clocks_event_reasons.active` is the newer name of `clocks_throttle_reasons.active`.
