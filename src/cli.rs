@@ -340,7 +340,8 @@ pub struct RunArgs {
 pub struct ReportArgs {
     /// Results files written by `hpcready run`, `assess` or `import`. Several are merged into
     /// one report of one machine: e.g. the compute run of a node and the all-reduce run or
-    /// imported nccl-tests log of its partition.
+    /// imported nccl-tests log of its partition. Node files of `hpcready smoke` (all of them)
+    /// make a fleet report instead: fleet.{html,md,csv} and failing-nodes.txt.
     #[arg(required = true, num_args = 1.., value_name = "RESULTS.json")]
     pub results: Vec<PathBuf>,
     /// Baseline to compare against: a profile id or a profile file.
@@ -352,6 +353,10 @@ pub struct ReportArgs {
     /// Formats to write (comma-separated).
     #[arg(long, value_name = "LIST", value_parser = choice::<Format>(&Format::NAMES), value_delimiter = ',', default_value = "html,md,csv,json")]
     pub format: Vec<Format>,
+    /// For `smoke`'s node files (a fleet report): what makes a figure an outlier, a fraction
+    /// worse than the allocation's median (`10%`) or a robust z-score cut (`mad:3.5`).
+    #[arg(long, value_name = "RULE", default_value = "10%")]
+    pub outlier: String,
 }
 
 /// `hpcready baselines`.

@@ -141,8 +141,9 @@ fn bad_input_exits_2_before_anything_is_written() {
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
 }
 
-/// Four ranks under `mpirun`, each another node by the host override; one of them hangs: every
-/// node's file is written, and only that one fails.
+/// Four ranks under `mpirun`, each another node by the host override, on the fake backend at
+/// fixed rates; one hangs and one is slow: every node's file is written, and the fleet report
+/// names exactly those two, with reasons, in failing-nodes.txt's host-list form.
 #[test]
 fn four_ranks_under_mpirun_write_one_file_per_node() {
     if Command::new("mpirun").arg("--version").output().is_err() {
@@ -162,6 +163,8 @@ fn four_ranks_under_mpirun_write_one_file_per_node() {
         .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
         .env("HPCREADY_TEST_HOSTS", "nid001,nid002,nid003,nid010")
         .env("HPCREADY_TEST_SMOKE_HANG", "nid002")
+        .env("HPCREADY_TEST_SMOKE_SLOW", "nid003")
+        .env("HPCREADY_TEST_BACKEND", "cpu,1,20")
         .env("HPCREADY_TEST_KERNEL_LOG", quiet_log(dir.path()))
         .env("HPCREADY_PYTHON", "/nonexistent/python3")
         .output()
@@ -175,4 +178,31 @@ fn four_ranks_under_mpirun_write_one_file_per_node() {
         assert_eq!(hung, host == "nid002", "{host}: {:?}", items(&r));
         assert_eq!(r["measurements"].as_array().unwrap().is_empty(), hung);
     }
+    let report = dir.path().join("fleet");
+    let files: Vec<_> = ["nid001", "nid002", "nid003", "nid010"]
+        .iter()
+        .map(|h| dir.path().join(format!("{h}.json")))
+        .collect();
+    let o = hpcready()
+        .arg("report")
+        .args(&files)
+        .arg("--out")
+        .arg(&report)
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let said = String::from_utf8_lossy(&o.stdout);
+    assert!(said.contains("2 of 4 node(s) ready"), "{said}");
+    assert_eq!(
+        std::fs::read_to_string(report.join("failing-nodes.txt")).unwrap(),
+        "nid[002-003]\n"
+    );
+    let md = std::fs::read_to_string(report.join("fleet.md")).unwrap();
+    assert!(
+        md.contains("| nid002 | CPU: short measurement: no answer within 30 s: killed"),
+        "{md}"
+    );
+    assert!(md.contains("| nid003 | matmul f32"), "{md}");
+    assert!(md.contains("(50% of the allocation's median)"), "{md}");
 }

@@ -79,10 +79,19 @@ pub fn summary(c: &Comparison) -> String {
 
 /// `hpcready report`.
 pub fn report(args: &ReportArgs) -> anyhow::Result<()> {
+    let rule = crate::assess::fleet::OutlierRule::parse(&args.outlier)
+        .map_err(|e| crate::error::input_error("--outlier", e))?;
     let profile = profiles::lookup(&args.baseline)?;
     let mut all = Vec::new();
     for path in &args.results {
         all.push(io::load(path)?);
+    }
+    // Node files of `hpcready smoke`: the allocation, node by node.
+    if all
+        .iter()
+        .all(|r| r.command_line.get(1).map(String::as_str) == Some("smoke"))
+    {
+        return fleet_report(args, &all, rule);
     }
     let results = crate::results::merge(all);
     let start =
@@ -98,4 +107,56 @@ pub fn report(args: &ReportArgs) -> anyhow::Result<()> {
         emit(&format!("wrote {}\n", f.display()))?;
     }
     Ok(())
+}
+
+/// The fleet report of smoke's node files: `fleet.{html,md,csv}` and `failing-nodes.txt` (the
+/// failing nodes in Slurm's host-list form, empty when every node is ready).
+fn fleet_report(
+    args: &ReportArgs,
+    all: &[crate::results::Results],
+    rule: crate::assess::fleet::OutlierRule,
+) -> anyhow::Result<()> {
+    use crate::assess::fleet::{Node, judge};
+    let nodes: Vec<Node> = all.iter().map(Node::from_results).collect();
+    let fleet = judge(&nodes, rule);
+    let mut hosts: Vec<String> = nodes.iter().map(|n| n.host.clone()).collect();
+    hosts.sort();
+    hosts.dedup();
+    let dir = args.out.clone().unwrap_or_else(|| {
+        std::path::Path::new("reports").join(format!(
+            "fleet-{}",
+            crate::timefmt::compact(crate::timefmt::now_unix())
+        ))
+    });
+    let page = crate::report::fleet::page(&fleet, &hosts)?;
+    let mut files = crate::report::write_page(&page, &args.format, &dir)?;
+    let list = dir.join("failing-nodes.txt");
+    let text = fleet.exclude_list();
+    io::write_atomic(
+        &list,
+        if text.is_empty() {
+            Vec::new()
+        } else {
+            (text.clone() + "\n").into_bytes()
+        }
+        .as_slice(),
+    )?;
+    files.push(list);
+    let mut out = format!(
+        "{} of {} node(s) ready (outliers: {})\n",
+        fleet.ready(),
+        fleet.nodes,
+        rule.describe()
+    );
+    for (h, why) in &fleet.failing {
+        out += &format!("  {h}: {}\n", why.join("; "));
+    }
+    if !text.is_empty() {
+        out += &format!("exclude: sbatch --exclude={text}\n");
+    }
+    out += "\n";
+    for f in files {
+        out += &format!("wrote {}\n", f.display());
+    }
+    emit(&out)
 }

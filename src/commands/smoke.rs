@@ -236,6 +236,7 @@ fn measure(
             cmd.env_remove(&k);
         }
     }
+    test_slow(&mut cmd);
     let done = run_command(cmd, limit);
     let measured = done
         .as_ref()
@@ -348,3 +349,31 @@ fn test_hang(i: usize) -> Option<Command> {
 fn test_hang(_: usize) -> Option<Command> {
     None
 }
+
+/// Test hook (`test-hooks` builds): `HPCREADY_TEST_SMOKE_SLOW=HOST` runs that node's devices on
+/// the fake backend (`HPCREADY_TEST_BACKEND=KIND,TFLOPS,GBPS`) at half its rates: a slow node
+/// that verifies, for the fleet report's outlier rule.
+#[cfg(feature = "test-hooks")]
+fn test_slow(cmd: &mut Command) {
+    let (Ok(host), Ok(spec)) = (
+        std::env::var("HPCREADY_TEST_SMOKE_SLOW"),
+        std::env::var(crate::backend::fake::VAR),
+    ) else {
+        return;
+    };
+    if test_host().as_deref() != Some(host.as_str()) {
+        return;
+    }
+    let halved: Vec<String> = spec
+        .split(',')
+        .enumerate()
+        .map(|(i, p)| match p.parse::<f64>() {
+            Ok(x) if i > 0 => (x / 2.0).to_string(),
+            _ => p.to_string(),
+        })
+        .collect();
+    cmd.env(crate::backend::fake::VAR, halved.join(","));
+}
+
+#[cfg(not(feature = "test-hooks"))]
+fn test_slow(_: &mut Command) {}

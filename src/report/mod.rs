@@ -11,6 +11,7 @@ pub mod compare;
 pub mod csv;
 mod details;
 mod document;
+pub mod fleet;
 pub mod html;
 pub mod json;
 pub mod markdown;
@@ -94,6 +95,8 @@ pub enum PageKind {
     Report,
     /// `compare.html`, `compare.md`, `compare.csv`.
     Compare,
+    /// `fleet.html`, `fleet.md`, `fleet.csv`: an allocation's nodes.
+    Fleet,
 }
 
 impl PageKind {
@@ -108,6 +111,10 @@ impl PageKind {
             (Self::Compare, Format::Md) => "compare.md",
             (Self::Compare, Format::Csv) => "compare.csv",
             (Self::Compare, Format::Json) => "compare.json",
+            (Self::Fleet, Format::Html) => "fleet.html",
+            (Self::Fleet, Format::Md) => "fleet.md",
+            (Self::Fleet, Format::Csv) => "fleet.csv",
+            (Self::Fleet, Format::Json) => "fleet.json",
         }
     }
 }
