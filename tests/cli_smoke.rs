@@ -205,4 +205,10 @@ fn four_ranks_under_mpirun_write_one_file_per_node() {
     );
     assert!(md.contains("| nid003 | matmul f32"), "{md}");
     assert!(md.contains("(50% of the allocation's median)"), "{md}");
+    // The spread plot beside it: nid003's figure marked as the one outlier.
+    assert!(md.contains("(spread-1.svg)"), "{md}");
+    let svg = std::fs::read_to_string(report.join("spread-1.svg")).unwrap();
+    assert_eq!(svg.matches("fill=\"#D62728\"").count(), 2, "{svg}");
+    let html = std::fs::read_to_string(report.join("fleet.html")).unwrap();
+    assert!(html.contains("<svg"));
 }

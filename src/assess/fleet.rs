@@ -13,6 +13,8 @@ pub struct Figure {
     pub gpu: Option<String>,
     /// The value.
     pub value: f64,
+    /// Its unit (`TFLOP/s`).
+    pub unit: String,
     /// Larger is better (a rate); otherwise smaller is (a time).
     pub higher_is_better: bool,
 }
@@ -99,6 +101,13 @@ pub struct Spread {
     pub range: (f64, f64),
     /// The median absolute deviation.
     pub mad: f64,
+    /// Where the rule starts calling a value an outlier (below it for a rate, above it for a
+    /// time); `None` where the rule cannot call one (a MAD of zero).
+    pub threshold: Option<f64>,
+    /// Every value, sorted ascending (for the spread plot).
+    pub values: Vec<f64>,
+    /// The unit.
+    pub unit: String,
     /// Larger is better.
     pub higher_is_better: bool,
 }
@@ -188,6 +197,7 @@ impl Node {
                     key: what(m),
                     gpu: device(m),
                     value: m.value()?,
+                    unit: m.throughput.as_ref().map(|t| t.unit.to_string())?,
                     higher_is_better: true,
                 })
             })
@@ -206,17 +216,17 @@ fn median(sorted: &[f64]) -> f64 {
 
 /// Judges the allocation.
 pub fn judge(nodes: &[Node], rule: OutlierRule) -> Fleet {
-    let mut keys: Vec<(&str, bool)> = Vec::new();
+    let mut keys: Vec<(&str, bool, &str)> = Vec::new();
     for n in nodes {
         for f in &n.figures {
-            if !keys.iter().any(|(k, _)| *k == f.key) {
-                keys.push((&f.key, f.higher_is_better));
+            if !keys.iter().any(|(k, _, _)| *k == f.key) {
+                keys.push((&f.key, f.higher_is_better, &f.unit));
             }
         }
     }
     let mut spreads = Vec::new();
     let mut outliers = Vec::new();
-    for (key, higher) in keys {
+    for (key, higher, unit) in keys {
         let all: Vec<(&Node, &Figure)> = nodes
             .iter()
             .flat_map(|n| n.figures.iter().map(move |f| (n, f)))
@@ -233,6 +243,11 @@ pub fn judge(nodes: &[Node], rule: OutlierRule) -> Fleet {
         let mad = median(&dev);
         // How much worse than the median: positive when worse.
         let worse = |x: f64| if higher { med - x } else { x - med };
+        let sign = if higher { -1.0 } else { 1.0 };
+        let threshold = match rule {
+            OutlierRule::BelowMedian(frac) => Some(med + sign * frac * med.abs()),
+            OutlierRule::Mad(z) => (mad > 0.0).then(|| med + sign * z * mad / 0.6745),
+        };
         for (n, f) in &all {
             let is_out = match rule {
                 OutlierRule::BelowMedian(frac) => worse(f.value) > frac * med.abs(),
@@ -254,7 +269,10 @@ pub fn judge(nodes: &[Node], rule: OutlierRule) -> Fleet {
             median: med,
             range: (v[0], v[v.len() - 1]),
             mad,
+            threshold,
+            unit: unit.to_string(),
             higher_is_better: higher,
+            values: v,
         });
     }
     let mut failing: Vec<(String, Vec<String>)> = Vec::new();
@@ -307,12 +325,14 @@ mod tests {
                             key: "matmul bf16".into(),
                             gpu: Some(g.to_string()),
                             value: gemm,
+                            unit: "TFLOP/s".into(),
                             higher_is_better: true,
                         },
                         Figure {
                             key: "copy".into(),
                             gpu: Some(g.to_string()),
                             value: copy,
+                            unit: "GB/s".into(),
                             higher_is_better: true,
                         },
                     ]
@@ -380,6 +400,7 @@ mod tests {
                 key: "step time".into(),
                 gpu: None,
                 value: v,
+                unit: "s".into(),
                 higher_is_better: false,
             }],
             failures: Vec::new(),
@@ -389,8 +410,12 @@ mod tests {
             OutlierRule::default(),
         );
         assert_eq!(f.exclude_list(), "c");
+        // A time: the threshold is above the median.
+        assert_eq!(f.spreads[0].threshold, Some(1.1));
+        assert_eq!(f.spreads[0].values, vec![1.0, 1.0, 1.3]);
         let flat = judge(&[t("a", 1.0), t("b", 1.0)], OutlierRule::Mad(3.5));
         assert!(flat.outliers.is_empty());
+        assert_eq!(flat.spreads[0].threshold, None);
     }
 
     /// A node's results file (as smoke writes it) becomes its figures per GPU and its failures:

@@ -90,13 +90,23 @@ pub fn page(fleet: &Fleet, hosts: &[String]) -> anyhow::Result<super::Page> {
             })
             .collect(),
     });
+    // One plot per figure, the first 12 (a node kind runs a handful; the table has them all).
+    let mut plots = Vec::new();
+    for (i, s) in fleet.spreads.iter().take(12).enumerate() {
+        b.push(Block::Plot(plots.len()));
+        plots.push(super::plots::Plot {
+            name: format!("spread-{}", i + 1),
+            title: format!("{} across the nodes", s.key),
+            svg: super::plots::spread(s)?,
+        });
+    }
     b.push(Block::Heading(2, "Nodes".into()));
     b.push(Block::List(hosts.to_vec()));
     Ok(super::Page {
         kind: super::PageKind::Fleet,
         title: format!("hpcready fleet: {} nodes", fleet.nodes),
         blocks: b,
-        plots: Vec::new(),
+        plots,
         table: csv(fleet, hosts)?,
         data: None,
     })
