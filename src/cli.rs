@@ -73,9 +73,10 @@ pub struct SlurmArgs {
     /// Nodes to allocate; the all-reduce runs across all of them.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
     pub nodes: u32,
-    /// GPUs per node to request (`--gpus-per-node`); also the all-reduce ranks per node.
-    #[arg(long, value_name = "G", default_value_t = 0)]
-    pub gpus_per_node: u32,
+    /// GPUs per node to request (`--gpus-per-node`); also the all-reduce ranks per node, and with
+    /// --smoke the GPUs each node must have (0: a CPU job; left out: the baseline's count).
+    #[arg(long, value_name = "G")]
+    pub gpus_per_node: Option<u32>,
     /// All-reduce ranks per node (default: the GPUs per node, at least 1; 2 on a single node).
     #[arg(long, value_name = "R", value_parser = clap::value_parser!(u32).range(1..))]
     pub ranks_per_node: Option<u32>,
@@ -112,6 +113,14 @@ pub struct SlurmArgs {
     /// the compute nodes resolve it (the job passes it on as `--python`), not this login node.
     #[arg(long, value_name = "CMD")]
     pub torch: Option<String>,
+    /// Write the pre-job check instead: `hpcready smoke` on every node (one task per node, each
+    /// GPU measured in its own process), then the fleet report with failing-nodes.txt for
+    /// `sbatch --exclude`. With --torch, smoke measures through that Python's PyTorch.
+    #[arg(long, conflicts_with_all = ["ranks_per_node", "mpi", "cpu_bind"])]
+    pub smoke: bool,
+    /// With --smoke: seconds one device's measurement may take before it is called hung.
+    #[arg(long, value_name = "SECS", requires = "smoke", value_parser = clap::value_parser!(u64).range(1..))]
+    pub smoke_timeout: Option<u64>,
     /// srun's --cpu-bind for the torch step, e.g. LUMI-G's per-GCD mask list
     /// (`mask_cpu:0xfe000000000000,…`), so each rank runs on the cores nearest its GPU.
     #[arg(long, value_name = "BIND")]

@@ -169,3 +169,106 @@ fn a_hung_rank_under_srun_ends_the_step_naming_it() {
     assert_eq!(placements(&v), [(8, false), (8, true)], "{err}");
     assert_eq!(v["complete"], false);
 }
+
+/// `hpcready slurm --smoke` on the one-node cluster: the job runs smoke on the node and leaves
+/// the fleet report, the node ready and failing-nodes.txt empty.
+#[test]
+fn the_generated_smoke_job_leaves_the_fleet_report() {
+    if !cluster_up() {
+        assert!(
+            std::env::var("HPCREADY_REQUIRE_SLURM_TESTS").is_err(),
+            "no Slurm cluster answers (sinfo); run .ci/slurm-up"
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_hpcready"))
+        .args(["slurm", "--smoke", "--nodes", "1", "--gpus-per-node", "0"])
+        .args(["--smoke-timeout", "300", "--time", "00:10:00"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let job = dir.path().join("smoke.sh");
+    std::fs::write(&job, &o.stdout).unwrap();
+    let o = Command::new("timeout")
+        .args(["600", "sbatch", "--wait", "--parsable"])
+        .arg("--chdir")
+        .arg(dir.path())
+        .arg(&job)
+        .env("HPCREADY_PYTHON", "/nonexistent/python3")
+        .output()
+        .unwrap();
+    let id = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    let log =
+        std::fs::read_to_string(dir.path().join(format!("hpcready-{id}.out"))).unwrap_or_default();
+    assert!(
+        o.status.success(),
+        "sbatch failed: {}\n{log}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let rep = dir.path().join(format!("reports/smoke-{id}/report"));
+    assert!(rep.join("fleet.html").is_file(), "{log}");
+    assert!(log.contains("1 of 1 node(s) ready"), "{log}");
+    assert_eq!(read(&rep.join("failing-nodes.txt")), "", "{log}");
+}
+
+/// Four tasks of `srun`, each another node by the test hook's host override, on the fake
+/// backend at fixed rates; one device hangs and one node is slow: the fleet report names
+/// exactly those two, with reasons, and failing-nodes.txt holds them in host-list form.
+#[cfg(feature = "test-hooks")]
+#[test]
+fn four_srun_tasks_as_four_nodes_one_hung_one_slow() {
+    if !cluster_up() {
+        assert!(
+            std::env::var("HPCREADY_REQUIRE_SLURM_TESTS").is_err(),
+            "no Slurm cluster answers (sinfo); run .ci/slurm-up"
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("kernel.log");
+    std::fs::write(&log, "[    1.0] Linux version 6.1\n").unwrap();
+    let out = dir.path().join("smoke");
+    let o = Command::new("timeout")
+        .args(["300", "srun", "-n", "4", "-O"])
+        .arg(env!("CARGO_BIN_EXE_hpcready"))
+        .args(["smoke", "--gpus-per-node", "0", "--timeout", "30", "--out"])
+        .arg(&out)
+        .env("HPCREADY_TEST_HOSTS", "nid101,nid102,nid103,nid110")
+        .env("HPCREADY_TEST_SMOKE_HANG", "nid102")
+        .env("HPCREADY_TEST_SMOKE_SLOW", "nid103")
+        .env("HPCREADY_TEST_BACKEND", "cpu,1,20")
+        .env("HPCREADY_TEST_KERNEL_LOG", &log)
+        .env("HPCREADY_PYTHON", "/nonexistent/python3")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let all = String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{all}");
+    let files: Vec<_> = ["nid101", "nid102", "nid103", "nid110"]
+        .iter()
+        .map(|h| out.join(format!("{h}.json")))
+        .collect();
+    let rep = dir.path().join("fleet");
+    let o = Command::new(env!("CARGO_BIN_EXE_hpcready"))
+        .arg("report")
+        .args(&files)
+        .arg("--out")
+        .arg(&rep)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(said.contains("2 of 4 node(s) ready"), "{said}");
+    assert_eq!(read(&rep.join("failing-nodes.txt")), "nid[102-103]\n");
+    let md = read(&rep.join("fleet.md"));
+    assert!(
+        md.contains("| nid102 | CPU: short measurement: no answer within 30 s"),
+        "{md}"
+    );
+    assert!(md.contains("(50% of the allocation's median)"), "{md}");
+}

@@ -31,20 +31,29 @@ fn sbatch_value(flag: &str, v: &str) -> anyhow::Result<String> {
 pub fn script(args: &SlurmArgs, binary: &str) -> anyhow::Result<String> {
     let time = sbatch_value("--time", &args.time)?;
     let nodes = args.nodes;
-    let ranks = args.ranks_per_node.unwrap_or(if args.gpus_per_node > 0 {
-        args.gpus_per_node
-    } else if nodes == 1 {
-        2
-    } else {
+    let gpus_per_node = args.gpus_per_node.unwrap_or(0);
+    let ranks = if args.smoke {
         1
-    });
+    } else {
+        args.ranks_per_node.unwrap_or(if gpus_per_node > 0 {
+            gpus_per_node
+        } else if nodes == 1 {
+            2
+        } else {
+            1
+        })
+    };
     let mut s = String::from("#!/bin/bash\n");
     s.push_str("# Written by `hpcready slurm`. Submit with: sbatch THIS_FILE\n");
-    s.push_str("#SBATCH --job-name=hpcready\n");
+    s.push_str(if args.smoke {
+        "#SBATCH --job-name=hpcready-smoke\n"
+    } else {
+        "#SBATCH --job-name=hpcready\n"
+    });
     s.push_str(&format!("#SBATCH --nodes={nodes}\n"));
     s.push_str(&format!("#SBATCH --ntasks-per-node={ranks}\n"));
-    if args.gpus_per_node > 0 {
-        s.push_str(&format!("#SBATCH --gpus-per-node={}\n", args.gpus_per_node));
+    if gpus_per_node > 0 {
+        s.push_str(&format!("#SBATCH --gpus-per-node={gpus_per_node}\n"));
     }
     if let Some(p) = &args.partition {
         s.push_str(&format!(
@@ -68,7 +77,11 @@ pub fn script(args: &SlurmArgs, binary: &str) -> anyhow::Result<String> {
          export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 WANDB_MODE=offline\n\n",
     );
     s.push_str(&format!("HPCREADY=${{HPCREADY:-{}}}\n", sh(binary)));
-    s.push_str("OUT=${HPCREADY_OUT:-$PWD/reports/slurm-$SLURM_JOB_ID}\n");
+    s.push_str(if args.smoke {
+        "OUT=${HPCREADY_OUT:-$PWD/reports/smoke-$SLURM_JOB_ID}\n"
+    } else {
+        "OUT=${HPCREADY_OUT:-$PWD/reports/slurm-$SLURM_JOB_ID}\n"
+    });
     s.push_str("mkdir -p \"$OUT\"\n\n");
     match &args.container {
         Some(sif) => {
@@ -83,6 +96,10 @@ pub fn script(args: &SlurmArgs, binary: &str) -> anyhow::Result<String> {
             );
         }
         None => s.push_str("RUN=(\"$HPCREADY\")\n\n"),
+    }
+    if args.smoke {
+        s.push_str(&smoke_steps(args)?);
+        return Ok(s);
     }
     let suite = args.suite.name();
     let smoke = if args.sampling == Sampling::Smoke {
@@ -115,7 +132,7 @@ pub fn script(args: &SlurmArgs, binary: &str) -> anyhow::Result<String> {
             Some(b) => format!(" --cpu-bind={}", sbatch_value("--cpu-bind", b)?),
             None => String::new(),
         };
-        let gpus = if args.gpus_per_node > 0 {
+        let gpus = if gpus_per_node > 0 {
             " --gpus-per-task=1"
         } else {
             ""
@@ -141,6 +158,38 @@ pub fn script(args: &SlurmArgs, binary: &str) -> anyhow::Result<String> {
         sh(&args.baseline)
     ));
     Ok(s)
+}
+
+/// The steps of the pre-job check: smoke on every node, then the fleet report.
+fn smoke_steps(args: &SlurmArgs) -> anyhow::Result<String> {
+    let nodes = args.nodes;
+    let mut flags = String::new();
+    if let Some(g) = args.gpus_per_node {
+        flags.push_str(&format!(" --gpus-per-node {g}"));
+    }
+    if let Some(t) = args.smoke_timeout {
+        flags.push_str(&format!(" --timeout {t}"));
+    }
+    if let Some(py) = &args.torch {
+        flags.push_str(&format!(" --python {}", sh(py)));
+    }
+    let baseline = sh(&args.baseline);
+    Ok(format!(
+        "# 1. Every node checked at once, one task per node, no rendezvous: its GPUs against\n\
+         #    those expected, their health, the kernel log, and every device measured in its own\n\
+         #    process with a time limit. Each node writes $OUT/<host>.json as it goes.\n\
+         srun --nodes={nodes} --ntasks-per-node=1 --cpus-per-task=\"${{SLURM_CPUS_ON_NODE:-1}}\" \"${{RUN[@]}}\" smoke --baseline {baseline}{flags} --out \"$OUT\" \\\n  || echo \"hpcready: smoke did not finish on every node (see above)\" >&2\n\n\
+         # 2. The fleet report over the node files: how many nodes are ready, why the others\n\
+         #    are not, and failing-nodes.txt for the training job's `sbatch --exclude`.\n\
+         shopt -s nullglob\n\
+         files=(\"$OUT\"/*.json)\n\
+         if [ ${{#files[@]}} -eq 0 ]; then echo \"hpcready: no node wrote its file\" >&2; exit 1; fi\n\
+         \"${{RUN[@]}}\" report \"${{files[@]}}\" --out \"$OUT/report\"\n\
+         echo \"hpcready: fleet report in $OUT/report/fleet.html; exclude: $OUT/report/failing-nodes.txt\"\n\
+         if [ {nodes} -gt ${{#files[@]}} ]; then\n\
+         \x20 echo \"hpcready: only ${{#files[@]}} of {nodes} nodes wrote a file: the others did not run smoke\" >&2\n\
+         fi\n"
+    ))
 }
 
 /// `hpcready slurm`.
@@ -178,7 +227,7 @@ mod tests {
     fn args() -> SlurmArgs {
         SlurmArgs {
             nodes: 2,
-            gpus_per_node: 4,
+            gpus_per_node: Some(4),
             ranks_per_node: None,
             partition: Some("standard-g".into()),
             account: Some("project_465000001".into()),
@@ -190,6 +239,8 @@ mod tests {
             binary: None,
             torch: None,
             cpu_bind: None,
+            smoke: false,
+            smoke_timeout: None,
             sampling: Sampling::Suite,
         }
     }
@@ -243,13 +294,43 @@ mod tests {
         let mut a = args();
         a.container = Some("/scratch/app.sif".into());
         a.mpi = Some("pmix".into());
-        a.gpus_per_node = 0;
+        a.gpus_per_node = None;
         a.nodes = 1;
         let s = script(&a, "/bin/hpcready").unwrap();
         assert!(s.contains("SIF='/scratch/app.sif'"));
         assert!(s.contains("RUN=(apptainer exec $GPU_FLAG"));
         assert!(s.contains("srun --mpi=pmix --nodes=1 --ntasks-per-node=2"));
         assert!(!s.contains("--gpus-per-node"));
+    }
+
+    #[test]
+    fn the_smoke_job_checks_every_node_then_writes_the_fleet_report() {
+        let mut a = args();
+        a.smoke = true;
+        a.nodes = 64;
+        a.gpus_per_node = Some(8);
+        a.smoke_timeout = Some(90);
+        a.torch = Some("/scratch/venv/bin/python".into());
+        let s = script(&a, "/bin/hpcready").unwrap();
+        for line in [
+            "#SBATCH --job-name=hpcready-smoke",
+            "#SBATCH --nodes=64",
+            "#SBATCH --ntasks-per-node=1",
+            "#SBATCH --gpus-per-node=8",
+            "OUT=${HPCREADY_OUT:-$PWD/reports/smoke-$SLURM_JOB_ID}",
+            "srun --nodes=64 --ntasks-per-node=1 --cpus-per-task=\"${SLURM_CPUS_ON_NODE:-1}\" \
+             \"${RUN[@]}\" smoke --baseline 'aws-p5.48xlarge' --gpus-per-node 8 --timeout 90 \
+             --python '/scratch/venv/bin/python' --out \"$OUT\"",
+            "\"${RUN[@]}\" report \"${files[@]}\" --out \"$OUT/report\"",
+            "  echo \"hpcready: only ${#files[@]} of 64 nodes",
+        ] {
+            assert!(s.contains(line), "missing `{line}` in\n{s}");
+        }
+        assert!(!s.contains("allreduce") && !s.contains("--suite"), "{s}");
+        // Left out, smoke expects the baseline's GPUs and Slurm is asked for none.
+        a.gpus_per_node = None;
+        let s = script(&a, "/bin/hpcready").unwrap();
+        assert!(!s.contains("gpus-per-node"), "{s}");
     }
 
     #[test]
