@@ -119,6 +119,93 @@ fn a_missing_gpu_a_hung_device_and_gpu_errors_are_named() {
     assert_eq!(r["measurements"].as_array().unwrap().len(), 0);
 }
 
+/// An AMD node through a fake `amd-smi`: 7 GPUs listed where 8 are expected, one with an
+/// uncorrectable ECC error: both fail the node, in amd-smi's words.
+#[test]
+fn an_amd_node_with_a_missing_gpu_and_an_ecc_error_fails() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let list: Vec<String> = (1..8)
+        .map(|i| format!(r#"{{"gpu": {}, "bdf": "0000:{i}1:00.0"}}"#, i - 1))
+        .collect();
+    let ecc: Vec<String> = (0..7)
+        .map(|i| {
+            format!(
+                r#"{{"gpu": {i}, "ecc": {{"total_uncorrectable_count": {}, "total_deferred_count": 0}}}}"#,
+                u32::from(i == 2)
+            )
+        })
+        .collect();
+    std::fs::write(
+        dir.path().join("list.json"),
+        format!("[{}]", list.join(",")),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("ecc.json"),
+        format!(r#"{{"gpu_data": [{}]}}"#, ecc.join(",")),
+    )
+    .unwrap();
+    let d = dir.path().display();
+    let tool = bin.join("amd-smi");
+    std::fs::write(
+        &tool,
+        format!(
+            "#!/bin/sh\ncase \"$1\" in\n  list) cat '{d}/list.json';;\n  metric) cat '{d}/ecc.json';;\n  \
+             process) echo '[]';;\n  *) exit 2;;\nesac\n"
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    hpcready()
+        .args(["smoke", "--gpus-per-node", "8", "--timeout", "300", "--out"])
+        .arg(dir.path())
+        .env("PATH", path)
+        .env("HPCREADY_TEST_HOSTS", "nid004")
+        .env("HPCREADY_TEST_KERNEL_LOG", quiet_log(dir.path()))
+        .env("HPCREADY_PYTHON", "/nonexistent/python3")
+        .env("HPCREADY_TEST_BACKEND", "cpu,1,20")
+        .assert()
+        .success();
+    let r = load(&dir.path().join("nid004.json"));
+    let item = |id: &str| {
+        r["node"]["checklist"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id)
+            .map(|c| {
+                (
+                    c["status"].as_str().unwrap().to_string(),
+                    c["finding"].as_str().unwrap().to_string(),
+                )
+            })
+            .unwrap_or_else(|| panic!("no {id} in {r}"))
+    };
+    assert_eq!(
+        item("gpu-count"),
+        (
+            "fail".into(),
+            "7 listed, 8 expected (--gpus-per-node)".into()
+        )
+    );
+    assert_eq!(
+        item("gpu-ecc"),
+        ("fail".into(), "total_uncorrectable_count: GPU 2: 1".into())
+    );
+    assert_eq!(
+        item("gpu-processes"),
+        ("pass".into(), "no other process".into())
+    );
+}
+
 #[test]
 fn bad_input_exits_2_before_anything_is_written() {
     let dir = tempfile::tempdir().unwrap();

@@ -52,6 +52,10 @@ pub fn smoke(args: &SmokeArgs) -> anyhow::Result<()> {
     let mut items = vec![gpu_count(node.gpus.len(), expected, &from)];
     if let Some(h) = health::query_nvidia(&env) {
         items.extend(health::nvidia_checks(&h, &[std::process::id()]));
+    } else if let Some(h) = health::query_amd(&env) {
+        items.extend(health::amd_checks(&h, &[std::process::id()]));
+    } else if env.which(&["rocm-smi"]).is_some() {
+        items.push(health::rocm_smi_only());
     }
     items.push(health::kernel_log_check(kernel_log(&env).as_deref()));
     items.push(health::memlock_check(memlock()));

@@ -3,12 +3,18 @@
 //! clock-slowdown reasons, other processes on a GPU, GPU errors in the kernel log, and the limits
 //! collective libraries need (`RLIMIT_MEMLOCK`, `/dev/shm`). Each item is pass / warn / fail in
 //! the tool's own words, as the porting checklist is; a field the installed tool does not report
-//! is said to be unknown, never passed.
+//! is said to be unknown, never passed. NVIDIA's through `nvidia-smi`, AMD's through `amd-smi`
+//! (`amd`).
 
 use super::checklist::{Check, Status};
 use super::env::Env;
 use super::gpus::run_captured;
 use std::time::Duration;
+
+mod amd;
+pub use amd::{
+    AmdGpu, AmdHealth, amd_checks, parse_amd_ecc, parse_amd_processes, query_amd, rocm_smi_only,
+};
 
 /// The checklist items that decide whether a node is ready for the job (its health); the
 /// porting checklist's other items are advice about the software and stay in the file.
