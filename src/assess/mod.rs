@@ -613,6 +613,7 @@ pub mod fleet;
 mod headline;
 pub mod project;
 pub mod saved;
+pub mod scaling;
 mod verdict;
 
 pub use allreduce::TORCH_COMPARABLE;
