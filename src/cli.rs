@@ -113,6 +113,11 @@ pub struct SlurmArgs {
     /// the compute nodes resolve it (the job passes it on as `--python`), not this login node.
     #[arg(long, value_name = "CMD")]
     pub torch: Option<String>,
+    /// With --torch: run the torch step at 1, 2, 4 … --nodes nodes in the one job (a results
+    /// file per node count), so the report shows the scaling curve and `project --scaling`
+    /// projects from it.
+    #[arg(long, requires = "torch", conflicts_with = "smoke")]
+    pub scaling: bool,
     /// Write the pre-job check instead: `hpcready smoke` on every node (one task per node, each
     /// GPU measured in its own process), then the fleet report with failing-nodes.txt for
     /// `sbatch --exclude`. With --torch, smoke measures through that Python's PyTorch.
@@ -166,6 +171,11 @@ pub struct ProjectArgs {
     /// Nodes on each side.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     pub nodes: u32,
+    /// The results files of a scaling run (`hpcready slurm --torch --scaling`: one per node
+    /// count): the communication at --nodes comes from a ring all-reduce fitted to them, and
+    /// the fit is checked on the run (the largest count projected from the smaller ones).
+    #[arg(long, value_name = "FILE", num_args = 1..)]
+    pub scaling: Vec<PathBuf>,
     /// End-to-end training throughput as a fraction of the matmul rate, LO,HI.
     #[arg(long, value_name = "LO,HI", default_value = "0.35,0.55")]
     pub utilisation: String,

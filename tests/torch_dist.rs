@@ -429,3 +429,103 @@ fn the_report_shows_torch_mpi_and_imported_all_reduce_each_by_method() {
     // Gloo on CPUs is not set against NCCL figures.
     assert!(!md.contains("torch/allreduce-nccl:"), "{md}");
 }
+
+/// A scaling run on one host: the CI preset alone (1 node), then data-parallel on 2 and 4
+/// ranks that the test hook names as 2 and 4 nodes, with all-reduces at two sizes. The report
+/// over the three files shows the curve and the check on the run (4 nodes projected from 2),
+/// and `project --scaling` uses the fitted ring for 64 nodes.
+#[test]
+fn a_scaling_run_makes_a_curve_checked_on_itself() {
+    let Some(py) = ready() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let common = |c: &mut Command| {
+        c.args(["run", "--backend", "torch", "--python"])
+            .arg(&py)
+            .args(["--sampling", "smoke", "--timeout", "300"])
+            .current_dir(dir.path());
+    };
+    let mut one = Command::new(env!("CARGO_BIN_EXE_hpcready"));
+    common(&mut one);
+    let o = one
+        .args(["--bench", "train", "--out"])
+        .arg(dir.path().join("n1.json"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    for n in [2usize, 4] {
+        let mut c = Command::new("timeout");
+        c.args([
+            "600",
+            "mpirun",
+            "--allow-run-as-root",
+            "--oversubscribe",
+            "-np",
+        ])
+        .arg(n.to_string())
+        .arg(env!("CARGO_BIN_EXE_hpcready"));
+        common(&mut c);
+        let o = c
+            .args([
+                "--bench",
+                "allreduce,train",
+                "--sizes",
+                "65536,2621440",
+                "--out",
+            ])
+            .arg(dir.path().join(format!("n{n}.json")))
+            .env(
+                "HPCREADY_TEST_HOSTS",
+                (1..=n)
+                    .map(|i| format!("nid00{i}"))
+                    .collect::<Vec<_>>()
+                    .join(","),
+            )
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", text(&o));
+    }
+    let files: Vec<_> = ["n1", "n2", "n4"]
+        .iter()
+        .map(|f| dir.path().join(format!("{f}.json")))
+        .collect();
+    let report = dir.path().join("report");
+    let o = hpcready()
+        .arg("report")
+        .args(&files)
+        .arg("--out")
+        .arg(&report)
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let said = text(&o);
+    assert!(said.contains("4 node(s) projected from 2"), "{said}");
+    let md = read(&report.join("report.md"));
+    assert!(md.contains("## Scaling across nodes"), "{md}");
+    assert!(
+        md.contains("Checked on the run: 4 node(s) projected from 2"),
+        "{md}"
+    );
+    assert!(md.contains("| 4 | 4 |"), "{md}");
+    assert!(report.join("scaling-1.svg").is_file());
+    let o = hpcready()
+        .args([
+            "project", "--params", "125M", "--tokens", "10B", "--nodes", "64",
+        ])
+        .arg("--scaling")
+        .args(&files)
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let said = text(&o);
+    assert!(
+        said.contains("ring all-reduce fitted to the all-reduces measured at 2, 4 node(s)"),
+        "{said}"
+    );
+    assert!(said.contains("across 64 ranks (64 node(s) × 1)"), "{said}");
+    assert!(
+        said.contains("Checked on the run: 4 node(s) projected from 2"),
+        "{said}"
+    );
+}

@@ -3,8 +3,9 @@
 use super::{emit, text_table};
 use crate::assess::project::{
     Projection, baseline_rate, baseline_train_rate, measured_rate, measured_train_rate, parse_band,
-    parse_count, project as run, projection_comm,
+    parse_count, project as run, projection_comm, scaling_comm,
 };
+use crate::assess::scaling;
 use crate::bench::{num, sig};
 use crate::cli::ProjectArgs;
 use crate::profiles;
@@ -31,8 +32,45 @@ pub fn project(args: &ProjectArgs) -> anyhow::Result<()> {
     let mut basis = Vec::new();
     let mut stepped = false;
     let mut comm = None;
-    if let Some(path) = &args.results {
-        let results = load(path)?;
+    // A scaling run: its curve, the ring fitted to all of it, and the check on the run.
+    let scaled: Vec<crate::results::Results> = args
+        .scaling
+        .iter()
+        .map(|p| load(p))
+        .collect::<anyhow::Result<_>>()?;
+    let curve = if scaled.is_empty() {
+        None
+    } else {
+        let c = scaling::curves(&scaled)
+            .into_iter()
+            .max_by(|a, b| a.gradient_bytes.total_cmp(&b.gradient_bytes))
+            .ok_or_else(|| {
+                crate::error::input_error(
+                    "--scaling",
+                    "no model was trained data-parallel at two or more node counts in these \
+                     files (run `hpcready slurm --torch … --scaling`)",
+                )
+            })?;
+        let all: Vec<&scaling::Point> = c.points.iter().collect();
+        let fitted = scaling::fit(&all).ok_or_else(|| {
+            crate::error::input_error(
+                "--scaling",
+                "the files hold no torch all-reduce at two or more sizes across ranks to fit \
+                 latency and bandwidth to",
+            )
+        })?;
+        Some((c, fitted))
+    };
+    // Without --results, the scaling run's smallest node count is the node projected.
+    let results_path = args
+        .results
+        .clone()
+        .or_else(|| (!scaled.is_empty()).then(|| args.scaling[0].clone()));
+    if let Some(path) = &results_path {
+        let results = match args.scaling.iter().position(|p| p == path) {
+            Some(i) => scaled[i].clone(),
+            None => load(path)?,
+        };
         // A measured training step is end to end; else the matmul rate × the band.
         let rate = measured_train_rate(&results)
             .or_else(|| measured_rate(&results))
@@ -44,10 +82,14 @@ pub fn project(args: &ProjectArgs) -> anyhow::Result<()> {
             })?;
         stepped = rate.end_to_end;
         basis.push(format!("this node: {}", rate.basis));
-        comm = if stepped {
-            projection_comm(&results, n, args.nodes)
-        } else {
-            None
+        comm = match (&curve, stepped) {
+            (Some((c, fitted)), true) => {
+                let last = c.points.last().expect("a curve has points");
+                let rpn = (last.ranks / last.nodes.max(1)).max(1);
+                scaling_comm(&results, n, args.nodes, rpn, fitted)
+            }
+            (None, true) => projection_comm(&results, n, args.nodes),
+            _ => None,
         };
         if let Some(c) = &comm {
             basis.push(format!("this node's communication: {}", c.basis));
@@ -94,9 +136,22 @@ pub fn project(args: &ProjectArgs) -> anyhow::Result<()> {
     out.push_str(&format!(
         "\nAssumptions: end-to-end training runs at {:.0}–{:.0}% of the matmul rate (--utilisation); \
          communication is overlapped with compute unless a measured training step and all-reduce \
-         fold it in; nodes scale linearly. The faster end of each band uses the higher utilisation.{}\nRates:\n",
+         fold it in; {}. The faster end of each band uses the higher utilisation.{}\nRates:\n",
         util.0 * 100.0,
         util.1 * 100.0,
+        match (&curve, args.nodes) {
+            (Some(_), _) => "this node's communication across nodes comes from the ring fitted \
+                             to its scaling run (below); the baseline's nodes scale linearly \
+                             (no curve measured for it)"
+                .to_string(),
+            (None, 1) => "one node: no scaling across nodes".to_string(),
+            (None, _) => format!(
+                "nodes scale linearly (an upper bound: no scaling run measured; `hpcready slurm \
+                 --torch … --scaling` measures one and `--scaling FILES` uses it), so {} nodes \
+                 are assumed {}× one node",
+                args.nodes, args.nodes
+            ),
+        },
         if comm.is_some() {
             " This node's measured gradient all-reduce is folded in (see below): its band runs \
              from full overlap with the backward pass to none."
@@ -107,8 +162,29 @@ pub fn project(args: &ProjectArgs) -> anyhow::Result<()> {
     for b in &basis {
         out.push_str(&format!("  - {b}\n"));
     }
+    if let Some((c, _)) = &curve {
+        out.push_str(&format!("\nScaling run ({}):\n", c.model));
+        for p in &c.points {
+            out.push_str(&format!(
+                "  - {} node(s), {} rank(s): {} tokens/s per GPU{}\n",
+                p.nodes,
+                p.ranks,
+                num(p.tokens_per_s_per_gpu),
+                c.efficiency(p)
+                    .map(|e| format!(", {:.0}% of one node's", e * 100.0))
+                    .unwrap_or_default()
+            ));
+        }
+        match scaling::check(c) {
+            Some(k) => out.push_str(&format!("Checked on the run: {}\n", k.describe())),
+            None => out.push_str(
+                "Not checked on the run: the node counts below the largest hold no all-reduce \
+                 across ranks at two sizes to fit.\n",
+            ),
+        }
+    }
     let saved = profile.kind == profiles::ProfileKind::Measured;
-    if args.results.is_some() && !saved {
+    if results_path.is_some() && !saved {
         out.push_str(
             "\nThis node's rate comes from hpcready's portable kernels and the baseline's from a \
              vendor library, so the gap reflects the kernels as well as the machines. A baseline \
@@ -116,7 +192,7 @@ pub fn project(args: &ProjectArgs) -> anyhow::Result<()> {
              the two rates like for like.\n",
         );
     }
-    if args.results.is_none() {
+    if results_path.is_none() {
         out.push_str(
             "\nThis node is not projected: pass --results with a results.json from \
              `hpcready run` or `hpcready assess`.\n",

@@ -16,6 +16,17 @@ pub fn build_report(
     formats: &[Format],
     dir: &Path,
 ) -> anyhow::Result<(Comparison, Vec<PathBuf>)> {
+    build_report_scaled(results, &[], profile, formats, dir)
+}
+
+/// [`build_report`] with a scaling section when the files made curves across node counts.
+pub fn build_report_scaled(
+    results: &Results,
+    curves: &[crate::assess::scaling::Curve],
+    profile: &Profile,
+    formats: &[Format],
+    dir: &Path,
+) -> anyhow::Result<(Comparison, Vec<PathBuf>)> {
     let comparison = compare(results, profile);
     let ctx = ReportContext {
         results,
@@ -23,7 +34,15 @@ pub fn build_report(
         profile,
         plots: plots::plots(results, profile)?,
     };
-    let files = write_report(&ctx, formats, dir)?;
+    if curves.is_empty() {
+        let files = write_report(&ctx, formats, dir)?;
+        return Ok((comparison, files));
+    }
+    let mut page = crate::report::Page::report(&ctx)?;
+    let (blocks, extra) = crate::report::scaling::section(curves, page.plots.len())?;
+    page.blocks.extend(blocks);
+    page.plots.extend(extra);
+    let files = crate::report::write_page(&page, formats, dir)?;
     Ok((comparison, files))
 }
 
@@ -93,6 +112,7 @@ pub fn report(args: &ReportArgs) -> anyhow::Result<()> {
     {
         return fleet_report(args, &all, rule);
     }
+    let curves = crate::assess::scaling::curves(&all);
     let results = crate::results::merge(all);
     let start =
         crate::timefmt::parse_rfc3339(&results.started_at).unwrap_or_else(crate::timefmt::now_unix);
@@ -100,8 +120,13 @@ pub fn report(args: &ReportArgs) -> anyhow::Result<()> {
         .out
         .clone()
         .unwrap_or_else(|| default_report_dir(&results.node.host, start));
-    let (comparison, files) = build_report(&results, &profile, &args.format, &dir)?;
+    let (comparison, files) = build_report_scaled(&results, &curves, &profile, &args.format, &dir)?;
     emit(&summary(&comparison))?;
+    for c in &curves {
+        if let Some(k) = crate::assess::scaling::check(c) {
+            emit(&format!("Scaling ({}): {}\n", c.model, k.describe()))?;
+        }
+    }
     emit("\n")?;
     for f in files {
         emit(&format!("wrote {}\n", f.display()))?;

@@ -137,7 +137,28 @@ pub fn script(args: &SlurmArgs, binary: &str) -> anyhow::Result<String> {
         } else {
             ""
         };
-        s.push_str(&format!(
+        if args.scaling {
+            let mut counts: Vec<u32> = std::iter::successors(Some(1u32), |k| k.checked_mul(2))
+                .take_while(|&k| k < nodes)
+                .collect();
+            counts.push(nodes);
+            let list = counts
+                .iter()
+                .map(|k| k.to_string())
+                .collect::<Vec<_>>()
+                .join(" ");
+            s.push_str(&format!(
+                "# 2b. Scaling through the user's PyTorch: the torch.distributed all-reduce and the\n\
+                 #    data-parallel training step at {list} node(s), one task per GPU, a results\n\
+                 #    file per node count (the rendezvous directory must be shared by the nodes).\n\
+                 for k in {list}; do\n\
+                 \x20 srun --nodes=$k --ntasks-per-node={ranks}{gpus}{bind} \"${{RUN[@]}}\" run --backend torch --bench allreduce,train --python {} --suite {suite}{smoke} --out \"$OUT/scaling-${{k}}n.json\" \\\n\
+                 \x20   || echo \"hpcready: the torch step at $k node(s) failed (see above)\" >&2\n\
+                 done\n\n",
+                sh(py)
+            ));
+        } else {
+            s.push_str(&format!(
             "# 2b. Through the user's PyTorch, one task per GPU on every node ({} ranks):\n\
              #    torch.distributed all-reduce (NCCL/RCCL; gloo on CPUs) and the training step\n\
              #    alone then data-parallel (DDP). The binary reads srun's variables and sets up\n\
@@ -147,11 +168,12 @@ pub fn script(args: &SlurmArgs, binary: &str) -> anyhow::Result<String> {
             nodes * ranks,
             sh(py)
         ));
+        }
     }
     s.push_str(&format!(
         "# 3. The report, from whatever finished.\n\
          parts=()\n\
-         for f in \"$OUT/node.json\" \"$OUT/allreduce.json\" \"$OUT/torch.json\"; do [ -s \"$f\" ] && parts+=(\"$f\"); done\n\
+         for f in \"$OUT/node.json\" \"$OUT/allreduce.json\" \"$OUT/torch.json\" \"$OUT\"/scaling-*n.json; do [ -s \"$f\" ] && parts+=(\"$f\"); done\n\
          if [ ${{#parts[@]}} -eq 0 ]; then echo \"hpcready: nothing was measured\" >&2; exit 1; fi\n\
          \"${{RUN[@]}}\" report \"${{parts[@]}}\" --baseline {} --out \"$OUT\"\n\
          echo \"hpcready: report in $OUT/report.html\"\n",
@@ -241,6 +263,7 @@ mod tests {
             cpu_bind: None,
             smoke: false,
             smoke_timeout: None,
+            scaling: false,
             sampling: Sampling::Suite,
         }
     }
@@ -259,7 +282,7 @@ mod tests {
             ),
             "{s}"
         );
-        assert!(s.contains("\"$OUT/torch.json\"; do"), "{s}");
+        assert!(s.contains("\"$OUT/torch.json\" \"$OUT\"/scaling-*n.json; do"), "{s}");
         assert!(
             s.contains("run --suite standard --python '/scratch/venv/bin/python' --out"),
             "{s}"
@@ -301,6 +324,25 @@ mod tests {
         assert!(s.contains("RUN=(apptainer exec $GPU_FLAG"));
         assert!(s.contains("srun --mpi=pmix --nodes=1 --ntasks-per-node=2"));
         assert!(!s.contains("--gpus-per-node"));
+    }
+
+    #[test]
+    fn the_scaling_job_runs_the_torch_step_at_each_node_count() {
+        let mut a = args();
+        a.nodes = 12;
+        a.torch = Some("python3".into());
+        a.scaling = true;
+        let s = script(&a, "/bin/hpcready").unwrap();
+        for line in [
+            "for k in 1 2 4 8 12; do",
+            "  srun --nodes=$k --ntasks-per-node=4 --gpus-per-task=1 \"${RUN[@]}\" run --backend \
+             torch --bench allreduce,train --python 'python3' --suite standard --out \
+             \"$OUT/scaling-${k}n.json\" \\",
+            "\"$OUT\"/scaling-*n.json; do",
+        ] {
+            assert!(s.contains(line), "missing `{line}` in\n{s}");
+        }
+        assert!(!s.contains("torch.json\" \\"), "{s}");
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod json;
 pub mod markdown;
 mod model;
 pub mod plots;
+pub mod scaling;
 
 pub use document::document;
 pub use model::{Block, Cell};

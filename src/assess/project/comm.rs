@@ -18,6 +18,37 @@ pub fn projection_comm(results: &Results, params: f64, nodes: u32) -> Option<Com
     comm_term(results, params * 4.0, devices * nodes as usize, compute_s)
 }
 
+/// The communication term at `nodes` nodes of `ranks_per_node` from a ring all-reduce fitted
+/// to a scaling run: this run's largest training step as the compute, the gradients of a model
+/// of `params` (f32) in DDP's buckets across every rank. `None` without a training step.
+pub fn scaling_comm(
+    results: &Results,
+    params: f64,
+    nodes: u32,
+    ranks_per_node: usize,
+    model: &crate::assess::scaling::AlphaBeta,
+) -> Option<CommTerm> {
+    let m = largest_step(results)?;
+    let t = m.train.as_ref()?;
+    let compute_s = 6.0 * params * t.tokens_per_step as f64 / (m.value()? * 1e12);
+    let ranks = nodes as usize * ranks_per_node;
+    let bytes = params * 4.0;
+    let comm_s = model.gradients_s(ranks, bytes);
+    (ranks >= 2 && compute_s > 0.0).then(|| CommTerm {
+        comm_s,
+        compute_s,
+        basis: format!(
+            "gradient all-reduce of {} in 25 MiB buckets across {ranks} ranks ({nodes} node(s) × \
+             {ranks_per_node}) by a {} = {} per step beside {} of compute; overlap with the \
+             backward pass assumed from full to none",
+            crate::node::human_bytes(bytes as u64),
+            model.describe(),
+            duration_s(comm_s),
+            duration_s(compute_s)
+        ),
+    })
+}
+
 /// The gradient all-reduce a data-parallel step adds, from an all-reduce measured in the same
 /// run: the gradients (f32, as DDP all-reduces them) at the measured busbw of the nearest size,
 /// for the ranks of the projection (time = bytes · 2(n−1)/n / busbw, nccl-tests' definition).

@@ -21,7 +21,9 @@ use crate::profiles::Profile;
 use crate::results::Results;
 
 mod comm;
-pub use comm::{CommTerm, CommValidation, comm_term, comm_validations, projection_comm};
+pub use comm::{
+    CommTerm, CommValidation, comm_term, comm_validations, projection_comm, scaling_comm,
+};
 
 /// The default utilisation band: end-to-end training reaching 35–55% of the matmul rate. This is
 /// an assumption, not a measured or cited figure: it is printed with every projection and set

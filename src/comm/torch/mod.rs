@@ -306,9 +306,13 @@ impl Job {
         if let Some(lines) = test_nccl_log() {
             net_log = lines;
         }
+        let mut hosts = init.hosts;
+        if let Some(h) = test_hosts(hosts.len()) {
+            hosts = h;
+        }
         let layout = RankLayout {
             size: self.env.world,
-            hosts: init.hosts,
+            hosts,
             library: format!(
                 "torch.distributed {backend}{} ({})",
                 init.library_version
@@ -436,6 +440,20 @@ fn test_nccl_log() -> Option<Vec<String>> {
     std::fs::read_to_string(path)
         .ok()
         .map(|t| t.lines().map(String::from).collect())
+}
+
+/// Test hook (`test-hooks` builds only): `HPCREADY_TEST_HOSTS=a,a,b,b` names each rank's host,
+/// so ranks on one machine stand for several nodes (the scaling run's node counts in CI).
+#[cfg(feature = "test-hooks")]
+fn test_hosts(ranks: usize) -> Option<Vec<String>> {
+    let list = std::env::var("HPCREADY_TEST_HOSTS").ok()?;
+    let hosts: Vec<String> = list.split(',').map(|h| h.trim().to_string()).collect();
+    (hosts.len() >= ranks).then(|| hosts[..ranks].to_vec())
+}
+
+#[cfg(not(feature = "test-hooks"))]
+fn test_hosts(_ranks: usize) -> Option<Vec<String>> {
+    None
 }
 
 /// Without `test-hooks` the captured lines are the only ones.
