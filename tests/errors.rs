@@ -108,6 +108,18 @@ fn input_refusals() {
             ],
         ),
         (
+            "project_scaling_without_a_curve",
+            &[
+                "project",
+                "--params",
+                "7B",
+                "--tokens",
+                "1T",
+                "--scaling",
+                concat!(env!("CARGO_MANIFEST_DIR"), "/reports/example/results.json"),
+            ],
+        ),
+        (
             "unknown_dtype",
             &[
                 "run", "--bench", "matmul", "--dtype", "q4", "--out", "x.json",

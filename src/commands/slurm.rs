@@ -282,7 +282,10 @@ mod tests {
             ),
             "{s}"
         );
-        assert!(s.contains("\"$OUT/torch.json\" \"$OUT\"/scaling-*n.json; do"), "{s}");
+        assert!(
+            s.contains("\"$OUT/torch.json\" \"$OUT\"/scaling-*n.json; do"),
+            "{s}"
+        );
         assert!(
             s.contains("run --suite standard --python '/scratch/venv/bin/python' --out"),
             "{s}"
