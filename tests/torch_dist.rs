@@ -301,10 +301,28 @@ fn the_data_parallel_step_trains_across_four_ranks_with_identical_parameters() {
     assert!(all.contains("scaling efficiency"), "{all}");
     let r = results(dir.path());
     let ms = r["measurements"].as_array().unwrap();
-    assert_eq!(ms.len(), 4, "{ms:?}");
+    assert_eq!(ms.len(), 5, "{ms:?}");
     let ms = &ms[2..];
     assert_eq!(ms[0]["method"], "torch/train-llama");
     assert_eq!(ms[1]["method"], "torch/train-llama-ddp");
+    // The same step sharded (FSDP2), verified by its falling loss, scaled against the same
+    // single-rank step.
+    assert_eq!(ms[2]["method"], "torch/train-llama-fsdp");
+    assert!(
+        ms[2]["verification"]["reference"]
+            .as_str()
+            .unwrap()
+            .contains("FSDP2, parameters sharded across 4 ranks"),
+        "{}",
+        ms[2]["verification"]
+    );
+    assert_eq!(ms[2]["train"]["data_parallel"]["ranks"], 4);
+    assert!(
+        ms[2]["variant"]
+            .as_str()
+            .unwrap()
+            .contains("FSDP2 (fully_shard per block)")
+    );
     assert_eq!(
         ms[1]["device"],
         ms[0]["device"]
@@ -503,6 +521,10 @@ fn a_scaling_run_makes_a_curve_checked_on_itself() {
     let md = read(&report.join("report.md"));
     assert!(md.contains("## Scaling across nodes"), "{md}");
     assert!(
+        md.contains("seq=128, DDP") && md.contains("seq=128, FSDP2"),
+        "{md}"
+    );
+    assert!(
         md.contains("Checked on the run: 4 node(s) projected from 2"),
         "{md}"
     );
@@ -523,6 +545,8 @@ fn a_scaling_run_makes_a_curve_checked_on_itself() {
         said.contains("ring all-reduce fitted to the all-reduces measured at 2, 4 node(s)"),
         "{said}"
     );
+    // The sharded step is the one projected, as production trains.
+    assert!(said.contains("FSDP2's parameter all-gathers"), "{said}");
     assert!(said.contains("across 64 ranks (64 node(s) × 1)"), "{said}");
     assert!(
         said.contains("Checked on the run: 4 node(s) projected from 2"),

@@ -8,7 +8,8 @@
 //! bandwidth (nccl-tests' busbw, independent of n for an ideal ring). α and B are fitted to the
 //! all-reduces measured across nodes (least squares on relative error, so the small sizes that
 //! carry α count as much as the large ones that carry B); DDP all-reduces its f32 gradients in
-//! 25 MiB buckets (`bucket_cap_mb`'s default), each paying the latency. The step at M nodes is
+//! 25 MiB buckets (`bucket_cap_mb`'s default), each paying the latency; FSDP2 all-gathers the
+//! parameters twice and reduce-scatters the gradients, 1.5× DDP's bytes, latency counted alike. The step at M nodes is
 //! the step alone on one GPU plus that communication, from fully overlapped with the backward
 //! pass (the longer of the two) to not at all (their sum). The projection is checked on the
 //! run itself: the largest node count projected from the smaller ones, against its measurement.
@@ -73,6 +74,8 @@ pub struct Curve {
     pub model: String,
     /// Gradient bytes DDP all-reduces per step (every parameter, the embedding's too, f32).
     pub gradient_bytes: f64,
+    /// The step is FSDP2's (sharded), not DDP's.
+    pub sharded: bool,
     /// Node counts, ascending.
     pub points: Vec<Point>,
 }
@@ -139,33 +142,44 @@ pub fn curves(files: &[Results]) -> Vec<Curve> {
                 None if r.ranks.as_ref().is_none_or(|l| l.size <= 1) => (1, 1, t.step_s),
                 None => continue,
             };
-            let model = format!("L={layers} d={hidden} heads={heads} vocab={vocab} seq={seq}");
-            let point = Point {
-                nodes,
-                ranks,
-                step_s: t.step_s,
-                single_step_s: single,
-                tokens_per_step: t.tokens_per_step,
-                tokens_per_s_per_gpu: t.tokens_per_s,
-                samples: samples
-                    .iter()
-                    .filter(|s| s.ranks == ranks)
-                    .copied()
-                    .collect(),
+            // The step alone on one rank is one node of both curves, DDP's and FSDP2's.
+            let kinds: &[bool] = match &t.data_parallel {
+                Some(_) => &[m.method.ends_with("-fsdp")],
+                None => &[false, true],
             };
-            let gradient_bytes = (t.parameters + vocab * hidden) as f64 * 4.0;
-            match curves.iter_mut().find(|c| c.model == model) {
-                Some(c) => match c.points.iter_mut().find(|p| p.nodes == nodes) {
-                    // Two files at one node count: the faster step (a rerun).
-                    Some(p) if p.step_s > point.step_s => *p = point,
-                    Some(_) => {}
-                    None => c.points.push(point),
-                },
-                None => curves.push(Curve {
-                    model,
-                    gradient_bytes,
-                    points: vec![point],
-                }),
+            for &sharded in kinds {
+                let model = format!(
+                    "L={layers} d={hidden} heads={heads} vocab={vocab} seq={seq}, {}",
+                    if sharded { "FSDP2" } else { "DDP" }
+                );
+                let point = Point {
+                    nodes,
+                    ranks,
+                    step_s: t.step_s,
+                    single_step_s: single,
+                    tokens_per_step: t.tokens_per_step,
+                    tokens_per_s_per_gpu: t.tokens_per_s,
+                    samples: samples
+                        .iter()
+                        .filter(|s| s.ranks == ranks)
+                        .copied()
+                        .collect(),
+                };
+                let gradient_bytes = (t.parameters + vocab * hidden) as f64 * 4.0;
+                match curves.iter_mut().find(|c| c.model == model) {
+                    Some(c) => match c.points.iter_mut().find(|p| p.nodes == nodes) {
+                        // Two files at one node count: the faster step (a rerun).
+                        Some(p) if p.step_s > point.step_s => *p = point,
+                        Some(_) => {}
+                        None => c.points.push(point),
+                    },
+                    None => curves.push(Curve {
+                        model,
+                        gradient_bytes,
+                        sharded,
+                        points: vec![point],
+                    }),
+                }
             }
         }
     }
@@ -197,15 +211,19 @@ impl AlphaBeta {
         2.0 * (n - 1.0) * self.alpha_s + 2.0 * (n - 1.0) / n * bytes / (self.busbw_gbs * 1e9)
     }
 
-    /// DDP's gradient all-reduce per step: `bytes` in 25 MiB buckets, each paying the latency.
-    pub fn gradients_s(&self, ranks: usize, bytes: f64) -> f64 {
+    /// A step's communication of `bytes` of parameters (f32) across `ranks`, latency paid per
+    /// 25 MiB: DDP all-reduces the gradients (2(n−1)/n·S); FSDP2 (`sharded`) all-gathers the
+    /// parameters in the forward and again in the backward pass and reduce-scatters the
+    /// gradients, (n−1)/n·S each: 1.5× DDP's bytes.
+    pub fn step_comm_s(&self, ranks: usize, bytes: f64, sharded: bool) -> f64 {
         if ranks < 2 {
             return 0.0;
         }
-        let buckets = (bytes / DDP_BUCKET_BYTES).ceil().max(1.0);
+        let chunks = (bytes / DDP_BUCKET_BYTES).ceil().max(1.0);
         let n = ranks as f64;
-        buckets * 2.0 * (n - 1.0) * self.alpha_s
-            + 2.0 * (n - 1.0) / n * bytes / (self.busbw_gbs * 1e9)
+        let passes = if sharded { 3.0 } else { 2.0 };
+        chunks * passes * (n - 1.0) * self.alpha_s
+            + passes * (n - 1.0) / n * bytes / (self.busbw_gbs * 1e9)
     }
 
     /// In words, for the report and `project`.
@@ -315,7 +333,7 @@ pub fn project(
     let compute_s = crate::stats::percentile_sorted(&singles, 0.5);
     let tokens = curve.points.last()?.tokens_per_step as f64;
     let ranks = nodes * ranks_per_node;
-    let comm_s = model.gradients_s(ranks, curve.gradient_bytes);
+    let comm_s = model.step_comm_s(ranks, curve.gradient_bytes, curve.sharded);
     let step_s = (compute_s.max(comm_s), compute_s + comm_s);
     (compute_s > 0.0).then(|| Projected {
         nodes,
@@ -432,7 +450,7 @@ mod tests {
                         }
                     })
                     .collect();
-                let step_s = 1.0 + truth.gradients_s(ranks, grads);
+                let step_s = 1.0 + truth.step_comm_s(ranks, grads, false);
                 Point {
                     nodes: k,
                     ranks,
@@ -447,6 +465,7 @@ mod tests {
         Curve {
             model: "L=2".into(),
             gradient_bytes: grads,
+            sharded: false,
             points,
         }
     }
@@ -491,6 +510,26 @@ mod tests {
         let k = check(&c).unwrap();
         assert!((k.error() + 0.2).abs() < 1e-9, "{}", k.error());
         assert!(k.describe().contains("error -20.0%"), "{}", k.describe());
+    }
+
+    /// FSDP2 moves 1.5× DDP's bytes and pays the latency three times per 25 MiB, not twice.
+    #[test]
+    fn a_sharded_step_communicates_one_and_a_half_times_ddp() {
+        let f = AlphaBeta {
+            alpha_s: 0.0,
+            busbw_gbs: 10.0,
+            nodes: vec![2],
+        };
+        let (ddp, fsdp) = (f.step_comm_s(16, 1e9, false), f.step_comm_s(16, 1e9, true));
+        assert!((fsdp / ddp - 1.5).abs() < 1e-12);
+        let lat = AlphaBeta {
+            alpha_s: 1e-5,
+            busbw_gbs: 1e30,
+            nodes: vec![2],
+        };
+        let chunks = (1e9 / DDP_BUCKET_BYTES).ceil();
+        assert!((lat.step_comm_s(16, 1e9, true) - chunks * 3.0 * 15.0 * 1e-5).abs() < 1e-9);
+        assert_eq!(f.step_comm_s(1, 1e9, true), 0.0);
     }
 
     #[test]

@@ -41,9 +41,14 @@ pub fn project(args: &ProjectArgs) -> anyhow::Result<()> {
     let curve = if scaled.is_empty() {
         None
     } else {
+        // The largest model, its sharded (FSDP2) step before DDP's: how production trains.
         let c = scaling::curves(&scaled)
             .into_iter()
-            .max_by(|a, b| a.gradient_bytes.total_cmp(&b.gradient_bytes))
+            .max_by(|a, b| {
+                a.gradient_bytes
+                    .total_cmp(&b.gradient_bytes)
+                    .then(a.sharded.cmp(&b.sharded))
+            })
             .ok_or_else(|| {
                 crate::error::input_error(
                     "--scaling",
@@ -86,7 +91,7 @@ pub fn project(args: &ProjectArgs) -> anyhow::Result<()> {
             (Some((c, fitted)), true) => {
                 let last = c.points.last().expect("a curve has points");
                 let rpn = (last.ranks / last.nodes.max(1)).max(1);
-                scaling_comm(&results, n, args.nodes, rpn, fitted)
+                scaling_comm(&results, n, args.nodes, rpn, fitted, c.sharded)
             }
             (None, true) => projection_comm(&results, n, args.nodes),
             _ => None,

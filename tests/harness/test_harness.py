@@ -184,6 +184,14 @@ def test_one_rank_dist_init_allreduce_train():
                             "iterations": 1, "samples": 1, "batch": 0})
         assert ans["verification"]["passed"], ans
         against_golden("dist_train", ans)
+        # FSDP2 on one rank (gloo, a CPU mesh): sharded, verified by its falling loss.
+        ans = h.dist_train({"phase": "fsdp", "shape": CI_MODEL, "dtype": "f32",
+                            "iterations": 1, "samples": 1, "batch": 2})
+        assert ans["verification"]["passed"], ans
+        assert "FSDP2 (fully_shard per block)" in ans["variant"], ans["variant"]
+        assert "AdamW (not fused on this device)" in ans["variant"], ans["variant"]
+        assert "parameters sharded across 1 ranks" in ans["verification"]["reference"]
+        against_golden("dist_train", ans)
     finally:
         if h.dist is not None:
             h.dist.close()

@@ -27,20 +27,26 @@ pub fn scaling_comm(
     nodes: u32,
     ranks_per_node: usize,
     model: &crate::assess::scaling::AlphaBeta,
+    sharded: bool,
 ) -> Option<CommTerm> {
     let m = largest_step(results)?;
     let t = m.train.as_ref()?;
     let compute_s = 6.0 * params * t.tokens_per_step as f64 / (m.value()? * 1e12);
     let ranks = nodes as usize * ranks_per_node;
     let bytes = params * 4.0;
-    let comm_s = model.gradients_s(ranks, bytes);
+    let comm_s = model.step_comm_s(ranks, bytes, sharded);
     (ranks >= 2 && compute_s > 0.0).then(|| CommTerm {
         comm_s,
         compute_s,
         basis: format!(
-            "gradient all-reduce of {} in 25 MiB buckets across {ranks} ranks ({nodes} node(s) × \
-             {ranks_per_node}) by a {} = {} per step beside {} of compute; overlap with the \
-             backward pass assumed from full to none",
+            "{} of {} (f32) across {ranks} ranks ({nodes} node(s) × {ranks_per_node}), latency per \
+             25 MiB, by a {} = {} per step beside {} of compute; overlap with the backward pass \
+             assumed from full to none",
+            if sharded {
+                "FSDP2's parameter all-gathers (forward and backward) and gradient reduce-scatter"
+            } else {
+                "DDP's gradient all-reduce"
+            },
             crate::node::human_bytes(bytes as u64),
             model.describe(),
             duration_s(comm_s),
@@ -171,6 +177,8 @@ impl CommValidation {
 pub fn comm_validations(results: &Results) -> Vec<CommValidation> {
     results
         .valid_any(BenchKind::Train)
+        // DDP's step: the all-reduce model is its communication (FSDP2's is scaling's).
+        .filter(|m| !m.method.ends_with("-fsdp"))
         .filter_map(|m| {
             let t = m.train.as_ref()?;
             let dp = t.data_parallel.as_ref()?;

@@ -527,6 +527,32 @@ def build_model(L, d, H, V, T):
     return Decoder()
 
 
+def fsdp2():
+    """FSDP2's `fully_shard`: public in torch.distributed.fsdp since torch 2.6, under
+    torch.distributed._composable.fsdp before."""
+    try:
+        from torch.distributed.fsdp import fully_shard
+    except ImportError:
+        try:
+            from torch.distributed._composable.fsdp import fully_shard
+        except ImportError as e:
+            raise Unsupported(f"FSDP2 (fully_shard) needs torch 2.4 or later: {e}") from e
+    return fully_shard
+
+
+def adamw(params, lr, dev):
+    """AdamW as the step uses it, fused (one kernel for every parameter) where the device
+    supports it; (optimizer, fused)."""
+    params = list(params)
+    kw = dict(lr=lr, betas=(0.9, 0.95), weight_decay=0.0)
+    if dev.type != "cpu":
+        try:
+            return torch.optim.AdamW(params, fused=True, **kw), True
+        except (RuntimeError, TypeError, ValueError):
+            pass
+    return torch.optim.AdamW(params, **kw), False
+
+
 def flops_per_token(n, layers, hidden, seq):
     """Model FLOPs per token of a training step, 6N + 12·L·H·Q·T (PaLM; torchtitan and
     llm-foundry count the same): N parameters without the token embedding, L layers, H·Q the
@@ -582,9 +608,11 @@ class Train:
     6N + 12·L·H·Q·T (PaLM, as torchtitan and llm-foundry count), N the parameters without the
     token embedding."""
 
-    def __init__(self, req, dev, ddp=None):
-        """`ddp`: the Distributed group to train data-parallel across (DistributedDataParallel,
-        each rank its own tokens), with `req["batch"]` the micro-batch every rank uses."""
+    def __init__(self, req, dev, ddp=None, shard=False):
+        """`ddp`: the Distributed group to train data-parallel across, each rank its own tokens,
+        with `req["batch"]` the micro-batch every rank uses: DistributedDataParallel, or with
+        `shard` FSDP2 (`fully_shard` on every block, then the whole model: parameters, gradients
+        and optimizer state sharded across the ranks, as torchtitan and llm-foundry train)."""
         s = req["shape"]
         self.L, self.d, self.H = s["layers"], s["hidden"], s["heads"]
         self.V, self.T = s["vocab"], s["seq"]
@@ -595,7 +623,18 @@ class Train:
         torch.manual_seed(3)
         self.core = build_model(self.L, self.d, self.H, self.V, self.T).to(dev)
         self.model = self.core
-        if ddp is not None:
+        self.sharded = ddp is not None and shard
+        if self.sharded:
+            fully_shard = fsdp2()
+            from torch.distributed.device_mesh import init_device_mesh
+
+            # Parameters are all-gathered before each block's forward and backward, gradients
+            # reduce-scattered after its backward (NCCL/RCCL; gloo on the CPU).
+            mesh = init_device_mesh(dev.type, (ddp.world,))
+            for b in self.core.blocks:
+                fully_shard(b, mesh=mesh)
+            fully_shard(self.core, mesh=mesh)
+        elif ddp is not None:
             from torch.nn.parallel import DistributedDataParallel
 
             # Gradients are all-reduced by NCCL/RCCL (gloo on the CPU) during the backward pass.
@@ -606,8 +645,7 @@ class Train:
         lr = 3e-3 if sum(p.numel() for p in self.model.parameters()) < 5e7 else 6e-4
         if os.environ.get("HPCREADY_HARNESS_FROZEN") == "1":
             lr = 0.0
-        self.opt = torch.optim.AdamW(self.model.parameters(), lr=lr, betas=(0.9, 0.95),
-                                     weight_decay=0.0)
+        self.opt, self.fused = adamw(self.model.parameters(), lr, dev)
         # The learnable sequence: 64 tokens of the vocabulary (all of it when smaller), each
         # followed by a fixed other one of them. An untrained model's loss is ln(vocab); one
         # that trains learns the 64 successors, whatever the vocabulary.
@@ -660,12 +698,16 @@ class Train:
 
     @property
     def variant(self):
-        return (("DistributedDataParallel across ranks, each its own tokens; " if self.ddp
-                 else "")
+        across = ("FSDP2 (fully_shard per block) across ranks, each its own tokens; "
+                  if self.sharded else
+                  "DistributedDataParallel across ranks, each its own tokens; " if self.ddp
+                  else "")
+        return (across
                 + f"Llama-style decoder, {self.n / 1e6:.1f} M parameters without the "
                 f"embedding, {self.L} layers, width {self.d}, {self.H} heads, vocabulary "
                 f"{self.V}, sequence {self.T}, micro-batch {self.batch}, "
-                f"{'bf16 autocast' if self.autocast else 'f32'}, AdamW; "
+                f"{'bf16 autocast' if self.autocast else 'f32'}, "
+                f"{'AdamW fused' if self.fused else 'AdamW (not fused on this device)'}; "
                 f"FLOPs per token 6N + 12·L·H·Q·T (PaLM)")
 
     def batch_tokens(self):
@@ -940,12 +982,15 @@ class Distributed:
             self.dist.all_reduce(b, op=self.dist.ReduceOp.MIN)
             t.batch = int(b)
         else:
-            t = Train(dict(req, batch=int(req["batch"])), self.dev, ddp=self)
+            t = Train(dict(req, batch=int(req["batch"])), self.dev, ddp=self,
+                      shard=phase == "fsdp")
         for _ in range(2):
             t.step()
         times = self.timed(t, iterations, samples)
         if phase == "single":
             v = t.verify()
+        elif phase == "fsdp":
+            v = self.verify_fsdp(t)
         else:
             v = self.verify_ddp(t, req.get("fault") == "corrupt")
         v = self.all_passed(v)
@@ -955,6 +1000,21 @@ class Distributed:
         if self.dev.type == "cuda":
             torch.cuda.empty_cache()
         return out
+
+    def largest_loss(self, t):
+        """One step on every rank; the largest loss over ranks (so all stop at the same step)."""
+        loss = torch.tensor([float(t.step().detach())], dtype=torch.float64)
+        self.dist.all_reduce(loss, op=self.dist.ReduceOp.MAX)
+        return float(loss)
+
+    def verify_fsdp(self, t):
+        """The loss falls below a quarter of ln(vocab) within 150 steps, the largest loss over
+        ranks deciding. The parameters are sharded (each rank updates its own shard), so there
+        is no copy on every rank to compare."""
+        v = t.verify(lambda: self.largest_loss(t))
+        v["reference"] = (f"largest loss over ranks {v['reference'][len('loss '):]} "
+                          f"(FSDP2, parameters sharded across {self.world} ranks)")
+        return v
 
     def verify_ddp(self, t, corrupt):
         """The loss falls below a quarter of ln(vocab) within 150 steps (the largest loss over

@@ -185,6 +185,9 @@ pub enum Phase {
     Single,
     /// DistributedDataParallel at the same micro-batch.
     Ddp,
+    /// FSDP2 (`fully_shard` per block) at the same micro-batch: parameters, gradients and
+    /// optimizer state sharded, as production trains models that do not fit one GPU.
+    Fsdp,
 }
 
 impl Phase {
@@ -193,6 +196,7 @@ impl Phase {
         match self {
             Phase::Single => TRAIN_METHOD,
             Phase::Ddp => "torch/train-llama-ddp",
+            Phase::Fsdp => "torch/train-llama-fsdp",
         }
     }
 }

@@ -46,7 +46,7 @@ impl Job {
         };
         for shape in presets {
             let mut single: Option<TrainInfo> = None;
-            for phase in [Phase::Single, Phase::Ddp] {
+            for phase in [Phase::Single, Phase::Ddp, Phase::Fsdp] {
                 *step += 1;
                 dist::arrive(&self.env, &self.cwd, *step);
                 let started = crate::timefmt::rfc3339(crate::timefmt::now_unix());
@@ -61,10 +61,12 @@ impl Job {
                     batch: single.as_ref().map_or(0, |t| t.micro_batch),
                     fault: (corrupt && phase == Phase::Ddp).then_some(Fault::Corrupt),
                 });
-                let what = if phase == Phase::Ddp {
-                    format!("the data-parallel training step {}", shape.display())
-                } else {
-                    format!("the training step {} alone on each rank", shape.display())
+                let what = match phase {
+                    Phase::Ddp => format!("the data-parallel training step {}", shape.display()),
+                    Phase::Fsdp => format!("the sharded (FSDP2) training step {}", shape.display()),
+                    Phase::Single => {
+                        format!("the training step {} alone on each rank", shape.display())
+                    }
                 };
                 let a: protocol::DistTrainAnswer = self.ask(&req, *step, || what.clone())?;
                 let m = train_measurement(
@@ -78,7 +80,7 @@ impl Job {
                         accelerator: info.has_accelerator(),
                         iterations,
                     },
-                    (phase == Phase::Ddp).then_some((&group.layout, single.as_ref())),
+                    (phase != Phase::Single).then_some((&group.layout, single.as_ref())),
                 );
                 let w = writer.as_deref_mut();
                 if phase == Phase::Single {
@@ -98,8 +100,13 @@ impl Job {
                 }
                 if let Some(dp) = m.train.as_ref().and_then(|t| t.data_parallel.as_ref()) {
                     crate::say!(
-                        "data-parallel {}: {:.0} tokens/s per rank across {} ranks, {:.0} \
+                        "{} {}: {:.0} tokens/s per rank across {} ranks, {:.0} \
                          alone: scaling efficiency {:.1}%",
+                        if phase == Phase::Fsdp {
+                            "sharded (FSDP2)"
+                        } else {
+                            "data-parallel"
+                        },
                         shape.display(),
                         m.train.as_ref().map_or(0.0, |t| t.tokens_per_s),
                         dp.ranks,
