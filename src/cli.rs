@@ -344,6 +344,11 @@ pub struct RunArgs {
     /// that did not answer.
     #[arg(long, value_name = "SECS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
     pub timeout: u64,
+    /// The training step (`--bench train`, through PyTorch) under `torch.compile`: each
+    /// transformer block compiled by inductor, as torchtitan does; the variant says so. The
+    /// first steps include the compilation and are not timed.
+    #[arg(long)]
+    pub compile: bool,
     /// GPU adapter(s) for the gpu backend: an index or part of a name from `hpcready probe`, or
     /// `all` (every hardware GPU, the default). Software adapters (lavapipe) run only when named.
     #[arg(long, value_name = "N|NAME|all")]

@@ -187,6 +187,27 @@ fn a_cpu_without_native_bf16_trains_in_f32_unless_asked() {
     assert_eq!(ms[0]["dtype"], "bf16");
 }
 
+/// `--compile`: the step runs under torch.compile (each block, inductor), says so in its
+/// variant and still trains (verified); without it the variant says eager.
+#[test]
+fn the_training_step_runs_compiled_when_asked() {
+    let Some(py) = torch_python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("train.json");
+    torch_run(&py, &out)
+        .args(["--bench", "train", "--compile"])
+        .assert()
+        .success();
+    let ms = measurements(&out);
+    assert_eq!(ms.len(), 1, "{ms:?}");
+    assert_eq!(ms[0]["verification"]["passed"], true, "{}", ms[0]);
+    let variant = ms[0]["variant"].as_str().unwrap();
+    assert!(
+        variant.contains("torch.compile per block (inductor)"),
+        "{variant}"
+    );
+}
+
 /// The projection from a real step, checked on the run itself: two training steps of different
 /// sizes on one device, the larger projected from the smaller (and the matmul rates at their
 /// widths), the error printed in the report; `project` and the report's time-to-train use the

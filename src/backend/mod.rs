@@ -167,6 +167,8 @@ pub struct TorchOptions {
     pub warmup: Duration,
     /// The node's last-level cache, for the CPU's cache flush.
     pub llc_bytes: u64,
+    /// Training steps under `torch.compile` (`--compile`).
+    pub compile: bool,
 }
 
 /// The backends `--backend` (and `--device`) select. `auto` measures through PyTorch when the
@@ -230,7 +232,10 @@ pub fn select(
         Ok(Selected {
             backends: opened
                 .into_iter()
-                .map(|b| Box::new(b) as Box<dyn Backend>)
+                .map(|mut b| {
+                    b.compile = torch_opts.compile;
+                    Box::new(b) as Box<dyn Backend>
+                })
                 .collect(),
             torch: probe,
         })
@@ -313,7 +318,10 @@ fn auto_torch(
         opts.llc_bytes,
     )?
     .into_iter()
-    .map(|b| Box::new(b) as Box<dyn Backend>)
+    .map(|mut b| {
+        b.compile = opts.compile;
+        Box::new(b) as Box<dyn Backend>
+    })
     .collect();
     Ok((backends, probe))
 }

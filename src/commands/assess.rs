@@ -49,6 +49,7 @@ pub fn assess(args: &AssessArgs) -> anyhow::Result<()> {
         out: dir.join("results.json"),
         python: args.python.resolve()?,
         timeout: std::time::Duration::from_secs(300),
+        compile: false,
     };
     let results = measure(&req, node)?;
     let (comparison, _) = build_report(&results, &profile, &Format::ALL, &dir)?;

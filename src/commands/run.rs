@@ -75,6 +75,8 @@ pub struct MeasureRequest {
     pub python: crate::backend::torch::harness::PythonCommand,
     /// The longest one case's step may take (torch harness requests).
     pub timeout: std::time::Duration,
+    /// Training steps under `torch.compile`.
+    pub compile: bool,
 }
 
 /// Plans, checks and runs a selection, keeping the results file current as each case
@@ -91,6 +93,7 @@ pub fn measure(req: &MeasureRequest, mut node: Inventory) -> anyhow::Result<Resu
         timeout: req.timeout,
         warmup,
         llc_bytes: node.last_level_cache_bytes(),
+        compile: req.compile,
     };
     let selected = backend::select(req.backend, req.device.as_deref(), &torch)?;
     if let Some(t) = selected.torch {
@@ -253,6 +256,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         out: out.clone(),
         python: args.python.resolve()?,
         timeout: std::time::Duration::from_secs(args.timeout),
+        compile: args.compile,
     };
     let results = measure(&req, node)?;
     emit(&measurement_table(&results))?;

@@ -21,6 +21,7 @@ pub(super) fn run_torch_collective(args: &RunArgs, launch: &Launch) -> anyhow::R
         timeout: Duration::from_secs(args.timeout),
         python: args.python.resolve()?,
         out: args.out.clone(),
+        compile: args.compile,
     };
     let Some(w) = torch::run(&plan, launch)? else {
         return Ok(());

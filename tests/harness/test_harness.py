@@ -140,6 +140,15 @@ def test_unsupported_cases_are_refused_by_exception():
     against_golden("prepare-unsupported", ans)
 
 
+def test_the_step_names_its_choices_and_compiles_when_asked():
+    t = H.Train({"shape": CI_MODEL, "dtype": "f32", "batch": 2}, torch.device("cpu"))
+    assert "AdamW (not fused on this device), eager;" in t.variant, t.variant
+    c = H.Train({"shape": CI_MODEL, "dtype": "f32", "batch": 2, "compile": True},
+                torch.device("cpu"))
+    assert "torch.compile per block (inductor);" in c.variant, c.variant
+    assert c.verify()["passed"]
+
+
 def test_the_variant_follows_a_lowered_micro_batch():
     t = H.Train({"shape": CI_MODEL, "dtype": "f32", "batch": 0}, torch.device("cpu"))
     assert t.batch == 4 and "micro-batch 4" in t.variant

@@ -622,6 +622,14 @@ class Train:
         set_tf32(False)
         torch.manual_seed(3)
         self.core = build_model(self.L, self.d, self.H, self.V, self.T).to(dev)
+        # torch.compile per transformer block (inductor), in place, before any wrapping: what
+        # torchtitan does; the first (untimed) steps pay for the compilation.
+        self.compiled = bool(req.get("compile"))
+        if self.compiled:
+            if not hasattr(torch.nn.Module, "compile"):
+                raise Unsupported("torch.compile of a module in place needs torch 2.2 or later")
+            for b in self.core.blocks:
+                b.compile()
         self.model = self.core
         self.sharded = ddp is not None and shard
         if self.sharded:
@@ -707,7 +715,8 @@ class Train:
                 f"embedding, {self.L} layers, width {self.d}, {self.H} heads, vocabulary "
                 f"{self.V}, sequence {self.T}, micro-batch {self.batch}, "
                 f"{'bf16 autocast' if self.autocast else 'f32'}, "
-                f"{'AdamW fused' if self.fused else 'AdamW (not fused on this device)'}; "
+                f"{'AdamW fused' if self.fused else 'AdamW (not fused on this device)'}, "
+                f"{'torch.compile per block (inductor)' if self.compiled else 'eager'}; "
                 f"FLOPs per token 6N + 12·L·H·Q·T (PaLM)")
 
     def batch_tokens(self):

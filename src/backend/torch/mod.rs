@@ -137,6 +137,8 @@ pub struct TorchBackend {
     /// The accelerator's index; `None` for torch's CPU.
     device: Option<usize>,
     flush_bytes: u64,
+    /// Training steps under `torch.compile` (`--compile`).
+    pub(crate) compile: bool,
 }
 
 impl std::fmt::Debug for TorchBackend {
@@ -229,6 +231,7 @@ pub fn open_connected(
             info: info.clone(),
             device: d,
             flush_bytes,
+            compile: false,
         })
         .collect();
     // A cold accelerator scores higher; a CPU gets its warm-up from the sampling loop.
@@ -364,6 +367,7 @@ impl Backend for TorchBackend {
             device: self.device.unwrap_or(0),
             flush_bytes: self.flush_bytes,
             kernel: sdpa_backend(kernel)?,
+            compile: self.compile && case.bench == crate::bench::BenchKind::Train,
         });
         let ready = match self
             .call::<protocol::Prepared>(&req)

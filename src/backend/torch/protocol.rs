@@ -82,6 +82,9 @@ pub struct Prepare {
     /// The SDPA backend pinned (`flash`, `math` …); none: the default dispatch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kernel: Option<SdpaBackend>,
+    /// A training step under `torch.compile` (each block compiled, inductor).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub compile: bool,
 }
 
 /// An SDPA backend the harness pins with `torch.nn.attention.sdpa_kernel` (`default`: torch's
@@ -221,6 +224,9 @@ pub struct DistTrain {
     /// Test hook.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fault: Option<Fault>,
+    /// The step under `torch.compile` (each block compiled, inductor).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub compile: bool,
 }
 
 /// The method of a single-process training step.
@@ -504,6 +510,7 @@ mod tests {
                 device: 0,
                 flush_bytes: 8 << 20,
                 kernel: Some(SdpaBackend::Flash),
+                compile: false,
             }),
             Request::DistAllreduce(DistAllreduce {
                 bytes: 1024,

@@ -46,6 +46,8 @@ pub struct Plan {
     pub python: PythonCommand,
     /// Where rank 0 writes the results (else `reports/<host>-<time>/results.json`).
     pub out: Option<PathBuf>,
+    /// The training steps under `torch.compile`.
+    pub compile: bool,
 }
 
 /// What rank 0 wrote: the results and where they are. Other ranks write nothing.
@@ -134,7 +136,7 @@ pub fn run(plan: &Plan, launch: &Launch) -> anyhow::Result<Option<Written>> {
             presets.len(),
             timeout.as_secs()
         );
-        results.planned = opts.sizes.len() * 2 + 2 * presets.len();
+        results.planned = opts.sizes.len() * 2 + 3 * presets.len();
         writer = Some(ResultsWriter::create(out.clone(), results)?);
     }
     let mut step = 0;
@@ -143,6 +145,7 @@ pub fn run(plan: &Plan, launch: &Launch) -> anyhow::Result<Option<Written>> {
         dtype: train_dtype,
         smoke: plan.smoke,
         suite: plan.suite,
+        compile: plan.compile,
     };
     job.train_steps(&presets, &train, &group, &info, &mut step, writer.as_mut())?;
     let Job { h, env, cwd, .. } = job;

@@ -18,6 +18,7 @@ pub(super) struct TrainPlan {
     pub(super) dtype: DType,
     pub(super) smoke: bool,
     pub(super) suite: Suite,
+    pub(super) compile: bool,
 }
 
 impl Job {
@@ -60,6 +61,7 @@ impl Job {
                     samples,
                     batch: single.as_ref().map_or(0, |t| t.micro_batch),
                     fault: (corrupt && phase == Phase::Ddp).then_some(Fault::Corrupt),
+                    compile: plan.compile,
                 });
                 let what = match phase {
                     Phase::Ddp => format!("the data-parallel training step {}", shape.display()),
