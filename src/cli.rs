@@ -176,6 +176,10 @@ pub struct ProjectArgs {
     /// the fit is checked on the run (the largest count projected from the smaller ones).
     #[arg(long, value_name = "FILE", num_args = 1..)]
     pub scaling: Vec<PathBuf>,
+    /// The precision projected: bf16 (16-bit rates: a training step, else the 16-bit matmul) or
+    /// fp8 (the FP8 matmul measured or published, × the utilisation band).
+    #[arg(long, value_name = "bf16|fp8", default_value = "bf16")]
+    pub dtype: String,
     /// End-to-end training throughput as a fraction of the matmul rate, LO,HI.
     #[arg(long, value_name = "LO,HI", default_value = "0.35,0.55")]
     pub utilisation: String,

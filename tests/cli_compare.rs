@@ -153,6 +153,45 @@ fn project_gives_time_node_hours_and_cost_as_a_band() {
         .assert()
         .success()
         .stdout(predicate::str::contains("This node is not projected"));
+    // At FP8: the baseline's published FP8 matmul (mamf-finder's, with its source), a node
+    // without an FP8 measurement refused naming its file, a precision that is not one refused.
+    hpcready()
+        .args([
+            "project", "--params", "7B", "--tokens", "1T", "--dtype", "fp8",
+        ])
+        .args(["--baseline", "h100-sxm"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "at FP8 (each side's FP8 matmul rate",
+        ))
+        .stdout(predicate::str::contains("published fp8 matmul"))
+        .stdout(predicate::str::contains("mamf-finder v2 FP8"));
+    hpcready()
+        .args([
+            "project",
+            "--params",
+            "7B",
+            "--tokens",
+            "1T",
+            "--dtype",
+            "fp8",
+            "--results",
+        ])
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/reports/example/results.json"
+        ))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("it holds no valid fp8 matmul"));
+    hpcready()
+        .args([
+            "project", "--params", "7B", "--tokens", "1T", "--dtype", "fp4",
+        ])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--dtype fp4: give bf16"));
     for (args, flag) in [
         (["--params", "lots", "--tokens", "1T"], "--params"),
         (["--params", "7B", "--tokens", "-1T"], "--tokens"),

@@ -2,8 +2,9 @@
 
 use super::{emit, text_table};
 use crate::assess::project::{
-    Projection, baseline_rate, baseline_train_rate, measured_rate, measured_train_rate, parse_band,
-    parse_count, project as run, projection_comm, scaling_comm,
+    Precision, Projection, baseline_rate, baseline_rate_fp8, baseline_train_rate, measured_rate,
+    measured_rate_fp8, measured_train_rate, parse_band, parse_count, project as run,
+    projection_comm, scaling_comm,
 };
 use crate::assess::scaling;
 use crate::bench::{num, sig};
@@ -26,6 +27,13 @@ pub fn project(args: &ProjectArgs) -> anyhow::Result<()> {
     let n = parse_count("--params", &args.params)?;
     let d = parse_count("--tokens", &args.tokens)?;
     let util = parse_band(&args.utilisation)?;
+    let precision = Precision::parse(&args.dtype).ok_or_else(|| {
+        crate::error::input_error(
+            format!("--dtype {}", args.dtype),
+            "give bf16 (16-bit rates) or fp8 (FP8 matmul rates)",
+        )
+    })?;
+    let fp8 = precision == Precision::Fp8;
     let profile = profiles::lookup(&args.baseline)?;
     let flops = 6.0 * n * d;
     let mut rows = Vec::new();
@@ -76,15 +84,26 @@ pub fn project(args: &ProjectArgs) -> anyhow::Result<()> {
             Some(i) => scaled[i].clone(),
             None => load(path)?,
         };
-        // A measured training step is end to end; else the matmul rate × the band.
-        let rate = measured_train_rate(&results)
-            .or_else(|| measured_rate(&results))
-            .ok_or_else(|| {
+        // A measured training step is end to end; else the matmul rate × the band. At FP8,
+        // the FP8 matmul (no FP8 training step is measured).
+        let rate = if fp8 {
+            measured_rate_fp8(&results).ok_or_else(|| {
                 crate::error::input_error(
                     path.display().to_string(),
-                    "it holds no valid training step or matmul measurement to project from",
+                    "it holds no valid fp8 matmul to project at FP8 from (`hpcready run --bench \
+                     matmul --dtype fp8` on a GPU with FP8: H100, H200, MI300X)",
                 )
-            })?;
+            })?
+        } else {
+            measured_train_rate(&results)
+                .or_else(|| measured_rate(&results))
+                .ok_or_else(|| {
+                    crate::error::input_error(
+                        path.display().to_string(),
+                        "it holds no valid training step or matmul measurement to project from",
+                    )
+                })?
+        };
         stepped = rate.end_to_end;
         basis.push(format!("this node: {}", rate.basis));
         comm = match (&curve, stepped) {
@@ -103,7 +122,9 @@ pub fn project(args: &ProjectArgs) -> anyhow::Result<()> {
             &run(flops, rate, args.nodes, util).with_comm(comm.clone())
         ));
     }
-    let theirs = if stepped {
+    let theirs = if fp8 {
+        baseline_rate_fp8(&profile)
+    } else if stepped {
         baseline_train_rate(&profile).or_else(|| baseline_rate(&profile))
     } else {
         baseline_rate(&profile)
@@ -114,13 +135,19 @@ pub fn project(args: &ProjectArgs) -> anyhow::Result<()> {
             rows.push(row(&run(flops, rate, args.nodes, util)));
         }
         None => basis.push(format!(
-            "{}: no accelerator matmul figure or peak to project from",
-            profile.name
+            "{}: no accelerator {} matmul figure or peak to project from",
+            profile.name,
+            if fp8 { "fp8" } else { "16-bit" }
         )),
     }
     let mut out = format!(
-        "Training {n:.3e} parameters on {d:.3e} tokens: 6·N·D = {flops:.3e} FLOPs, on {} node(s) each side.\n\n",
-        args.nodes
+        "Training {n:.3e} parameters on {d:.3e} tokens: 6·N·D = {flops:.3e} FLOPs, on {} node(s) each side, at {}.\n\n",
+        args.nodes,
+        if fp8 {
+            "FP8 (each side's FP8 matmul rate, measured or published, × the utilisation band)"
+        } else {
+            "16-bit precision"
+        }
     );
     out.push_str(&text_table(
         &[

@@ -182,6 +182,58 @@ pub fn baseline_train_rate(profile: &Profile) -> Option<Rate> {
 /// The baseline's rate: its best published 16-bit matmul result per accelerator × accelerators
 /// per node, else its bf16 datasheet peak (said so).
 pub fn baseline_rate(profile: &Profile) -> Option<Rate> {
+    baseline_matmul_rate(profile, Precision::Bf16)
+}
+
+/// The precision a projection runs at (`project --dtype`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Precision {
+    /// 16-bit (bf16, or f16 where that is what was measured or published).
+    Bf16,
+    /// 8-bit float matmuls (E4M3, scaled).
+    Fp8,
+}
+
+impl Precision {
+    /// `bf16` or `fp8`.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "bf16" => Some(Self::Bf16),
+            "fp8" => Some(Self::Fp8),
+            _ => None,
+        }
+    }
+}
+
+/// The node's FP8 matmul rate from a run, per device × the node's GPUs.
+pub fn measured_rate_fp8(results: &Results) -> Option<Rate> {
+    let m = results.best(BenchKind::Matmul, DType::Fp8)?;
+    let devices = devices_per_node(results, m);
+    Some(Rate {
+        machine: format!("{} ({})", results.node.host, m.device),
+        tflops_per_node: m.value()? * devices as f64,
+        basis: format!(
+            "measured fp8 matmul {} = {} TFLOP/s per device × {devices} device(s), {} (no FP8 \
+             training step is measured: the matmul rate × the utilisation band)",
+            m.shape.display(),
+            num(m.value()?),
+            m.method
+        ),
+        price: None,
+        end_to_end: false,
+    })
+}
+
+/// The baseline's FP8 rate: its best published fp8 matmul, else its fp8 datasheet peak.
+pub fn baseline_rate_fp8(profile: &Profile) -> Option<Rate> {
+    baseline_matmul_rate(profile, Precision::Fp8)
+}
+
+fn baseline_matmul_rate(profile: &Profile, precision: Precision) -> Option<Rate> {
+    let dtypes: &[&str] = match precision {
+        Precision::Bf16 => &["bf16", "f16"],
+        Precision::Fp8 => &["fp8"],
+    };
     let acc = profile.accelerator.as_ref()?;
     let count = acc.count as f64;
     // The price with everything that qualifies it: date, region, a per-accelerator rate scaled
@@ -212,7 +264,7 @@ pub fn baseline_rate(profile: &Profile) -> Option<Rate> {
     let reference = profile
         .references
         .iter()
-        .filter(|r| r.bench == "matmul" && matches!(r.dtype.as_str(), "bf16" | "f16"))
+        .filter(|r| r.bench == "matmul" && dtypes.contains(&r.dtype.as_str()))
         .max_by(|a, b| a.value.total_cmp(&b.value));
     if let Some(r) = reference {
         let devices = count * f64::from(acc.devices_per_accelerator);
@@ -240,7 +292,7 @@ pub fn baseline_rate(profile: &Profile) -> Option<Rate> {
             end_to_end: false,
         });
     }
-    let peak = profile.peak("bf16").or_else(|| profile.peak("f16"))?;
+    let peak = dtypes.iter().find_map(|d| profile.peak(d))?;
     Some(Rate {
         machine: profile.name.clone(),
         tflops_per_node: peak.value * count,
@@ -521,6 +573,42 @@ pub fn duration(hours: f64) -> String {
 mod tests {
     use super::*;
     use crate::profiles::lookup;
+
+    /// At FP8 the node's rate is its best valid fp8 matmul (none: `None`), said to be a matmul
+    /// rate under the band; the baseline's is its published fp8 matmul, else its fp8 peak.
+    #[test]
+    fn fp8_rates_come_from_fp8_figures() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/reports/example/results.json");
+        let mut r = crate::results::io::load(std::path::Path::new(path)).unwrap();
+        assert!(measured_rate_fp8(&r).is_none());
+        let m = r
+            .measurements
+            .iter_mut()
+            .find(|m| m.bench == BenchKind::Matmul && m.is_valid())
+            .unwrap();
+        m.dtype = DType::Fp8;
+        let v = m.value().unwrap();
+        let rate = measured_rate_fp8(&r).unwrap();
+        assert_eq!(rate.tflops_per_node, v);
+        assert!(!rate.end_to_end);
+        assert!(
+            rate.basis.starts_with("measured fp8 matmul"),
+            "{}",
+            rate.basis
+        );
+        let h100 = baseline_rate_fp8(&lookup("h100-sxm").unwrap()).unwrap();
+        assert!(
+            h100.basis.starts_with("published fp8 matmul"),
+            "{}",
+            h100.basis
+        );
+        let p5 = baseline_rate_fp8(&lookup("aws-p5.48xlarge").unwrap()).unwrap();
+        assert_eq!(p5.tflops_per_node, 1979.0 * 8.0);
+        assert!(p5.basis.starts_with("datasheet fp8 peak"), "{}", p5.basis);
+        assert!(baseline_rate_fp8(&lookup("lumi-g").unwrap()).is_none());
+        assert_eq!(Precision::parse("fp8"), Some(Precision::Fp8));
+        assert_eq!(Precision::parse("fp4"), None);
+    }
 
     #[test]
     fn counts_take_suffixes_and_refuse_nonsense() {
