@@ -19,6 +19,41 @@ fn cluster_up() -> bool {
         .unwrap_or(false)
 }
 
+/// Whether the local cluster answers; without one the test is skipped, unless CI's
+/// `HPCREADY_REQUIRE_SLURM_TESTS` makes that a failure.
+fn cluster() -> bool {
+    let up = cluster_up();
+    assert!(
+        up || std::env::var("HPCREADY_REQUIRE_SLURM_TESTS").is_err(),
+        "no Slurm cluster answers (sinfo); run .ci/slurm-up"
+    );
+    up
+}
+
+/// Submits `script` from `dir` with `sbatch --wait` (with `env` set), asserts it succeeded,
+/// and returns the job id and its output file's text.
+fn submit(dir: &std::path::Path, script: &[u8], env: &[(&str, &str)]) -> (String, String) {
+    let job = dir.join("job.sh");
+    std::fs::write(&job, script).unwrap();
+    let mut c = Command::new("timeout");
+    c.args(["900", "sbatch", "--wait", "--parsable"])
+        .arg("--chdir")
+        .arg(dir)
+        .arg(&job);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let o = c.output().unwrap();
+    let id = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    let log = std::fs::read_to_string(dir.join(format!("hpcready-{id}.out"))).unwrap_or_default();
+    assert!(
+        o.status.success(),
+        "sbatch failed: {}\n{log}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    (id, log)
+}
+
 /// The torch Python when the local cluster answers and torch is there; `None` skips the test
 /// (CI's `HPCREADY_REQUIRE_*` turn a missing one into a failure).
 fn cluster_and_torch() -> Option<std::path::PathBuf> {
@@ -57,23 +92,7 @@ fn the_generated_job_runs_and_leaves_its_report() {
     }
     let o = c.output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let job = dir.path().join("job.sh");
-    std::fs::write(&job, &o.stdout).unwrap();
-    let o = Command::new("timeout")
-        .args(["900", "sbatch", "--wait", "--parsable"])
-        .arg("--chdir")
-        .arg(dir.path())
-        .arg(&job)
-        .output()
-        .unwrap();
-    let id = String::from_utf8_lossy(&o.stdout).trim().to_string();
-    let log =
-        std::fs::read_to_string(dir.path().join(format!("hpcready-{id}.out"))).unwrap_or_default();
-    assert!(
-        o.status.success(),
-        "sbatch failed: {}\n{log}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let (id, log) = submit(dir.path(), &o.stdout, &[]);
     let rep = dir.path().join(format!("reports/slurm-{id}"));
     for f in [
         "node.json",
@@ -174,11 +193,7 @@ fn a_hung_rank_under_srun_ends_the_step_naming_it() {
 /// the fleet report, the node ready and failing-nodes.txt empty.
 #[test]
 fn the_generated_smoke_job_leaves_the_fleet_report() {
-    if !cluster_up() {
-        assert!(
-            std::env::var("HPCREADY_REQUIRE_SLURM_TESTS").is_err(),
-            "no Slurm cluster answers (sinfo); run .ci/slurm-up"
-        );
+    if !cluster() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -188,23 +203,10 @@ fn the_generated_smoke_job_leaves_the_fleet_report() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let job = dir.path().join("smoke.sh");
-    std::fs::write(&job, &o.stdout).unwrap();
-    let o = Command::new("timeout")
-        .args(["600", "sbatch", "--wait", "--parsable"])
-        .arg("--chdir")
-        .arg(dir.path())
-        .arg(&job)
-        .env("HPCREADY_PYTHON", "/nonexistent/python3")
-        .output()
-        .unwrap();
-    let id = String::from_utf8_lossy(&o.stdout).trim().to_string();
-    let log =
-        std::fs::read_to_string(dir.path().join(format!("hpcready-{id}.out"))).unwrap_or_default();
-    assert!(
-        o.status.success(),
-        "sbatch failed: {}\n{log}",
-        String::from_utf8_lossy(&o.stderr)
+    let (id, log) = submit(
+        dir.path(),
+        &o.stdout,
+        &[("HPCREADY_PYTHON", "/nonexistent/python3")],
     );
     let rep = dir.path().join(format!("reports/smoke-{id}/report"));
     assert!(rep.join("fleet.html").is_file(), "{log}");
@@ -218,11 +220,7 @@ fn the_generated_smoke_job_leaves_the_fleet_report() {
 #[cfg(feature = "test-hooks")]
 #[test]
 fn four_srun_tasks_as_four_nodes_one_hung_one_slow() {
-    if !cluster_up() {
-        assert!(
-            std::env::var("HPCREADY_REQUIRE_SLURM_TESTS").is_err(),
-            "no Slurm cluster answers (sinfo); run .ci/slurm-up"
-        );
+    if !cluster() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

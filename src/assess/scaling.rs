@@ -360,14 +360,7 @@ impl Check {
     /// The measured step's distance from the projected band, relative to the measured step (0
     /// inside the band; negative: the projection is faster than measured).
     pub fn error(&self) -> f64 {
-        let (lo, hi) = self.projected.step_s;
-        if self.measured_s < lo {
-            (lo - self.measured_s) / self.measured_s
-        } else if self.measured_s > hi {
-            (hi - self.measured_s) / self.measured_s
-        } else {
-            0.0
-        }
+        crate::assess::project::band_error(self.projected.step_s, self.measured_s)
     }
 
     /// One line: what was projected from what, and the error.

@@ -159,17 +159,21 @@ pub struct CommValidation {
 }
 
 impl CommValidation {
-    /// The measured step's distance from the projected band, relative to the measured step
-    /// (0 inside the band; negative: the band is faster than measured).
+    /// The measured step's distance from the projected band (see [`band_error`]).
     pub fn error(&self) -> f64 {
-        let (lo, hi) = self.projected_s;
-        if self.measured_s < lo {
-            (lo - self.measured_s) / self.measured_s
-        } else if self.measured_s > hi {
-            (hi - self.measured_s) / self.measured_s
-        } else {
-            0.0
-        }
+        band_error(self.projected_s, self.measured_s)
+    }
+}
+
+/// A measured time's distance from a projected band (fast end, slow end), relative to the
+/// measurement: 0 inside the band, negative when the band is faster than measured.
+pub fn band_error((lo, hi): (f64, f64), measured: f64) -> f64 {
+    if measured < lo {
+        (lo - measured) / measured
+    } else if measured > hi {
+        (hi - measured) / measured
+    } else {
+        0.0
     }
 }
 

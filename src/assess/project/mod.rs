@@ -22,7 +22,8 @@ use crate::results::Results;
 
 mod comm;
 pub use comm::{
-    CommTerm, CommValidation, comm_term, comm_validations, projection_comm, scaling_comm,
+    CommTerm, CommValidation, band_error, comm_term, comm_validations, projection_comm,
+    scaling_comm,
 };
 
 /// The default utilisation band: end-to-end training reaching 35–55% of the matmul rate. This is
