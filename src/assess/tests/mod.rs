@@ -641,6 +641,35 @@ fn a_training_step_is_compared_with_the_published_step_of_its_size() {
             .what
             .contains("MPT of the same depth")
     );
+    // Beside a faster single-GPU step, the sharded (FSDP2) step is the one compared, as
+    // llm-foundry's figure was measured sharded.
+    let r = results(vec![
+        torch_gpu(
+            BenchKind::Train,
+            DType::Bf16,
+            one_b,
+            400.0,
+            "torch/train-llama",
+        ),
+        torch_gpu(
+            BenchKind::Train,
+            DType::Bf16,
+            one_b,
+            350.0,
+            "torch/train-llama-fsdp",
+        ),
+    ]);
+    let c = compare(&r, &lookup("h100-sxm").unwrap());
+    let row = &c.rows[0];
+    assert_eq!(row.ours_method.as_deref(), Some("torch/train-llama-fsdp"));
+    assert!(
+        row.baseline
+            .as_ref()
+            .unwrap()
+            .what
+            .contains("sharded with FSDP2"),
+        "{row:#?}"
+    );
     let small = Shape::Train {
         layers: 2,
         hidden: 128,
