@@ -118,6 +118,9 @@ pub struct SlurmArgs {
     /// projects from it.
     #[arg(long, requires = "torch", conflicts_with = "smoke")]
     pub scaling: bool,
+    /// With --torch: the training step under torch.compile (`run --compile`).
+    #[arg(long, requires = "torch", conflicts_with = "smoke")]
+    pub compile: bool,
     /// Write the pre-job check instead: `hpcready smoke` on every node (one task per node, each
     /// GPU measured in its own process), then the fleet report with failing-nodes.txt for
     /// `sbatch --exclude`. With --torch, smoke measures through that Python's PyTorch.

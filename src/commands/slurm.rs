@@ -128,6 +128,7 @@ pub fn script(args: &SlurmArgs, binary: &str) -> anyhow::Result<String> {
         nodes * ranks
     ));
     if let Some(py) = &args.torch {
+        let compile = if args.compile { " --compile" } else { "" };
         let bind = match &args.cpu_bind {
             Some(b) => format!(" --cpu-bind={}", sbatch_value("--cpu-bind", b)?),
             None => String::new(),
@@ -152,7 +153,7 @@ pub fn script(args: &SlurmArgs, binary: &str) -> anyhow::Result<String> {
                  #    data-parallel training step at {list} node(s), one task per GPU, a results\n\
                  #    file per node count (the rendezvous directory must be shared by the nodes).\n\
                  for k in {list}; do\n\
-                 \x20 srun --nodes=$k --ntasks-per-node={ranks}{gpus}{bind} \"${{RUN[@]}}\" run --backend torch --bench allreduce,train --python {} --suite {suite}{smoke} --out \"$OUT/scaling-${{k}}n.json\" \\\n\
+                 \x20 srun --nodes=$k --ntasks-per-node={ranks}{gpus}{bind} \"${{RUN[@]}}\" run --backend torch --bench allreduce,train --python {} --suite {suite}{smoke}{compile} --out \"$OUT/scaling-${{k}}n.json\" \\\n\
                  \x20   || echo \"hpcready: the torch step at $k node(s) failed (see above)\" >&2\n\
                  done\n\n",
                 sh(py)
@@ -164,7 +165,7 @@ pub fn script(args: &SlurmArgs, binary: &str) -> anyhow::Result<String> {
              #    alone then data-parallel (DDP). The binary reads srun's variables and sets up\n\
              #    the rendezvous in this directory (it must be shared by the nodes). The report's\n\
              #    checklist says which network NCCL/RCCL chose.\n\
-             srun --nodes={nodes} --ntasks-per-node={ranks}{gpus}{bind} \"${{RUN[@]}}\" run --backend torch --bench allreduce,train --python {} --suite {suite}{smoke} --out \"$OUT/torch.json\" \\\n  || echo \"hpcready: the torch step failed (see above)\" >&2\n\n",
+             srun --nodes={nodes} --ntasks-per-node={ranks}{gpus}{bind} \"${{RUN[@]}}\" run --backend torch --bench allreduce,train --python {} --suite {suite}{smoke}{compile} --out \"$OUT/torch.json\" \\\n  || echo \"hpcready: the torch step failed (see above)\" >&2\n\n",
             nodes * ranks,
             sh(py)
         ));
@@ -264,6 +265,7 @@ mod tests {
             smoke: false,
             smoke_timeout: None,
             scaling: false,
+            compile: false,
             sampling: Sampling::Suite,
         }
     }
@@ -335,11 +337,12 @@ mod tests {
         a.nodes = 12;
         a.torch = Some("python3".into());
         a.scaling = true;
+        a.compile = true;
         let s = script(&a, "/bin/hpcready").unwrap();
         for line in [
             "for k in 1 2 4 8 12; do",
             "  srun --nodes=$k --ntasks-per-node=4 --gpus-per-task=1 \"${RUN[@]}\" run --backend \
-             torch --bench allreduce,train --python 'python3' --suite standard --out \
+             torch --bench allreduce,train --python 'python3' --suite standard --compile --out \
              \"$OUT/scaling-${k}n.json\" \\",
             "\"$OUT\"/scaling-*n.json; do",
         ] {
