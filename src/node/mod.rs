@@ -3,6 +3,7 @@
 
 pub mod adapters;
 pub mod checklist;
+pub mod energy;
 pub mod env;
 mod fabric;
 pub mod gpus;
