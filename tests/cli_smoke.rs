@@ -270,15 +270,7 @@ fn four_ranks_under_mpirun_write_one_file_per_node() {
         .iter()
         .map(|h| dir.path().join(format!("{h}.json")))
         .collect();
-    let o = hpcready()
-        .arg("report")
-        .args(&files)
-        .arg("--out")
-        .arg(&report)
-        .assert()
-        .success()
-        .get_output()
-        .clone();
+    let o = report_of(&files, &report);
     let said = String::from_utf8_lossy(&o.stdout);
     assert!(said.contains("2 of 4 node(s) ready"), "{said}");
     assert_eq!(

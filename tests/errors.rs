@@ -120,6 +120,12 @@ fn input_refusals() {
             ],
         ),
         (
+            "project_unknown_precision",
+            &[
+                "project", "--params", "7B", "--tokens", "1T", "--dtype", "fp4",
+            ],
+        ),
+        (
             "unknown_dtype",
             &[
                 "run", "--bench", "matmul", "--dtype", "q4", "--out", "x.json",

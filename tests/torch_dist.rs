@@ -507,16 +507,7 @@ fn a_scaling_run_makes_a_curve_checked_on_itself() {
         .map(|f| dir.path().join(format!("{f}.json")))
         .collect();
     let report = dir.path().join("report");
-    let o = hpcready()
-        .arg("report")
-        .args(&files)
-        .arg("--out")
-        .arg(&report)
-        .assert()
-        .success()
-        .get_output()
-        .clone();
-    let said = text(&o);
+    let said = text(&report_of(&files, &report));
     assert!(said.contains("4 node(s) projected from 2"), "{said}");
     let md = read(&report.join("report.md"));
     assert!(md.contains("## Scaling across nodes"), "{md}");

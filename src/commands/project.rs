@@ -74,11 +74,13 @@ pub fn project(args: &ProjectArgs) -> anyhow::Result<()> {
         })?;
         Some((c, fitted))
     };
-    // Without --results, the scaling run's smallest node count is the node projected.
-    let results_path = args
-        .results
-        .clone()
-        .or_else(|| (!scaled.is_empty()).then(|| args.scaling[0].clone()));
+    // Without --results, the scaling run's file of the fewest ranks is the node projected.
+    let fewest = scaled
+        .iter()
+        .enumerate()
+        .min_by_key(|(_, r)| r.ranks.as_ref().map_or(1, |l| l.size))
+        .map(|(i, _)| args.scaling[i].clone());
+    let results_path = args.results.clone().or(fewest);
     if let Some(path) = &results_path {
         let results = match args.scaling.iter().position(|p| p == path) {
             Some(i) => scaled[i].clone(),

@@ -3,8 +3,10 @@
 //! the nodes and the outliers, and the rule that called them.
 
 use super::model::{Block, Cell};
+use super::plots::{COLORS, plot_err};
 use crate::assess::fleet::Fleet;
 use crate::bench::sig;
+use plotters::prelude::*;
 
 /// The fleet page; `hosts` are the nodes judged, in order.
 pub fn page(fleet: &Fleet, hosts: &[String]) -> anyhow::Result<super::Page> {
@@ -97,7 +99,7 @@ pub fn page(fleet: &Fleet, hosts: &[String]) -> anyhow::Result<super::Page> {
         plots.push(super::plots::Plot {
             name: format!("spread-{}", i + 1),
             title: format!("{} across the nodes", s.key),
-            svg: super::plots::spread(s)?,
+            svg: spread(s)?,
         });
     }
     b.push(Block::Heading(2, "Nodes".into()));
@@ -125,4 +127,165 @@ fn csv(fleet: &Fleet, hosts: &[String]) -> anyhow::Result<Vec<u8>> {
         ])?;
     }
     Ok(w.into_inner()?)
+}
+
+/// One figure across an allocation: every node's (and GPU's) value, sorted, worst first for a
+/// rate; the allocation's median dashed, the outlier rule's threshold dashed red, and the values
+/// beyond it in red. A rank plot stays readable at thousands of nodes where a histogram's bins
+/// would hide the one slow GPU.
+fn spread(s: &crate::assess::fleet::Spread) -> anyhow::Result<String> {
+    let sane = |v: &f64| v.is_finite() && v.abs() < 1e30;
+    let values: Vec<f64> = s.values.iter().copied().filter(sane).collect();
+    let n = values.len().max(1) as f64;
+    let threshold = s.threshold.filter(sane);
+    let beyond = |v: f64| match threshold {
+        Some(t) if s.higher_is_better => v < t,
+        Some(t) => v > t,
+        None => false,
+    };
+    let (mut lo, mut hi) = values
+        .iter()
+        .chain([s.median].iter().filter(|v| sane(v)))
+        .chain(threshold.iter())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
+            (a.min(v), b.max(v))
+        });
+    if !lo.is_finite() {
+        (lo, hi) = (0.0, 1.0);
+    }
+    let pad = if hi > lo {
+        (hi - lo) * 0.08
+    } else {
+        hi.abs().max(1.0) * 0.05
+    };
+    let (lo, hi) = (lo - pad, hi + pad);
+    let title = super::printable(&s.key);
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (760, 340)).into_drawing_area();
+        root.fill(&WHITE).map_err(plot_err)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(&title, ("sans-serif", 18))
+            .margin(14)
+            .x_label_area_size(40)
+            .y_label_area_size(70)
+            .build_cartesian_2d(0f64..n + 1.0, lo..hi)
+            .map_err(plot_err)?;
+        chart
+            .configure_mesh()
+            .x_desc(if s.higher_is_better {
+                "nodes × GPUs, slowest first"
+            } else {
+                "nodes × GPUs, fastest first"
+            })
+            .y_desc(super::printable(&s.unit))
+            .x_label_formatter(&|x| format!("{x:.0}"))
+            .y_label_formatter(&|y| crate::bench::num(*y))
+            .max_light_lines(2)
+            .light_line_style(RGBColor(240, 240, 240))
+            .draw()
+            .map_err(plot_err)?;
+        let (ok, bad) = (COLORS[0], COLORS[1]);
+        let pts = values.iter().enumerate().map(|(i, &v)| ((i + 1) as f64, v));
+        // Thousands of circles make a heavy page: a line through the values instead, with the
+        // outliers still marked one by one.
+        if values.len() <= 1000 {
+            chart
+                .draw_series(
+                    pts.clone()
+                        .filter(|p| !beyond(p.1))
+                        .map(|p| Circle::new(p, 3, ok.filled())),
+                )
+                .map_err(plot_err)?
+                .label("a node (× GPU)")
+                .legend(move |(x, y)| Circle::new((x + 9, y), 3, ok.filled()));
+        } else {
+            chart
+                .draw_series(LineSeries::new(pts.clone(), ok.stroke_width(2)))
+                .map_err(plot_err)?
+                .label("nodes (× GPUs)")
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], ok));
+        }
+        if values.iter().any(|&v| beyond(v)) {
+            chart
+                .draw_series(
+                    pts.filter(|p| beyond(p.1))
+                        .map(|p| Circle::new(p, 4, bad.filled())),
+                )
+                .map_err(plot_err)?
+                .label("outlier")
+                .legend(move |(x, y)| Circle::new((x + 9, y), 4, bad.filled()));
+        }
+        let grey = RGBColor(90, 90, 90).stroke_width(2);
+        if sane(&s.median) {
+            chart
+                .draw_series(DashedLineSeries::new(
+                    vec![(0.0, s.median), (n + 1.0, s.median)],
+                    8,
+                    5,
+                    grey,
+                ))
+                .map_err(plot_err)?
+                .label("the allocation's median")
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], grey));
+        }
+        if let Some(t) = threshold {
+            let style = bad.stroke_width(1);
+            chart
+                .draw_series(DashedLineSeries::new(
+                    vec![(0.0, t), (n + 1.0, t)],
+                    4,
+                    4,
+                    style,
+                ))
+                .map_err(plot_err)?
+                .label("outlier threshold")
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], style));
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerRight)
+            .background_style(WHITE.mix(0.85))
+            .border_style(RGBColor(180, 180, 180))
+            .draw()
+            .map_err(plot_err)?;
+        root.present().map_err(plot_err)?;
+    }
+    Ok(svg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The spread plot marks the values beyond the rule's threshold in red and draws the
+    /// median and the threshold; a thousand-and-one values become a line, the outlier still a
+    /// mark.
+    #[test]
+    fn a_spread_plot_marks_its_outliers() {
+        let red = "#D62728";
+        let mut s = crate::assess::fleet::Spread {
+            key: "matmul bf16".into(),
+            count: 4,
+            median: 100.0,
+            range: (50.0, 101.0),
+            mad: 0.5,
+            threshold: Some(90.0),
+            values: vec![50.0, 100.0, 100.0, 101.0],
+            unit: "TFLOP/s".into(),
+            higher_is_better: true,
+        };
+        let svg = spread(&s).unwrap();
+        assert_eq!(svg.matches(&format!("fill=\"{red}\"")).count(), 2, "{svg}"); // point, legend
+        assert!(svg.contains("outlier threshold") && svg.contains("median"));
+        s.values = (0..1001)
+            .map(|i| if i == 0 { 50.0 } else { 100.0 })
+            .collect();
+        let big = spread(&s).unwrap();
+        assert_eq!(big.matches(&format!("fill=\"{red}\"")).count(), 2);
+        assert!(big.len() < svg.len() + 40_000, "{}", big.len());
+        s.threshold = None;
+        s.values = vec![100.0; 3];
+        assert!(!spread(&s).unwrap().contains("outlier"));
+    }
 }

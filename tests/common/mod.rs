@@ -9,6 +9,19 @@ pub fn hpcready() -> Command {
     Command::cargo_bin("hpcready").unwrap()
 }
 
+/// `hpcready report FILES --out OUT`, which must succeed; its output.
+pub fn report_of(files: &[std::path::PathBuf], out: &Path) -> std::process::Output {
+    hpcready()
+        .arg("report")
+        .args(files)
+        .arg("--out")
+        .arg(out)
+        .assert()
+        .success()
+        .get_output()
+        .clone()
+}
+
 pub fn read(p: &Path) -> String {
     std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
