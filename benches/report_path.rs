@@ -52,7 +52,7 @@ fn tiny_run() -> Results {
     ];
     for case in &cases {
         r.measurements
-            .push(measure_case(&backend, case, &SamplingPlan::smoke()).expect("supported"));
+            .push(measure_case(&backend, case, &SamplingPlan::smoke(), None).expect("supported"));
     }
     r.planned = cases.len();
     r.complete = true;

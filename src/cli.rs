@@ -356,6 +356,10 @@ pub struct RunArgs {
     /// first steps include the compilation and are not timed.
     #[arg(long)]
     pub compile: bool,
+    /// Do not read the node's energy counter (NVML, pm_counters, amdgpu hwmon, RAPL) around
+    /// each measurement; by default it is read and results say which counter, or why none.
+    #[arg(long)]
+    pub no_energy: bool,
     /// GPU adapter(s) for the gpu backend: an index or part of a name from `hpcready probe`, or
     /// `all` (every hardware GPU, the default). Software adapters (lavapipe) run only when named.
     #[arg(long, value_name = "N|NAME|all")]

@@ -236,3 +236,148 @@ fn a_lumi_g_node_without_vulkan_or_torch_is_told_what_it_has_and_why() {
     let md = read(&out.join("report.md"));
     assert!(md.contains("AMD CDNA"), "{md}");
 }
+
+/// A fake RAPL package under `root` whose counter a thread advances at `watts` (wrapping at
+/// 2^32 µJ, as RAPL's range does) until `stop` is set.
+fn rapl_at(
+    root: &Path,
+    watts: u64,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<()> {
+    let zone = root.join("sys/class/powercap/intel-rapl:0");
+    std::fs::create_dir_all(&zone).unwrap();
+    std::fs::write(zone.join("name"), "package-0\n").unwrap();
+    let range: u64 = 1 << 32;
+    std::fs::write(zone.join("max_energy_range_uj"), format!("{range}\n")).unwrap();
+    let file = zone.join("energy_uj");
+    // Near the top of the range: the run's readings cross a wrap.
+    let mut uj = range - 3_000_000;
+    std::fs::write(&file, format!("{uj}\n")).unwrap();
+    std::thread::spawn(move || {
+        let start = std::time::Instant::now();
+        let first = uj;
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            uj = (first + (start.elapsed().as_secs_f64() * watts as f64 * 1e6) as u64) % range;
+            // Written whole (a rename) so that a reader never sees half a number.
+            let tmp = file.with_extension("tmp");
+            std::fs::write(&tmp, format!("{uj}\n")).unwrap();
+            std::fs::rename(&tmp, &file).unwrap();
+        }
+    })
+}
+
+#[test]
+fn energy_is_read_around_each_measurement_and_reported_per_watt() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("node");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let meter = rapl_at(&root, 50, stop.clone());
+    let results = dir.path().join("r.json");
+    let o = hpcready()
+        .args([
+            "run",
+            "--backend",
+            "cpu",
+            "--bench",
+            "matmul",
+            "--dtype",
+            "f32",
+            "--sizes",
+            "96",
+            "--suite",
+            "quick",
+            "--out",
+        ])
+        .arg(&results)
+        .env("HPCREADY_TEST_ROOT", &root)
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    meter.join().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("energy: rapl (CPU-only) around each measurement"),
+        "{err}"
+    );
+    let v: serde_json::Value = serde_json::from_str(&read(&results)).unwrap();
+    assert_eq!(v["energy_meter"]["status"], "found");
+    assert_eq!(v["energy_meter"]["method"], "rapl");
+    for m in v["measurements"].as_array().unwrap() {
+        let e = &m["energy"];
+        assert_eq!(e["status"], "measured", "{m}");
+        // The thread's 50 W, within what a loaded 2-core machine's sleeps allow.
+        let w = e["watts"].as_f64().unwrap();
+        assert!((20.0..=80.0).contains(&w), "{w} W");
+        assert!(e["runs"].as_u64().unwrap() > 0);
+        assert!(e["seconds"].as_f64().unwrap() >= 0.5);
+    }
+    // The report's energy section: the counter, power, energy per run and performance per watt.
+    let out = dir.path().join("report");
+    let r = report_of(std::slice::from_ref(&results), &out);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let md = read(&out.join("report.md"));
+    assert!(md.contains("## Energy"), "{md}");
+    assert!(md.contains("Counter: rapl (CPU-only) — CPU-only"), "{md}");
+    assert!(md.contains("GFLOP/s per W"), "{md}");
+
+    // A counter that stops (pm_counters' freshness unchanged): said, never a zero.
+    let pm = dir.path().join("pm/sys/cray/pm_counters");
+    std::fs::create_dir_all(&pm).unwrap();
+    std::fs::write(pm.join("energy"), "5000 J 1 us\n").unwrap();
+    std::fs::write(pm.join("freshness"), "7\n").unwrap();
+    hpcready()
+        .args([
+            "run",
+            "--backend",
+            "cpu",
+            "--bench",
+            "matmul",
+            "--dtype",
+            "f32",
+            "--sizes",
+            "96",
+            "--suite",
+            "quick",
+            "--out",
+        ])
+        .arg(&results)
+        .env("HPCREADY_TEST_ROOT", dir.path().join("pm"))
+        .assert()
+        .success();
+    let v: serde_json::Value = serde_json::from_str(&read(&results)).unwrap();
+    for m in v["measurements"].as_array().unwrap() {
+        let why = m["energy"]["why"].as_str().unwrap_or_default();
+        assert!(
+            why.contains("stopped updating") || why.contains("under the 2 s pm_counters needs"),
+            "{m}"
+        );
+    }
+    // No counter at all: the run says why, the measurements carry nothing.
+    hpcready()
+        .args([
+            "run",
+            "--backend",
+            "cpu",
+            "--bench",
+            "matmul",
+            "--dtype",
+            "f32",
+            "--sizes",
+            "96",
+            "--sampling",
+            "smoke",
+            "--out",
+        ])
+        .arg(&results)
+        .env("HPCREADY_TEST_ROOT", dir.path().join("none"))
+        .assert()
+        .success();
+    let v: serde_json::Value = serde_json::from_str(&read(&results)).unwrap();
+    assert_eq!(v["energy_meter"]["status"], "missing");
+    let why = v["energy_meter"]["why"].to_string();
+    assert!(why.contains("pm_counters") && why.contains("RAPL"), "{why}");
+    assert!(v["measurements"][0].get("energy").is_none());
+}

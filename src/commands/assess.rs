@@ -50,6 +50,7 @@ pub fn assess(args: &AssessArgs) -> anyhow::Result<()> {
         python: args.python.resolve()?,
         timeout: std::time::Duration::from_secs(300),
         compile: false,
+        energy: true,
     };
     let results = measure(&req, node)?;
     let (comparison, _) = build_report(&results, &profile, &Format::ALL, &dir)?;

@@ -77,6 +77,8 @@ pub struct MeasureRequest {
     pub timeout: std::time::Duration,
     /// Training steps under `torch.compile`.
     pub compile: bool,
+    /// Read the node's energy counter around each measurement.
+    pub energy: bool,
 }
 
 /// Plans, checks and runs a selection, keeping the results file current as each case
@@ -134,6 +136,18 @@ pub fn measure(req: &MeasureRequest, mut node: Inventory) -> anyhow::Result<Resu
     );
     results.planned = plans.iter().map(|p| p.cases.len()).sum();
     let usable = results.node.cpu.usable_threads;
+    let (meter, status) =
+        crate::node::energy::MeterStatus::discover(&crate::node::env::Env::real(), !req.energy);
+    match &meter {
+        Some(m) => crate::say!(
+            "energy: {} around each measurement of at least {} s",
+            m.describe(),
+            m.min_seconds()
+        ),
+        None if req.energy => crate::say!("energy: not measured: {}", status.describe()),
+        None => {}
+    }
+    results.energy_meter = Some(status);
     let mut writer = ResultsWriter::create(req.out.clone(), results)?;
     let load = LoadSnapshot::take();
     let mut bar = Bar::new(writer.results().planned);
@@ -143,6 +157,7 @@ pub fn measure(req: &MeasureRequest, mut node: Inventory) -> anyhow::Result<Resu
             b.as_ref(),
             &plan.cases,
             &sampling,
+            meter.as_ref(),
             &mut writer,
             &mut bar,
         )?);
@@ -257,6 +272,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         python: args.python.resolve()?,
         timeout: std::time::Duration::from_secs(args.timeout),
         compile: args.compile,
+        energy: !args.no_energy,
     };
     let results = measure(&req, node)?;
     emit(&measurement_table(&results))?;

@@ -19,6 +19,7 @@ pub mod run;
 
 use crate::backend::Kernel;
 use crate::bench::verify::Verification;
+use crate::node::energy::{EnergyRecord, Meter};
 use crate::results::TimingSource;
 use std::time::{Duration, Instant};
 
@@ -126,6 +127,8 @@ pub struct Sampled {
     pub iterations_per_sample: u64,
     /// Where the times came from.
     pub timing: TimingSource,
+    /// The energy of the timed samples, when a meter was given and verification passed.
+    pub energy: Option<EnergyRecord>,
 }
 
 fn timed(kernel: &mut dyn Kernel, iterations: u64) -> anyhow::Result<(Duration, TimingSource)> {
@@ -138,8 +141,13 @@ fn timed(kernel: &mut dyn Kernel, iterations: u64) -> anyhow::Result<(Duration, 
     })
 }
 
-/// Verifies `kernel`, then samples it under `plan`.
-pub fn sample(kernel: &mut dyn Kernel, plan: &SamplingPlan) -> anyhow::Result<Sampled> {
+/// Verifies `kernel`, then samples it under `plan`; with a `meter`, reads the node's energy
+/// counter around the timed samples (the warm-up excluded).
+pub fn sample(
+    kernel: &mut dyn Kernel,
+    plan: &SamplingPlan,
+    meter: Option<&Meter>,
+) -> anyhow::Result<Sampled> {
     let (first, mut timing) = timed(kernel, 1)?;
     let verification = kernel.verify();
     if !verification.passed {
@@ -148,6 +156,7 @@ pub fn sample(kernel: &mut dyn Kernel, plan: &SamplingPlan) -> anyhow::Result<Sa
             samples: Vec::new(),
             iterations_per_sample: 0,
             timing,
+            energy: None,
         });
     }
     // Warm-up, and an estimate of one iteration's time (the fastest seen).
@@ -161,6 +170,7 @@ pub fn sample(kernel: &mut dyn Kernel, plan: &SamplingPlan) -> anyhow::Result<Sa
     let iterations = ((target / per_iter.as_secs_f64().max(1e-9)).ceil() as u64).clamp(1, 1 << 30);
 
     let mut samples = Vec::with_capacity(plan.min_samples);
+    let before = meter.map(Meter::snapshot);
     let start = Instant::now();
     loop {
         let (t, source) = timed(kernel, iterations)?;
@@ -173,11 +183,19 @@ pub fn sample(kernel: &mut dyn Kernel, plan: &SamplingPlan) -> anyhow::Result<Sa
             break;
         }
     }
+    let energy = meter.zip(before).map(|(m, before)| {
+        let runs = samples.len() as u64 * iterations;
+        match (before, m.snapshot()) {
+            (Ok(a), Ok(b)) => m.record(&a, &b, runs),
+            (Err(e), _) | (_, Err(e)) => EnergyRecord::NotMeasured { why: e.to_string() },
+        }
+    });
     Ok(Sampled {
         verification,
         samples,
         iterations_per_sample: iterations,
         timing,
+        energy,
     })
 }
 
@@ -225,7 +243,7 @@ mod tests {
             ok: true,
             runs: 0,
         };
-        let s = sample(&mut k, &SamplingPlan::smoke()).unwrap();
+        let s = sample(&mut k, &SamplingPlan::smoke(), None).unwrap();
         assert_eq!(s.timing, TimingSource::DeviceTimestamps);
         assert!(s.samples.len() >= 3);
         assert_eq!(s.iterations_per_sample, 20); // 2 ms target / 100 µs
@@ -266,7 +284,7 @@ mod tests {
             ok: false,
             runs: 0,
         };
-        let s = sample(&mut k, &SamplingPlan::smoke()).unwrap();
+        let s = sample(&mut k, &SamplingPlan::smoke(), None).unwrap();
         assert!(!s.verification.passed);
         assert!(s.samples.is_empty());
         assert_eq!(k.runs, 1);

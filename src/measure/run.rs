@@ -4,6 +4,7 @@
 use super::{SamplingPlan, sample};
 use crate::backend::{Backend, PrepareError};
 use crate::bench::Case;
+use crate::node::energy::Meter;
 use crate::results::TimingSource;
 use crate::results::io::ResultsWriter;
 use crate::results::{Measurement, MethodFamily, Origin};
@@ -15,8 +16,9 @@ pub fn measure_case(
     backend: &dyn Backend,
     case: &Case,
     plan: &SamplingPlan,
+    meter: Option<&Meter>,
 ) -> Result<Measurement, PrepareError> {
-    measure_kernel(backend, case, None, plan)
+    measure_kernel(backend, case, None, plan, meter)
 }
 
 /// [`measure_case`] with one of the backend's [`Backend::kernels`] named. A kernel that fails
@@ -26,6 +28,7 @@ pub fn measure_kernel(
     case: &Case,
     kernel_name: Option<&str>,
     plan: &SamplingPlan,
+    meter: Option<&Meter>,
 ) -> Result<Measurement, PrepareError> {
     let device = backend.device();
     let started = rfc3339(now_unix());
@@ -60,9 +63,10 @@ pub fn measure_kernel(
     let mut m = pending(kernel.method(), kernel.variant());
     m.threads = device.threads;
     m.work = kernel.work();
-    match sample(kernel.as_mut(), plan) {
+    match sample(kernel.as_mut(), plan, meter) {
         Ok(s) => {
             m.timing = s.timing;
+            m.energy = s.energy;
             m.record(s.verification, s.samples, s.iterations_per_sample);
             if let Some(st) = &m.stats {
                 m.train = kernel.train_info(st.median);
@@ -105,6 +109,7 @@ pub fn run_cases(
     backend: &dyn Backend,
     cases: &[Case],
     plan: &SamplingPlan,
+    meter: Option<&Meter>,
     writer: &mut ResultsWriter,
     progress: &mut dyn Progress,
 ) -> anyhow::Result<Vec<String>> {
@@ -118,7 +123,7 @@ pub fn run_cases(
         };
         for name in names {
             progress.start(i, cases.len(), case);
-            match measure_kernel(backend, case, name, plan) {
+            match measure_kernel(backend, case, name, plan, meter) {
                 Ok(m) => {
                     writer.push(m)?;
                     let last = writer.results().measurements.last();
@@ -173,6 +178,7 @@ mod tests {
             &CpuBackend::with_threads(2),
             &cases,
             &SamplingPlan::smoke(),
+            None,
             &mut writer,
             &mut Silent,
         )

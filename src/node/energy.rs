@@ -6,8 +6,12 @@
 //! RAPL counter wraps, and that is handled) or stops updating (`pm_counters`' `freshness`) makes
 //! the reading fail with what happened.
 //!
+//! NVIDIA GPUs' energy comes from NVML's cumulative counter (`nvmlDeviceGetTotalEnergyConsumption`,
+//! millijoules since the driver loaded, Volta and later), with libnvidia-ml loaded at run time.
+//!
 //! Method (MLPerf Training's power rules; CEEC CoE, arXiv:2511.03029): the difference of an
-//! energy counter over the timed region. NVML's counter (NVIDIA) is not read here yet.
+//! energy counter over the timed region. A region shorter than [`Meter::min_seconds`] (20 updates
+//! of the counter, so that one update's step at either end stays within 10%) is not reported.
 
 use super::env::Env;
 use serde::{Deserialize, Serialize};
@@ -47,6 +51,8 @@ pub enum Method {
     AmdgpuHwmon,
     /// RAPL under `/sys/class/powercap`.
     Rapl,
+    /// NVML's total energy counter (NVIDIA).
+    Nvml,
 }
 
 impl Method {
@@ -56,16 +62,42 @@ impl Method {
             Method::PmCounters => "pm_counters",
             Method::AmdgpuHwmon => "amdgpu-hwmon",
             Method::Rapl => "rapl",
+            Method::Nvml => "nvml",
         }
     }
 }
 
-/// One counter file.
+/// Where a counter is read.
+#[derive(Debug, Clone, PartialEq)]
+enum Source {
+    /// A sysfs file.
+    File(PathBuf),
+    /// NVML's counter of the GPU at this index.
+    Nvml(u32),
+}
+
+/// NVML, loaded once; meters holding the same library compare equal.
+#[derive(Clone)]
+struct NvmlLib(std::sync::Arc<nvml_wrapper::Nvml>);
+
+impl std::fmt::Debug for NvmlLib {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NVML")
+    }
+}
+
+impl PartialEq for NvmlLib {
+    fn eq(&self, other: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+/// One counter.
 #[derive(Debug, Clone, PartialEq)]
 struct Counter {
-    /// Its name in results (`energy`, `accel0_energy`, `package-0`, `card0`).
+    /// Its name in results (`energy`, `accel0_energy`, `package-0`, `card0`, `gpu0`).
     name: String,
-    path: PathBuf,
+    source: Source,
     /// Joules per unit the file counts in.
     joules_per_unit: f64,
     /// Where it wraps to zero (RAPL's `max_energy_range_uj`).
@@ -84,6 +116,8 @@ pub struct Meter {
     counters: Vec<Counter>,
     /// `pm_counters`' `freshness`: it counts up while the counters update.
     freshness: Option<PathBuf>,
+    /// NVML, for [`Source::Nvml`] counters.
+    nvml: Option<NvmlLib>,
 }
 
 /// The counters read at one moment.
@@ -109,6 +143,93 @@ pub struct Energy {
     pub watts: f64,
     /// Every counter's joules, the breakdown ones too (`accel0_energy` …).
     pub counters: Vec<(String, f64)>,
+    /// Runs of the measured operation over the region (steps, kernel calls); 0 when not counted.
+    #[serde(default)]
+    pub runs: u64,
+}
+
+impl Energy {
+    /// Joules per run of the measured operation, when runs were counted.
+    pub fn joules_per_run(&self) -> Option<f64> {
+        (self.runs > 0).then(|| self.joules / self.runs as f64)
+    }
+}
+
+/// The energy one measurement used, or why it has none.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "kebab-case")]
+pub enum EnergyRecord {
+    /// Read from the node's counter over the timed region.
+    Measured(Energy),
+    /// The counter was there but this measurement's reading is not used (too short, went
+    /// backwards, stopped updating, unreadable).
+    NotMeasured {
+        /// What happened.
+        why: String,
+    },
+}
+
+impl EnergyRecord {
+    /// The energy, when measured.
+    pub fn energy(&self) -> Option<&Energy> {
+        match self {
+            Self::Measured(e) => Some(e),
+            Self::NotMeasured { .. } => None,
+        }
+    }
+}
+
+/// Which counter a run read, or why it read none: results carry it once per run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "kebab-case")]
+pub enum MeterStatus {
+    /// This counter was read around every long-enough measurement.
+    Found {
+        /// Where it comes from.
+        method: Method,
+        /// What it covers.
+        scope: Scope,
+        /// Its counters, by name (`energy`, `accel0_energy`, `gpu0` …).
+        counters: Vec<String>,
+    },
+    /// The node has no counter this build reads: why, counter by counter.
+    Missing {
+        /// One line per kind of counter.
+        why: Vec<String>,
+    },
+    /// Energy was turned off (`--no-energy`).
+    Off,
+}
+
+impl MeterStatus {
+    /// Discovers the node's counter (or says why there is none) unless `off`.
+    pub fn discover(env: &Env, off: bool) -> (Option<Meter>, Self) {
+        if off {
+            return (None, Self::Off);
+        }
+        match discover(env) {
+            Ok(m) => {
+                let status = Self::Found {
+                    method: m.method,
+                    scope: m.scope,
+                    counters: m.counters.iter().map(|c| c.name.clone()).collect(),
+                };
+                (Some(m), status)
+            }
+            Err(why) => (None, Self::Missing { why }),
+        }
+    }
+
+    /// In words, for reports: `pm_counters (node-level)`, or why there is none.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Found { method, scope, .. } => {
+                format!("{} ({})", method.name(), scope.describe())
+            }
+            Self::Missing { why } => format!("no energy counter: {}", why.join("; ")),
+            Self::Off => "energy not read (--no-energy)".into(),
+        }
+    }
 }
 
 /// Why there is no energy figure.
@@ -156,6 +277,18 @@ pub fn discover(env: &Env) -> Result<Meter, Vec<String>> {
         Ok(m) => return Ok(m),
         Err(e) => why.push(e),
     }
+    // NVML reads the real driver: a fake node (tests) is never mixed with it.
+    if env.root == std::path::Path::new("/") {
+        match nvml() {
+            Ok(m) => return Ok(m),
+            Err(e) => why.push(e),
+        }
+    } else {
+        why.push(format!(
+            "NVML: not read for a node under {}",
+            env.root.display()
+        ));
+    }
     match amdgpu_hwmon(env) {
         Ok(m) => return Ok(m),
         Err(e) => why.push(e),
@@ -164,8 +297,57 @@ pub fn discover(env: &Env) -> Result<Meter, Vec<String>> {
         Ok(m) => return Ok(m),
         Err(e) => why.push(e),
     }
-    why.push("NVML's energy counter (NVIDIA) is not read yet".into());
     Err(why)
+}
+
+fn nvml() -> Result<Meter, String> {
+    let lib = nvml_wrapper::Nvml::init()
+        .map_err(|e| format!("NVML: libnvidia-ml.so.1 not loaded ({e}): no NVIDIA driver"))?;
+    let n = lib
+        .device_count()
+        .map_err(|e| format!("NVML: counting GPUs failed: {e}"))?;
+    let mut counters = Vec::new();
+    let mut unsupported = Vec::new();
+    for i in 0..n {
+        match lib
+            .device_by_index(i)
+            .and_then(|d| d.total_energy_consumption())
+        {
+            Ok(_) => counters.push(Counter {
+                name: format!("gpu{i}"),
+                source: Source::Nvml(i),
+                joules_per_unit: 1e-3,
+                wraps_at: None,
+                total: true,
+            }),
+            Err(e) => unsupported.push(format!("GPU {i}: {e}")),
+        }
+    }
+    if counters.is_empty() {
+        return Err(if n == 0 {
+            "NVML: loaded, but it sees no GPU".into()
+        } else {
+            format!(
+                "NVML: no GPU has an energy counter (Volta and later): {}",
+                unsupported.join("; ")
+            )
+        });
+    }
+    if !unsupported.is_empty() {
+        // A partial sum would understate the node's GPUs: refuse it.
+        return Err(format!(
+            "NVML: {} of {n} GPUs have no energy counter: {}",
+            unsupported.len(),
+            unsupported.join("; ")
+        ));
+    }
+    Ok(Meter {
+        method: Method::Nvml,
+        scope: Scope::Gpu,
+        counters,
+        freshness: None,
+        nvml: Some(NvmlLib(std::sync::Arc::new(lib))),
+    })
 }
 
 fn pm_counters(env: &Env) -> Result<Meter, String> {
@@ -177,7 +359,7 @@ fn pm_counters(env: &Env) -> Result<Meter, String> {
     read_number(&node).map_err(|e| format!("pm_counters: {e}"))?;
     let mut counters = vec![Counter {
         name: "energy".into(),
-        path: node,
+        source: Source::File(node),
         joules_per_unit: 1.0,
         wraps_at: None,
         total: true,
@@ -193,7 +375,7 @@ fn pm_counters(env: &Env) -> Result<Meter, String> {
         if read_number(&path).is_ok() {
             counters.push(Counter {
                 name,
-                path,
+                source: Source::File(path),
                 joules_per_unit: 1.0,
                 wraps_at: None,
                 total: false,
@@ -206,6 +388,7 @@ fn pm_counters(env: &Env) -> Result<Meter, String> {
         scope: Scope::Node,
         counters,
         freshness,
+        nvml: None,
     })
 }
 
@@ -242,7 +425,7 @@ fn amdgpu_hwmon(env: &Env) -> Result<Meter, String> {
         {
             counters.push(Counter {
                 name: card,
-                path: file,
+                source: Source::File(file),
                 joules_per_unit: 1e-6,
                 wraps_at: None,
                 total: true,
@@ -257,6 +440,7 @@ fn amdgpu_hwmon(env: &Env) -> Result<Meter, String> {
         scope: Scope::Gpu,
         counters,
         freshness: None,
+        nvml: None,
     })
 }
 
@@ -287,7 +471,7 @@ fn rapl(env: &Env) -> Result<Meter, String> {
                 name: std::fs::read_to_string(z.join("name"))
                     .map(|n| n.trim().to_string())
                     .unwrap_or_else(|_| z.display().to_string()),
-                path: file,
+                source: Source::File(file),
                 joules_per_unit: 1e-6,
                 wraps_at: read_number(&z.join("max_energy_range_uj")).ok(),
                 total: true,
@@ -306,6 +490,7 @@ fn rapl(env: &Env) -> Result<Meter, String> {
         scope: Scope::Cpu,
         counters,
         freshness: None,
+        nvml: None,
     })
 }
 
@@ -315,12 +500,79 @@ impl Meter {
         format!("{} ({})", self.method.name(), self.scope.describe())
     }
 
+    /// The shortest region whose reading is reported: 20 of the counter's updates, so that a
+    /// step of one update at either end stays within 10%. pm_counters update at 10 Hz (HPE Cray
+    /// docs) and NVML's counter about as often on recent drivers; RAPL and amdgpu's hwmon every
+    /// millisecond or so, where half a second is still asked for.
+    pub fn min_seconds(&self) -> f64 {
+        match self.method {
+            Method::PmCounters | Method::Nvml => 2.0,
+            Method::AmdgpuHwmon | Method::Rapl => 0.5,
+        }
+    }
+
+    fn read(&self, c: &Counter) -> Result<u64, String> {
+        match &c.source {
+            Source::File(p) => read_number(p),
+            Source::Nvml(i) => {
+                let lib = self.nvml.as_ref().ok_or("NVML not loaded")?;
+                lib.0
+                    .device_by_index(*i)
+                    .and_then(|d| d.total_energy_consumption())
+                    .map_err(|e| format!("NVML GPU {i}: {e}"))
+            }
+        }
+    }
+
+    /// Reads the counters around `region`, which returns the runs it made; the record says
+    /// why when the reading is not used.
+    pub fn around<T, E>(
+        &self,
+        region: impl FnOnce() -> Result<(T, u64), E>,
+    ) -> Result<(T, EnergyRecord), E> {
+        let before = self.snapshot();
+        let (out, runs) = region()?;
+        let after = self.snapshot();
+        let record = match (before, after) {
+            (Ok(a), Ok(b)) => self.record(&a, &b, runs),
+            (Err(e), _) | (_, Err(e)) => EnergyRecord::NotMeasured { why: e.to_string() },
+        };
+        Ok((out, record))
+    }
+
+    /// The record of the region between two snapshots in which `runs` runs were made.
+    pub fn record(&self, a: &Snapshot, b: &Snapshot, runs: u64) -> EnergyRecord {
+        match self.between(a, b) {
+            Ok(e) if e.seconds < self.min_seconds() => EnergyRecord::NotMeasured {
+                why: format!(
+                    "the timed region lasted {:.2} s, under the {} s {} needs",
+                    e.seconds,
+                    self.min_seconds(),
+                    self.method.name()
+                ),
+            },
+            // A real load always moves a counter within 20 updates: a zero is a stuck counter.
+            Ok(e) if e.joules <= 0.0 => EnergyRecord::NotMeasured {
+                why: format!(
+                    "the {} counter did not move over {:.1} s: it is not updating",
+                    self.method.name(),
+                    e.seconds
+                ),
+            },
+            Ok(mut e) => {
+                e.runs = runs;
+                EnergyRecord::Measured(e)
+            }
+            Err(e) => EnergyRecord::NotMeasured { why: e.to_string() },
+        }
+    }
+
     /// Reads every counter now.
     pub fn snapshot(&self) -> Result<Snapshot, EnergyError> {
         let values = self
             .counters
             .iter()
-            .map(|c| read_number(&c.path))
+            .map(|c| self.read(c))
             .collect::<Result<Vec<u64>, String>>()
             .map_err(EnergyError::Unreadable)?;
         let freshness = match &self.freshness {
@@ -377,6 +629,7 @@ impl Meter {
             seconds,
             watts: if seconds > 0.0 { joules / seconds } else { 0.0 },
             counters,
+            runs: 0,
         })
     }
 }
@@ -554,8 +807,8 @@ mod tests {
         let why = discover(&env).unwrap_err();
         assert_eq!(why.len(), 4, "{why:?}");
         assert!(why[0].contains("not an HPE Cray EX node"));
-        assert!(why[2].contains("most VMs have none"));
-        assert!(why[3].contains("NVML"));
+        assert!(why[1].starts_with("NVML: not read for a node under"));
+        assert!(why[3].contains("most VMs have none"));
         // A RAPL zone whose counter is not a number (as unreadable).
         put(
             &env,
@@ -564,8 +817,58 @@ mod tests {
         );
         let why = discover(&env).unwrap_err();
         assert!(
-            why[2].contains("not a counter") && why[2].contains("root-only"),
+            why[3].contains("not a counter") && why[3].contains("root-only"),
             "{why:?}"
         );
+    }
+
+    #[test]
+    fn nvml_without_a_driver_is_a_reason_not_a_zero() {
+        // CI has no NVIDIA driver: the reason names the library; a GPU node reads its counters.
+        match nvml() {
+            Err(why) => assert!(why.starts_with("NVML: "), "{why}"),
+            Ok(m) => assert!(m.counters.iter().all(|c| c.name.starts_with("gpu"))),
+        }
+    }
+
+    #[test]
+    fn a_region_too_short_for_the_counter_is_not_reported() {
+        let (_d, env) = root();
+        let pm = "/sys/cray/pm_counters";
+        put(&env, &format!("{pm}/energy"), "1000 J\n");
+        put(&env, &format!("{pm}/freshness"), "1\n");
+        let m = discover(&env).unwrap();
+        let a = m.snapshot().unwrap();
+        put(&env, &format!("{pm}/energy"), "1300 J\n");
+        put(&env, &format!("{pm}/freshness"), "9\n");
+        let b = m.snapshot().unwrap();
+        let short = m.record(&a, &later(&a, b.clone(), 1.5), 10);
+        assert!(
+            matches!(&short, EnergyRecord::NotMeasured { why } if why.contains("1.50 s, under the 2 s pm_counters")),
+            "{short:?}"
+        );
+        // Freshness moved but the energy did not: a stuck counter, not zero joules.
+        let mut moved = a.clone();
+        moved.freshness = Some(5);
+        let stuck = m.record(&a, &later(&a, moved, 3.0), 10);
+        assert!(
+            matches!(&stuck, EnergyRecord::NotMeasured { why } if why.contains("did not move")),
+            "{stuck:?}"
+        );
+        let long = m.record(&a, &later(&a, b, 3.0), 10);
+        let e = long.energy().unwrap();
+        assert_eq!(
+            (e.joules, e.runs, e.joules_per_run()),
+            (300.0, 10, Some(30.0))
+        );
+        assert!((e.watts - 100.0).abs() < 1e-9);
+        // The status a run records: the counter found, or why none, or off.
+        let (meter, status) = MeterStatus::discover(&env, false);
+        assert!(meter.is_some());
+        assert_eq!(status.describe(), "pm_counters (node-level)");
+        assert_eq!(MeterStatus::discover(&env, true).1, MeterStatus::Off);
+        let json = serde_json::to_string(&long).unwrap();
+        assert!(json.starts_with(r#"{"status":"measured","#), "{json}");
+        assert_eq!(serde_json::from_str::<EnergyRecord>(&json).unwrap(), long);
     }
 }

@@ -11,6 +11,7 @@ pub mod compare;
 pub mod csv;
 mod details;
 mod document;
+pub mod energy;
 pub mod fleet;
 pub mod html;
 pub mod json;

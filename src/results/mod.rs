@@ -11,6 +11,7 @@ pub use transport::{Network, Transport};
 use crate::bench::verify::Verification;
 use crate::bench::{BenchKind, DType, Shape, Throughput, Unit, Work};
 use crate::node::Inventory;
+use crate::node::energy::{EnergyRecord, MeterStatus};
 use crate::node::load::LoadReport;
 use crate::stats::Stats;
 use serde::{Deserialize, Serialize};
@@ -120,6 +121,10 @@ pub struct Results {
     pub ranks: Option<RankLayout>,
     /// Measurements, in the order they finished.
     pub measurements: Vec<Measurement>,
+    /// The energy counter read around each measurement, or why there is none; absent in files
+    /// written before energy was measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub energy_meter: Option<MeterStatus>,
 }
 
 /// Who took part in a collective run: one host name per rank, so intra- and inter-node runs can
@@ -307,6 +312,10 @@ pub struct Measurement {
     /// Tokens per second, step time, model size and memory of a training step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub train: Option<TrainInfo>,
+    /// The energy the timed samples used, from the node's counter ([`Results::energy_meter`]),
+    /// or why this measurement's reading is not used; absent when the node has no counter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub energy: Option<EnergyRecord>,
 }
 
 impl Measurement {
@@ -343,6 +352,7 @@ impl Measurement {
             error: None,
             collective: None,
             train: None,
+            energy: None,
         }
     }
 
@@ -460,6 +470,9 @@ pub fn merge(mut parts: Vec<Results>) -> Results {
         if out.load.is_none() {
             out.load = p.load;
         }
+        if out.energy_meter.is_none() {
+            out.energy_meter = p.energy_meter;
+        }
         for c in p.node.checklist {
             if !out.node.checklist.iter().any(|o| o.id == c.id) {
                 out.node.checklist.push(c);
@@ -487,6 +500,7 @@ impl Results {
             load: None,
             ranks: None,
             measurements: Vec::new(),
+            energy_meter: None,
         }
     }
 

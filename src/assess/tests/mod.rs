@@ -43,6 +43,7 @@ fn measurement(bench: BenchKind, dtype: DType, shape: Shape, tflops: f64, ok: bo
         error: None,
         collective: None,
         train: None,
+        energy: None,
     }
 }
 
