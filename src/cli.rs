@@ -299,11 +299,44 @@ where
     clap::builder::PossibleValuesParser::new(names).try_map(|s| s.parse::<T>())
 }
 
-fn parse_bench(s: &str) -> Result<BenchKind, String> {
-    BenchKind::parse(s).ok_or_else(|| {
+/// One name of `run --bench`: a measurement of the device, or the file-system bench.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BenchArg {
+    /// peak, membw, matmul, attention, train, allreduce.
+    Kind(BenchKind),
+    /// Checkpoint, metadata and data-loading I/O on a directory.
+    Io,
+}
+
+fn parse_bench(s: &str) -> Result<BenchArg, String> {
+    if s == "io" {
+        return Ok(BenchArg::Io);
+    }
+    BenchKind::parse(s).map(BenchArg::Kind).ok_or_else(|| {
         let known: Vec<&str> = BenchKind::ALL.iter().map(|b| b.name()).collect();
-        format!("unknown benchmark `{s}`; known: {}", known.join(", "))
+        format!("unknown benchmark `{s}`; known: {}, io", known.join(", "))
     })
+}
+
+/// A byte size: `4096`, `512K`, `64M`, `2G`, `1T` (binary multiples; `KiB`, `MB`… also read).
+pub fn parse_bytes(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a size (a whole number, then K, M, G or T)"))?;
+    let shift = match unit.trim().to_ascii_uppercase().as_str() {
+        "" | "B" => 0,
+        "K" | "KB" | "KIB" => 10,
+        "M" | "MB" | "MIB" => 20,
+        "G" | "GB" | "GIB" => 30,
+        "T" | "TB" | "TIB" => 40,
+        _ => return Err(format!("`{s}`: unknown unit `{unit}` (K, M, G or T)")),
+    };
+    n.checked_mul(1 << shift)
+        .filter(|b| *b > 0)
+        .ok_or_else(|| format!("`{s}` is not a size this machine can hold"))
 }
 
 fn parse_dtype(s: &str) -> Result<DType, String> {
@@ -334,8 +367,21 @@ pub struct RunArgs {
     /// Only these benchmarks (comma-separated): peak, membw, matmul, attention, train,
     /// allreduce. train (a Llama-style training step) runs through `--backend torch`; allreduce
     /// runs across the ranks of `mpirun`/`srun` (a build with `--features mpi`).
+    /// `io` (alone): checkpoint write and read, metadata and data-loading I/O on `--dir`, every
+    /// rank at once under `srun`/`mpirun` (a build with `--features mpi`).
     #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = parse_bench)]
-    pub bench: Option<Vec<BenchKind>>,
+    pub bench: Option<Vec<BenchArg>>,
+    /// `--bench io`: the directory to measure (default: `$SCRATCH`, else the working
+    /// directory). Each rank writes under its own `hpcready-io-*` directory there and removes it.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// `--bench io`: each rank's checkpoint shard (`64M`, `4G`; default: the checkpoint of the
+    /// suite's largest training preset that fits half the free space, split across the ranks).
+    #[arg(long, value_name = "SIZE", value_parser = parse_bytes)]
+    pub checkpoint_bytes: Option<u64>,
+    /// `--bench io`: small files per rank for the metadata test.
+    #[arg(long, value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    pub files: u64,
     /// Only these data types (comma-separated): f32, f64 on the CPU; f32, f16 on GPUs through
     /// Vulkan; bf16, f16, f32, tf32 (NVIDIA), fp8 and f32 through torch.
     #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = parse_dtype)]
@@ -368,6 +414,25 @@ pub struct RunArgs {
     pub python: PythonArg,
     #[arg(long, value_enum, default_value_t = Sampling::Suite, hide = true)]
     pub sampling: Sampling,
+}
+
+impl RunArgs {
+    /// The device benchmarks asked for (`--bench` without `io`), or all by default.
+    pub fn benches(&self) -> Option<Vec<BenchKind>> {
+        self.bench.as_ref().map(|b| {
+            b.iter()
+                .filter_map(|a| match a {
+                    BenchArg::Kind(k) => Some(*k),
+                    BenchArg::Io => None,
+                })
+                .collect()
+        })
+    }
+
+    /// Whether `--bench` names `io`.
+    pub fn io(&self) -> bool {
+        self.bench.iter().flatten().any(|a| *a == BenchArg::Io)
+    }
 }
 
 /// `hpcready report`.

@@ -34,6 +34,7 @@ pub mod profiles;
 pub mod report;
 pub mod results;
 pub mod stats;
+pub mod storage;
 pub mod timefmt;
 
 pub use error::InputError;

@@ -207,3 +207,139 @@ fn a_launcher_mpi_cannot_see_is_refused_with_the_fix() {
     assert!(all.contains("MPI sees 1"), "{all}");
     assert!(all.contains("--mpi=pmix"), "{all}");
 }
+
+#[test]
+fn the_io_bench_runs_on_every_rank_at_once_and_aggregates_over_the_slowest() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("scratch");
+    std::fs::create_dir(&work).unwrap();
+    let out = dir.path().join("io.json");
+    let (work_s, out_s) = (work.display().to_string(), out.display().to_string());
+    let args = [
+        "run",
+        "--bench",
+        "io",
+        "--files",
+        "32",
+        "--checkpoint-bytes",
+        "3M",
+        "--dir",
+        &work_s,
+        "--out",
+        &out_s,
+    ];
+    // Four ranks standing for two nodes (test hook: each rank's host name).
+    let hosts = [("HPCREADY_TEST_HOSTS", "nid001,nid001,nid002,nid002")];
+    let o = mpirun(&args, &hosts);
+    assert!(o.status.success(), "{}", text(&o));
+    let r = load(&out);
+    let s = &r["storage"];
+    assert_eq!(
+        (s["ranks"].as_u64(), s["nodes"].as_u64()),
+        (Some(4), Some(2))
+    );
+    assert_eq!(r["ranks"]["hosts"][2], "nid002");
+    let phases = s["phases"].as_array().unwrap();
+    assert_eq!(phases.len(), 7);
+    for p in phases {
+        let ranks: Vec<f64> = p["rank_seconds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect();
+        assert_eq!(ranks.len(), 4, "{p}");
+        // The phase's time is the slowest rank's (f32 gathered), its rate the total over it.
+        let slowest = ranks.iter().cloned().fold(0.0, f64::max);
+        let secs = p["seconds"].as_f64().unwrap();
+        assert!((secs - slowest).abs() <= secs * 1e-6 + 1e-9, "{p}");
+        let amount = if p["op"].as_str().unwrap().contains("read") && p["op"] != "open-read"
+            || p["op"] == "checkpoint-write"
+        {
+            p["bytes"].as_f64().unwrap()
+        } else {
+            p["ops"].as_f64().unwrap()
+        };
+        assert!((p["rate"].as_f64().unwrap() - amount / secs).abs() <= amount / secs * 1e-9);
+    }
+    assert_eq!(phases[0]["ops"], 4 * 32);
+    assert_eq!(phases[4]["bytes"], 4 * (3 << 20));
+    assert_eq!(phases[5]["verified"], true);
+    assert_eq!(
+        std::fs::read_dir(&work).unwrap().count(),
+        0,
+        "every rank removed its files"
+    );
+
+    // One rank's checksum failure fails the run on every rank.
+    let o = mpirun(&args, &[("HPCREADY_TEST_IO_CORRUPT", "1")]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert_eq!(load(&out)["storage"]["phases"][5]["verified"], false);
+    assert_eq!(std::fs::read_dir(&work).unwrap().count(), 0);
+
+    // A directory one rank cannot use: every rank stops with exit 2, none hangs.
+    let o = mpirun(
+        &[
+            "run",
+            "--bench",
+            "io",
+            "--dir",
+            "/no/such/dir",
+            "--out",
+            &out_s,
+        ],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("--dir /no/such/dir: no such directory"));
+}
+
+#[test]
+fn ranks_that_fill_a_file_system_together_all_stop_and_remove_their_files() {
+    // An 8 MiB tmpfs (root only): each rank's 3 MiB shard fits what is free, four do not.
+    let fs = tempfile::tempdir().unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=8m", "tmpfs"])
+        .arg(fs.path())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        assert!(
+            std::env::var_os("HPCREADY_REQUIRE_TMPFS_TESTS").is_none(),
+            "mounting a tmpfs failed"
+        );
+        eprintln!("skipped: cannot mount a tmpfs here (not root)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("io.json");
+    let (fs_s, out_s) = (fs.path().display().to_string(), out.display().to_string());
+    let o = mpirun(
+        &[
+            "run",
+            "--bench",
+            "io",
+            "--files",
+            "8",
+            "--checkpoint-bytes",
+            "3M",
+            "--dir",
+            &fs_s,
+            "--out",
+            &out_s,
+        ],
+        &[("HPCREADY_TEST_HOSTS", "nid001,nid001,nid002,nid002")],
+    );
+    let left = std::fs::read_dir(fs.path()).unwrap().count();
+    let _ = Command::new("umount").arg(fs.path()).status();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("No space left on device"), "{}", text(&o));
+    assert_eq!(left, 0, "every rank removed its files");
+    let r = load(&out);
+    assert_eq!(r["complete"], false);
+    assert_eq!(
+        r["storage"]["phases"].as_array().unwrap().len(),
+        4,
+        "metadata kept"
+    );
+}

@@ -8,6 +8,7 @@ pub mod probe;
 pub mod project;
 pub mod report;
 pub mod run;
+mod run_io;
 mod run_torch;
 pub mod slurm;
 pub mod smoke;

@@ -231,9 +231,20 @@ pub fn measurement_table(results: &Results) -> String {
 
 /// `hpcready run`.
 pub fn run(args: &RunArgs) -> anyhow::Result<()> {
+    if args.io() {
+        return super::run_io::run_io(args);
+    }
+    if let Some(flag) = [
+        ("--dir", args.dir.is_some()),
+        ("--checkpoint-bytes", args.checkpoint_bytes.is_some()),
+    ]
+    .iter()
+    .find_map(|(f, set)| set.then_some(*f))
+    {
+        return Err(input_error(flag, "is for `--bench io` only"));
+    }
     let wants_allreduce = args
-        .bench
-        .as_ref()
+        .benches()
         .is_some_and(|b| b.contains(&BenchKind::Allreduce));
     // The launcher's variables, read once for both collective paths.
     let launch = comm::job::Launch::from_env();
@@ -261,7 +272,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     let req = MeasureRequest {
         selection: Selection {
             suite: args.suite,
-            benches: args.bench.clone(),
+            benches: args.benches(),
             dtypes: args.dtype.clone(),
             sizes: args.sizes.clone(),
         },
@@ -291,7 +302,7 @@ fn launcher_name(launch: &comm::job::Launch) -> String {
 /// Refuses other benchmarks beside all-reduce in a collective run.
 fn only_allreduce(args: &RunArgs) -> anyhow::Result<()> {
     match args
-        .bench
+        .benches()
         .iter()
         .flatten()
         .find(|b| **b != BenchKind::Allreduce)

@@ -42,8 +42,7 @@ pub(super) fn run_torch_collective(args: &RunArgs, launch: &Launch) -> anyhow::R
 /// with the sizes and data types checked.
 fn checked_request(args: &RunArgs) -> anyhow::Result<Vec<BenchKind>> {
     let benches = args
-        .bench
-        .clone()
+        .benches()
         .unwrap_or_else(|| vec![BenchKind::Allreduce, BenchKind::Train]);
     if let Some(other) = benches
         .iter()

@@ -121,7 +121,7 @@ impl Env {
     }
 
     /// The file system type of the mount holding `path` (longest mount point that prefixes it).
-    pub(super) fn fs_type(&self, path: &Path) -> Option<(String, String)> {
+    pub fn fs_type(&self, path: &Path) -> Option<(String, String)> {
         let mounts = std::fs::read_to_string(self.sys("/proc/mounts")).ok()?;
         mounts
             .lines()

@@ -151,6 +151,7 @@ pub fn document(ctx: &ReportContext) -> Vec<Block> {
     porting_checklist(&mut b, ctx);
     plots_section(&mut b, ctx);
     super::details::training(&mut b, ctx);
+    super::storage::section(&mut b, ctx);
     super::energy::section(&mut b, ctx);
     super::details::measurements(&mut b, ctx);
     super::details::node(&mut b, ctx);

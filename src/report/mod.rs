@@ -19,6 +19,7 @@ pub mod markdown;
 mod model;
 pub mod plots;
 pub mod scaling;
+mod storage;
 
 pub use document::document;
 pub use model::{Block, Cell};

@@ -125,6 +125,9 @@ pub struct Results {
     /// written before energy was measured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub energy_meter: Option<MeterStatus>,
+    /// The file-system bench (`run --bench io`), when it ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage: Option<crate::storage::StorageRun>,
 }
 
 /// Who took part in a collective run: one host name per rank, so intra- and inter-node runs can
@@ -473,6 +476,9 @@ pub fn merge(mut parts: Vec<Results>) -> Results {
         if out.energy_meter.is_none() {
             out.energy_meter = p.energy_meter;
         }
+        if out.storage.is_none() {
+            out.storage = p.storage;
+        }
         for c in p.node.checklist {
             if !out.node.checklist.iter().any(|o| o.id == c.id) {
                 out.node.checklist.push(c);
@@ -501,6 +507,7 @@ impl Results {
             ranks: None,
             measurements: Vec::new(),
             energy_meter: None,
+            storage: None,
         }
     }
 

@@ -448,14 +448,14 @@ fn test_nccl_log() -> Option<Vec<String>> {
 /// Test hook (`test-hooks` builds only): `HPCREADY_TEST_HOSTS=a,a,b,b` names each rank's host,
 /// so ranks on one machine stand for several nodes (the scaling run's node counts in CI).
 #[cfg(feature = "test-hooks")]
-fn test_hosts(ranks: usize) -> Option<Vec<String>> {
+pub(crate) fn test_hosts(ranks: usize) -> Option<Vec<String>> {
     let list = std::env::var("HPCREADY_TEST_HOSTS").ok()?;
     let hosts: Vec<String> = list.split(',').map(|h| h.trim().to_string()).collect();
     (hosts.len() >= ranks).then(|| hosts[..ranks].to_vec())
 }
 
 #[cfg(not(feature = "test-hooks"))]
-fn test_hosts(_ranks: usize) -> Option<Vec<String>> {
+pub(crate) fn test_hosts(_ranks: usize) -> Option<Vec<String>> {
     None
 }
 
