@@ -186,6 +186,19 @@ pub struct ProjectArgs {
     /// End-to-end training throughput as a fraction of the matmul rate, LO,HI.
     #[arg(long, value_name = "LO,HI", default_value = "0.35,0.55")]
     pub utilisation: String,
+    /// Energy price in EUR per kWh: the energy to train gets a cost.
+    #[arg(long, value_name = "EUR")]
+    pub energy_price: Option<f64>,
+    /// Checkpoint frequency (`30min`, `2h`, `1000steps`): their write time, at the bandwidth
+    /// measured by `run --bench io` (`--io`), is added to this node's time to train.
+    #[arg(long, value_name = "EVERY")]
+    pub checkpoint_every: Option<String>,
+    /// The results of `hpcready run --bench io` on the checkpoint directory.
+    #[arg(long, value_name = "FILE")]
+    pub io: Option<PathBuf>,
+    /// Tokens per optimizer step, for `--checkpoint-every …steps` (Llama 2 trained with 4M).
+    #[arg(long, value_name = "TOKENS", default_value_t = 4_194_304.0)]
+    pub batch_tokens: f64,
 }
 
 /// `hpcready compare`.

@@ -322,6 +322,8 @@ fn energy_is_read_around_each_measurement_and_reported_per_watt() {
     assert!(md.contains("## Energy"), "{md}");
     assert!(md.contains("Counter: rapl (CPU-only) — CPU-only"), "{md}");
     assert!(md.contains("GFLOP/s per W"), "{md}");
+    let with_energy = dir.path().join("with-energy.json");
+    std::fs::copy(&results, &with_energy).unwrap();
 
     // A counter that stops (pm_counters' freshness unchanged): said, never a zero.
     let pm = dir.path().join("pm/sys/cray/pm_counters");
@@ -380,4 +382,21 @@ fn energy_is_read_around_each_measurement_and_reported_per_watt() {
     let why = v["energy_meter"]["why"].to_string();
     assert!(why.contains("pm_counters") && why.contains("RAPL"), "{why}");
     assert!(v["measurements"][0].get("energy").is_none());
+    // compare: performance per watt per machine, the counter named, a machine without one said.
+    let cmp = dir.path().join("cmp");
+    hpcready()
+        .arg("compare")
+        .arg(&with_energy)
+        .arg(&results)
+        .arg("--out")
+        .arg(&cmp)
+        .assert()
+        .success();
+    let md = read(&cmp.join("compare.md"));
+    assert!(md.contains("## Performance per watt"), "{md}");
+    assert!(
+        md.contains("| energy counter | rapl (CPU-only) | none |"),
+        "{md}"
+    );
+    assert!(md.contains("GFLOP/s per W | no reading |"), "{md}");
 }

@@ -101,6 +101,74 @@ fn checkpoint_metadata_and_loading_io_is_measured_verified_and_removed() {
     // What hpcready writes, hpcready reads: the report's own results.json too.
     let again = report_of(&[rep.join("results.json")], &out.path().join("again"));
     assert!(again.status.success());
+    // The projection adds the checkpoints' write time at this bandwidth, and the energy.
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("reports/example/results.json");
+    let o = hpcready()
+        .args([
+            "project",
+            "--params",
+            "7e9",
+            "--tokens",
+            "1e11",
+            "--checkpoint-every",
+            "30min",
+        ])
+        .args(["--energy-price", "0.3", "--results"])
+        .arg(&example)
+        .arg("--io")
+        .arg(&r)
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("Checkpoints of 78.2 GiB each (12 B per parameter), every 30min"),
+        "{text}"
+    );
+    assert!(
+        text.contains("on this node's time to train (included above"),
+        "{text}"
+    );
+    assert!(text.contains("Energy to train:"), "{text}");
+    assert!(text.contains("this node: not measured"), "{text}");
+    assert!(text.contains("an upper bound, GPUs only"), "{text}");
+    assert!(text.contains("at €0.3/kWh"), "{text}");
+    for (args, says) in [
+        (vec!["--checkpoint-every", "30min"], "needs --io FILE"),
+        (
+            vec!["--checkpoint-every", "soon", "--io", "x"],
+            "give minutes, hours or steps",
+        ),
+        (vec!["--energy-price=-1"], "give a price in EUR per kWh"),
+    ] {
+        let o = hpcready()
+            .args(["project", "--params", "7e9", "--tokens", "1e11"])
+            .args(&args)
+            .assert()
+            .code(2)
+            .get_output()
+            .clone();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+    let o = hpcready()
+        .args([
+            "project",
+            "--params",
+            "7e9",
+            "--tokens",
+            "1e11",
+            "--checkpoint-every",
+            "1h",
+        ])
+        .arg("--io")
+        .arg(&example)
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
+    assert!(String::from_utf8_lossy(&o.stderr).contains("it holds no I/O bench"));
 }
 
 #[test]

@@ -104,6 +104,7 @@ pub fn from_results(results: &Results, id: &str, name: Option<&str>) -> anyhow::
         source: RUN_SOURCE.into(),
         uncertain: false,
         memory_gb: None,
+        tdp_w: None,
         memory_bw_gbs: measured(BenchKind::Membw).map(|m| Figure {
             value: m.value().unwrap_or(0.0),
             source: RUN_SOURCE.into(),

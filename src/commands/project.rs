@@ -1,6 +1,7 @@
 //! `hpcready project --params N --tokens D`: time to train, node-hours and cost, as a band.
 
 use super::{emit, text_table};
+use crate::assess::project::energy;
 use crate::assess::project::{
     Precision, Projection, baseline_rate, baseline_rate_fp8, baseline_train_rate, measured_rate,
     measured_rate_fp8, measured_train_rate, parse_band, parse_count, project as run,
@@ -34,10 +35,56 @@ pub fn project(args: &ProjectArgs) -> anyhow::Result<()> {
         )
     })?;
     let fp8 = precision == Precision::Fp8;
+    if let Some(p) = args.energy_price.filter(|p| !(p.is_finite() && *p >= 0.0)) {
+        return Err(crate::error::input_error(
+            format!("--energy-price {p}"),
+            "give a price in EUR per kWh, 0 or more",
+        ));
+    }
+    if !(args.batch_tokens.is_finite() && args.batch_tokens >= 1.0) {
+        return Err(crate::error::input_error(
+            format!("--batch-tokens {}", args.batch_tokens),
+            "give the tokens of one optimizer step, 1 or more",
+        ));
+    }
+    let every = args
+        .checkpoint_every
+        .as_deref()
+        .map(energy::Every::parse)
+        .transpose()?;
+    // The measured checkpoint write bandwidth, when a checkpoint frequency asks for it.
+    let io = match (&every, &args.io) {
+        (Some(_), None) => {
+            return Err(crate::error::input_error(
+                "--checkpoint-every",
+                "needs --io FILE: the results of `hpcready run --bench io` on the checkpoint \
+                 directory (their measured write bandwidth)",
+            ));
+        }
+        (_, Some(path)) => {
+            let r = load(path)?;
+            let run = r.storage.clone().ok_or_else(|| {
+                crate::error::input_error(
+                    path.display().to_string(),
+                    "it holds no I/O bench (`hpcready run --bench io`)",
+                )
+            })?;
+            let bw = run.write_bandwidth().ok_or_else(|| {
+                crate::error::input_error(
+                    path.display().to_string(),
+                    "its checkpoint write did not finish: no bandwidth to project from",
+                )
+            })?;
+            Some((path.clone(), run, bw))
+        }
+        (None, None) => None,
+    };
     let profile = profiles::lookup(&args.baseline)?;
     let flops = 6.0 * n * d;
     let mut rows = Vec::new();
     let mut basis = Vec::new();
+    let mut energy_lines = Vec::new();
+    let mut checkpoint_line = None;
     let mut stepped = false;
     let mut comm = None;
     // A scaling run: its curve, the ring fitted to all of it, and the check on the run.
@@ -120,9 +167,44 @@ pub fn project(args: &ProjectArgs) -> anyhow::Result<()> {
         if let Some(c) = &comm {
             basis.push(format!("this node's communication: {}", c.basis));
         }
-        rows.push(row(
-            &run(flops, rate, args.nodes, util).with_comm(comm.clone())
-        ));
+        let mut ours = run(flops, rate, args.nodes, util).with_comm(comm.clone());
+        if let (Some(e), Some((file, storage, bw))) = (every, &io) {
+            let c = energy::checkpoints(n, e, ours.hours, d / args.batch_tokens, *bw);
+            checkpoint_line = Some(format!(
+                "Checkpoints of {} each (12 B per parameter), every {}: {} – {} of them at {} s \
+                 each, the write bandwidth measured by {} ({} rank(s) on {} node(s) at once: \
+                 {}), written synchronously: +{} – {} on this node's time to train (included \
+                 above; an asynchronous checkpointer hides most of it). The baseline's time has \
+                 none added (no bandwidth measured there).",
+                crate::node::human_bytes(c.bytes as u64),
+                args.checkpoint_every.as_deref().unwrap_or(""),
+                c.count.0,
+                c.count.1,
+                sig(c.seconds_each, 3),
+                file.display(),
+                storage.ranks,
+                storage.nodes,
+                storage
+                    .phase(crate::storage::IoOp::CheckpointWrite)
+                    .map_or(String::new(), |p| p.display_rate()),
+                crate::assess::project::duration(c.hours.0),
+                crate::assess::project::duration(c.hours.1),
+            ));
+            ours = ours.with_checkpoints(c.hours, args.nodes);
+        }
+        match energy::measured_energy(&results, d) {
+            Some(e) => energy_lines.push(format!(
+                "this node: {} — {}",
+                e.text(args.energy_price),
+                e.basis
+            )),
+            None => energy_lines.push(
+                "this node: not measured (no training step with an energy reading: run \
+                 `hpcready run --bench train` on a node with an energy counter)"
+                    .into(),
+            ),
+        }
+        rows.push(row(&ours));
     }
     let theirs = if fp8 {
         baseline_rate_fp8(&profile)
@@ -134,7 +216,17 @@ pub fn project(args: &ProjectArgs) -> anyhow::Result<()> {
     match theirs {
         Some(rate) => {
             basis.push(format!("{}: {}", profile.name, rate.basis));
-            rows.push(row(&run(flops, rate, args.nodes, util)));
+            let theirs = run(flops, rate, args.nodes, util);
+            energy_lines.push(match energy::baseline_energy(&profile, theirs.node_hours) {
+                Some(e) => format!(
+                    "{}: {} — {}",
+                    profile.name,
+                    e.text(args.energy_price),
+                    e.basis
+                ),
+                None => format!("{}: no cited power for its accelerators", profile.name),
+            });
+            rows.push(row(&theirs));
         }
         None => basis.push(format!(
             "{}: no accelerator {} matmul figure or peak to project from",
@@ -195,6 +287,15 @@ pub fn project(args: &ProjectArgs) -> anyhow::Result<()> {
     ));
     for b in &basis {
         out.push_str(&format!("  - {b}\n"));
+    }
+    if let Some(c) = &checkpoint_line {
+        out.push_str(&format!("\n{c}\n"));
+    }
+    if !energy_lines.is_empty() {
+        out.push_str("\nEnergy to train:\n");
+        for e in &energy_lines {
+            out.push_str(&format!("  - {e}\n"));
+        }
     }
     if let Some((c, _)) = &curve {
         out.push_str(&format!("\nScaling run ({}):\n", c.model));

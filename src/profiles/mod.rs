@@ -105,6 +105,9 @@ pub struct AcceleratorSpec {
     /// Memory bandwidth per package, GB/s.
     #[serde(default)]
     pub memory_bw_gbs: Option<Figure>,
+    /// Maximum board power per package, W (datasheet TDP: an upper bound on the draw).
+    #[serde(default)]
+    pub tdp_w: Option<Figure>,
     /// Dense peaks per package, TFLOP/s.
     #[serde(default)]
     pub peaks: Vec<Peak>,

@@ -123,6 +123,77 @@ fn bench_order(b: BenchKind) -> u8 {
     }
 }
 
+/// Performance per watt of each machine's best figure, where its run read an energy counter,
+/// and the energy of training on it (joules per token, kWh per billion tokens).
+fn energy(b: &mut Vec<Block>, machines: &[Machine], cases: &[(BenchKind, DType)], head: &[String]) {
+    use super::energy::{joules_per_token, per_watt};
+    let any = machines
+        .iter()
+        .flat_map(|m| m.results.measurements.iter())
+        .any(|x| per_watt(x).is_some());
+    if !any {
+        return;
+    }
+    b.push(Block::Heading(2, "Performance per watt".into()));
+    b.push(Block::Para(
+        "Each machine's best figure over the average power its own energy counter read during          that measurement; the counter (and what it covers) is named per machine, so GPU-only          and node-level figures are told apart. Training energy: joules per trained token of          the largest training step with a reading, and the kWh that makes per billion tokens."
+            .into(),
+    ));
+    let mut rows: Vec<Vec<Cell>> = vec![{
+        let mut row = vec![Cell::plain("energy counter")];
+        for m in machines {
+            row.push(Cell::plain(m.results.energy_meter.as_ref().map_or(
+                "not read".into(),
+                |s| match s {
+                    crate::node::energy::MeterStatus::Missing { .. } => "none".into(),
+                    s => s.describe(),
+                },
+            )));
+        }
+        row
+    }];
+    for &(bench, dtype) in cases.iter().filter(|(b, _)| *b != BenchKind::Peak) {
+        let mut row = vec![Cell::plain(label(bench, dtype))];
+        for m in machines {
+            row.push(Cell::plain(match m.results.best(bench, dtype) {
+                None => "missing".into(),
+                Some(x) => per_watt(x).map_or("no reading".into(), |(v, u)| {
+                    format!("{} {u}", crate::bench::sig(v, 3))
+                }),
+            }));
+        }
+        rows.push(row);
+    }
+    let train = |m: &Machine| {
+        m.results
+            .measurements
+            .iter()
+            .filter(|x| x.bench == BenchKind::Train)
+            .filter_map(|x| Some((x, joules_per_token(x)?)))
+            .max_by(|a, b| a.0.shape.main_size().total_cmp(&b.0.shape.main_size()))
+            .map(|(_, j)| j)
+    };
+    if machines.iter().any(|m| train(m).is_some()) {
+        let mut jt = vec![Cell::plain("training: J per token")];
+        let mut kwh = vec![Cell::plain("training: kWh per 10⁹ tokens")];
+        for m in machines {
+            let j = train(m);
+            jt.push(Cell::plain(
+                j.map_or("no reading".into(), |j| crate::bench::sig(j, 3)),
+            ));
+            kwh.push(Cell::plain(j.map_or("no reading".into(), |j| {
+                crate::bench::sig(j * 1e9 / 3.6e6, 3)
+            })));
+        }
+        rows.push(jt);
+        rows.push(kwh);
+    }
+    b.push(Block::Table {
+        head: head.to_vec(),
+        rows,
+    });
+}
+
 /// A benchmark row's name.
 pub fn label(bench: BenchKind, dtype: DType) -> String {
     match bench {
@@ -294,6 +365,8 @@ pub fn document(machines: &[Machine]) -> anyhow::Result<(Vec<Block>, Vec<Plot>)>
         head: head.clone(),
         rows,
     });
+
+    energy(&mut b, machines, &cases, &head);
 
     if machines.iter().any(|m| m.price.is_some()) {
         b.push(Block::Heading(

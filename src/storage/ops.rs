@@ -237,31 +237,55 @@ fn resident(f: &File) -> std::io::Result<f64> {
     }
 }
 
-/// Reads `path` whole in [`CHUNK`]s and returns its checksum.
+/// Reads `path` whole in [`CHUNK`]s and returns its checksum. The sum runs on a second thread
+/// over the chunk read before, so that the reads follow one another as a plain reader's would.
 pub fn read_shard(path: &Path) -> Result<u64, OpError> {
     let mut f = File::open(path).map_err(io(path, "open"))?;
-    let mut buf = vec![0u8; CHUNK];
-    let mut sum = Checksum::default();
-    loop {
-        check_interrupt()?;
-        // Fill whole chunks, as they were written, so that the sums compare.
-        let mut got = 0;
-        while got < CHUNK {
-            let n = f.read(&mut buf[got..]).map_err(io(path, "read"))?;
-            if n == 0 {
-                break;
-            }
-            got += n;
-        }
-        if got == 0 {
-            break;
-        }
-        sum.update(&buf[..got]);
-        if got < CHUNK {
-            break;
-        }
+    let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<(Vec<u8>, usize)>(1);
+    let (empty_tx, empty_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(2);
+    for _ in 0..2 {
+        empty_tx
+            .send(vec![0u8; CHUNK])
+            .expect("room for two buffers");
     }
-    Ok(sum.finish())
+    std::thread::scope(|s| {
+        let hasher = s.spawn(move || {
+            let mut sum = Checksum::default();
+            for (buf, len) in full_rx {
+                sum.update(&buf[..len]);
+                // The reader may have stopped; then the buffer is not needed.
+                let _ = empty_tx.send(buf);
+            }
+            sum.finish()
+        });
+        let read = (|| {
+            loop {
+                check_interrupt()?;
+                let mut buf = empty_rx.recv().expect("the hasher returns every buffer");
+                // Fill whole chunks, as they were written, so that the sums compare.
+                let mut got = 0;
+                while got < CHUNK {
+                    let n = f.read(&mut buf[got..]).map_err(io(path, "read"))?;
+                    if n == 0 {
+                        break;
+                    }
+                    got += n;
+                }
+                if got == 0 {
+                    return Ok(());
+                }
+                full_tx
+                    .send((buf, got))
+                    .expect("the hasher runs until the reader stops");
+                if got < CHUNK {
+                    return Ok(());
+                }
+            }
+        })();
+        drop(full_tx);
+        let sum = hasher.join().expect("the checksum thread does not panic");
+        read.map(|()| sum)
+    })
 }
 
 /// A shuffled epoch over a file of `bytes` bytes: every [`SAMPLE`]-aligned offset once, in a
@@ -282,9 +306,20 @@ pub fn shuffled_samples(bytes: u64, seed: u64, max: usize) -> Vec<u64> {
 }
 
 /// Reads [`SAMPLE`] bytes of `path` at each offset, as a data loader reads shuffled samples;
-/// returns the bytes read.
+/// returns the bytes read. The file is marked `POSIX_FADV_RANDOM` first (as fio does for random
+/// reads), so that the kernel's read-ahead does not bring in neighbouring samples: each read
+/// goes to the file system.
 pub fn random_reads(path: &Path, offsets: &[u64]) -> Result<u64, OpError> {
     let f = File::open(path).map_err(io(path, "open"))?;
+    // SAFETY: a valid descriptor; the whole file.
+    let rc = unsafe { libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_RANDOM) };
+    if rc != 0 {
+        return Err(OpError::Io {
+            path: path.into(),
+            what: "posix_fadvise(RANDOM)",
+            source: std::io::Error::from_raw_os_error(rc),
+        });
+    }
     let mut buf = vec![0u8; SAMPLE as usize];
     let mut total = 0;
     for (i, &offset) in offsets.iter().enumerate() {

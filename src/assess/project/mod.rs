@@ -21,6 +21,7 @@ use crate::profiles::Profile;
 use crate::results::Results;
 
 mod comm;
+pub mod energy;
 mod rates;
 pub use comm::{
     CommTerm, CommValidation, band_error, comm_term, comm_validations, projection_comm,
@@ -184,6 +185,21 @@ pub fn project(flops: f64, rate: Rate, nodes: u32, util: (f64, f64)) -> Projecti
 }
 
 impl Projection {
+    /// The projection with `hours` (best, worst) of checkpoint writes added to its time.
+    pub fn with_checkpoints(mut self, hours: (f64, f64), nodes: u32) -> Self {
+        let n = nodes as f64;
+        let before = self.node_hours;
+        self.hours = (self.hours.0 + hours.0, self.hours.1 + hours.1);
+        self.node_hours = (self.hours.0 * n, self.hours.1 * n);
+        self.cost = self.cost.map(|(a, b)| {
+            (
+                a * self.node_hours.0 / before.0,
+                b * self.node_hours.1 / before.1,
+            )
+        });
+        self
+    }
+
     /// The projection with the communication term folded in: the time band widens from full
     /// overlap to none.
     pub fn with_comm(mut self, term: Option<CommTerm>) -> Self {
