@@ -343,3 +343,43 @@ fn ranks_that_fill_a_file_system_together_all_stop_and_remove_their_files() {
         "metadata kept"
     );
 }
+
+#[test]
+fn rank_zeros_energy_counter_is_read_around_each_size() {
+    // A RAPL package under a fake root (test hook): found and named; a static counter over a
+    // smoke run's short sizes is said per size, never a zero.
+    let dir = tempfile::tempdir().unwrap();
+    let zone = dir.path().join("node/sys/class/powercap/intel-rapl:0");
+    std::fs::create_dir_all(&zone).unwrap();
+    std::fs::write(zone.join("energy_uj"), "1000\n").unwrap();
+    let out = dir.path().join("ar.json");
+    let (root, out_s) = (
+        dir.path().join("node").display().to_string(),
+        out.display().to_string(),
+    );
+    let o = mpirun(
+        &[
+            "run",
+            "--bench",
+            "allreduce",
+            "--sizes",
+            "1024,65536",
+            "--sampling",
+            "smoke",
+            "--out",
+            &out_s,
+        ],
+        &[("HPCREADY_TEST_ROOT", &root)],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let r = load(&out);
+    assert_eq!(r["energy_meter"]["method"], "rapl");
+    for m in r["measurements"].as_array().unwrap() {
+        assert_eq!(m["energy"]["status"], "not-measured", "{m}");
+        let why = m["energy"]["why"].as_str().unwrap();
+        assert!(
+            why.contains("under the 0.5 s rapl needs") || why.contains("did not move"),
+            "{why}"
+        );
+    }
+}

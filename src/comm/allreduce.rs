@@ -29,6 +29,8 @@ pub struct Options {
     pub max_iterations: u64,
     /// Per-size limit: warm-up, check and samples of one size, both placements.
     pub timeout: Duration,
+    /// The node's energy counter, read around each size's timed samples (rank 0's node).
+    pub meter: Option<crate::node::energy::Meter>,
 }
 
 /// The suite's sizes: 8 B up to 64 MiB (quick), 256 MiB (standard) or 1 GiB (full), by ×2.
@@ -78,6 +80,7 @@ impl Options {
             samples,
             traffic_per_sample: traffic,
             max_iterations: 1000,
+            meter: None,
             timeout,
         }
     }
@@ -249,6 +252,7 @@ fn measure_one(
     let verification = exact_check(wrong, first, total, "ranks");
     let iterations = opts.iterations(bytes);
     let mut samples = Vec::new();
+    let mut before = None;
     if wrong == 0 {
         fill(send, rank);
         let plan = FixedPlan {
@@ -256,6 +260,7 @@ fn measure_one(
             samples: opts.samples,
             iterations,
         };
+        before = opts.meter.as_ref().map(|m| m.snapshot());
         samples = sample_fixed(
             &plan,
             || comm.barrier(),
@@ -290,7 +295,8 @@ fn measure_one(
              {bytes} B: the result is invalid"
         )
     });
-    measurement(
+    let runs = samples.len() as u64 * iterations;
+    let mut m = measurement(
         origin,
         shape,
         started_at,
@@ -298,7 +304,13 @@ fn measure_one(
         (samples, iterations),
         (nodes, wrong),
         error,
-    )
+    );
+    m.energy = opts
+        .meter
+        .as_ref()
+        .zip(before)
+        .map(|(m, a)| m.since(a, runs));
+    m
 }
 
 /// The measurement of one f32 all-reduce size from `origin` (MPI or host-staged): the exact
@@ -431,6 +443,7 @@ mod tests {
             traffic_per_sample: 1 << 16,
             max_iterations: 10,
             timeout: Duration::from_secs(60),
+            meter: None,
         };
         let mut written = 0;
         let ms = run(&comm, &opts, 1, &mut |_| {

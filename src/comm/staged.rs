@@ -118,8 +118,10 @@ pub fn run(
             }
             let iterations = opts.iterations(bytes);
             let mut samples = Vec::new();
+            let mut before = None;
             if wrong == 0 {
                 fill(&slots, count)?;
+                before = opts.meter.as_ref().map(|m| m.snapshot());
                 let plan = FixedPlan {
                     warmup: iterations.min(2),
                     samples: opts.samples,
@@ -153,7 +155,8 @@ pub fn run(
             });
             let verification =
                 super::allreduce::exact_check(wrong, first.map_or(0, |f| f as u64), total, "GPUs");
-            let m = super::allreduce::measurement(
+            let runs = samples.len() as u64 * iterations;
+            let mut m = super::allreduce::measurement(
                 origin,
                 shape,
                 started_at,
@@ -162,6 +165,11 @@ pub fn run(
                 (1, wrong),
                 error,
             );
+            m.energy = opts
+                .meter
+                .as_ref()
+                .zip(before)
+                .map(|(m, a)| m.since(a, runs));
             done(&m)?;
             out.push(m);
         }

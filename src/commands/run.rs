@@ -419,6 +419,13 @@ fn run_collective(args: &RunArgs, launch: &comm::job::Launch) -> anyhow::Result<
         let mut results = Results::new(node, std::env::args().collect(), suite);
         results.planned = opts.sizes.len() * 2;
         results.ranks = Some(layout.clone());
+        // Rank 0's node's counter around each size (the other nodes' are not summed).
+        let (meter, status) = crate::node::energy::MeterStatus::discover(
+            &crate::node::env::Env::real(),
+            args.no_energy,
+        );
+        opts.meter = meter;
+        results.energy_meter = Some(status);
         crate::say!(
             "all-reduce: {} ranks on {} node{} ({}), {} sizes, {} s limit per size",
             layout.size,

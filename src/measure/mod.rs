@@ -183,13 +183,8 @@ pub fn sample(
             break;
         }
     }
-    let energy = meter.zip(before).map(|(m, before)| {
-        let runs = samples.len() as u64 * iterations;
-        match (before, m.snapshot()) {
-            (Ok(a), Ok(b)) => m.record(&a, &b, runs),
-            (Err(e), _) | (_, Err(e)) => EnergyRecord::NotMeasured { why: e.to_string() },
-        }
-    });
+    let runs = samples.len() as u64 * iterations;
+    let energy = meter.zip(before).map(|(m, before)| m.since(before, runs));
     Ok(Sampled {
         verification,
         samples,

@@ -540,6 +540,15 @@ impl Meter {
         Ok((out, record))
     }
 
+    /// Reads the counters now and records the region since `before`, in which `runs` runs were
+    /// made (`before` from [`Meter::snapshot`] at its start).
+    pub fn since(&self, before: Result<Snapshot, EnergyError>, runs: u64) -> EnergyRecord {
+        match (before, self.snapshot()) {
+            (Ok(a), Ok(b)) => self.record(&a, &b, runs),
+            (Err(e), _) | (_, Err(e)) => EnergyRecord::NotMeasured { why: e.to_string() },
+        }
+    }
+
     /// The record of the region between two snapshots in which `runs` runs were made.
     pub fn record(&self, a: &Snapshot, b: &Snapshot, runs: u64) -> EnergyRecord {
         match self.between(a, b) {

@@ -30,6 +30,18 @@ pub fn joules_per_token(m: &Measurement) -> Option<f64> {
         .filter(|_| m.is_valid())
 }
 
+/// Each counter's average power: `gpu0 312 W, gpu1 70 W`; pm_counters' breakdown too.
+fn per_counter(e: &crate::node::energy::Energy) -> String {
+    if e.counters.len() < 2 || e.seconds <= 0.0 {
+        return "—".into();
+    }
+    e.counters
+        .iter()
+        .map(|(name, j)| format!("{name} {} W", sig(j / e.seconds, 3)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// What the counter's figure includes beyond the measured device, in words.
 fn coverage(status: &MeterStatus) -> String {
     match status {
@@ -115,6 +127,7 @@ pub(super) fn section(b: &mut Vec<Block>, ctx: &ReportContext) {
                         per_watt(m).map_or("—".into(), |(v, u)| format!("{} {u}", sig(v, 3))),
                     ),
                     Cell::plain(format!("{} J over {:.1} s", sig(e.joules, 3), e.seconds)),
+                    Cell::plain(per_counter(e)),
                 ]
             })
             .collect();
@@ -130,6 +143,7 @@ pub(super) fn section(b: &mut Vec<Block>, ctx: &ReportContext) {
                 "performance",
                 "performance per W",
                 "reading",
+                "average power per counter (device)",
             ]
             .map(String::from)
             .to_vec(),

@@ -462,6 +462,7 @@ fn host_staged_allreduce_over_two_devices() {
         traffic_per_sample: 1 << 16,
         max_iterations: 4,
         timeout: std::time::Duration::from_secs(60),
+        meter: None,
     };
     let mut seen = 0;
     let ms = crate::comm::staged::run(&gpus, &opts, &mut |_| {
