@@ -121,6 +121,23 @@ fn checkpoint_metadata_and_loading_io_is_measured_verified_and_removed() {
         .success()
         .get_output()
         .clone();
+    // Reported with a compute run, the report's time to train includes the checkpoints too.
+    let both = out.path().join("both");
+    let o2 = report_of(&[example.clone(), r.clone()], &both);
+    assert!(
+        o2.status.success(),
+        "{}",
+        String::from_utf8_lossy(&o2.stderr)
+    );
+    let md = read(&both.join("report.md"));
+    assert!(
+        md.contains("This node's time includes its checkpoints: 78.2 GiB each"),
+        "{md}"
+    );
+    assert!(
+        md.contains("## Storage: checkpoints and data loading"),
+        "{md}"
+    );
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(
         text.contains("Checkpoints of 78.2 GiB each (12 B per parameter), every 30min"),

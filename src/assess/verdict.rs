@@ -185,7 +185,8 @@ pub(super) fn readiness(
     let valid = results.measurements.iter().filter(|m| m.is_valid()).count();
     if valid == 0 && results.measurements.is_empty() && results.storage.is_some() {
         reasons.push(
-            "only the file-system bench ran: readiness needs the compute figures too; report              both runs together (`hpcready report run.json io.json`)"
+            "only the file-system bench ran: readiness needs the compute figures too; report \
+             both runs together (`hpcready report run.json io.json`)"
                 .to_string(),
         );
         return (Readiness::NotReady, reasons);

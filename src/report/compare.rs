@@ -136,7 +136,10 @@ fn energy(b: &mut Vec<Block>, machines: &[Machine], cases: &[(BenchKind, DType)]
     }
     b.push(Block::Heading(2, "Performance per watt".into()));
     b.push(Block::Para(
-        "Each machine's best figure over the average power its own energy counter read during          that measurement; the counter (and what it covers) is named per machine, so GPU-only          and node-level figures are told apart. Training energy: joules per trained token of          the largest training step with a reading, and the kWh that makes per billion tokens."
+        "Each machine's best figure over the average power its own energy counter read during \
+         that measurement; the counter (and what it covers) is named per machine, so GPU-only \
+         and node-level figures are told apart. Training energy: joules per trained token of \
+         the largest training step with a reading, and the kWh that makes per billion tokens."
             .into(),
     ));
     let mut rows: Vec<Vec<Cell>> = vec![{

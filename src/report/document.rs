@@ -94,6 +94,32 @@ fn projection(b: &mut Vec<Block>, ctx: &ReportContext) {
         .to_vec(),
         rows,
     });
+    if let Some(c) = &ex.checkpoints {
+        b.push(Block::Para(format!(
+            "This node's time includes its checkpoints: {} each (12 B per parameter) every {} \
+             minutes at the write bandwidth its I/O bench measured, {} s each, written \
+             synchronously: {} – {} of them, +{} – {}.",
+            crate::node::human_bytes(c.bytes as u64),
+            Example::CHECKPOINT_MINUTES,
+            crate::bench::sig(c.seconds_each, 3),
+            c.count.0,
+            c.count.1,
+            crate::assess::project::duration(c.hours.0),
+            crate::assess::project::duration(c.hours.1)
+        )));
+    }
+    let energy: Vec<String> = ex
+        .energy
+        .iter()
+        .filter_map(|(machine, e)| {
+            e.as_ref()
+                .map(|e| format!("{machine}: {} — {}", e.text(None), e.basis))
+        })
+        .collect();
+    if !energy.is_empty() {
+        b.push(Block::Para("Energy to train:".into()));
+        b.push(Block::List(energy));
+    }
 }
 
 /// The porting checklist recorded with the run, plus the GPU count against the baseline.

@@ -93,6 +93,11 @@ pub struct Example {
     pub comm: Option<CommTerm>,
     /// This node first (where it has a rate), then the baseline.
     pub sides: Vec<Projection>,
+    /// Checkpoints every [`Example::CHECKPOINT_MINUTES`] at the run's measured write bandwidth,
+    /// added to this node's side, where the run has an I/O bench.
+    pub checkpoints: Option<energy::Checkpoints>,
+    /// Energy to train on each side (as `sides`), where known.
+    pub energy: Vec<(String, Option<energy::EnergyToTrain>)>,
 }
 
 impl Example {
@@ -100,6 +105,8 @@ impl Example {
     pub const PARAMS: f64 = 7e9;
     /// Tokens it trains on.
     pub const TOKENS: f64 = 1e12;
+    /// How often the example writes a checkpoint.
+    pub const CHECKPOINT_MINUTES: f64 = 30.0;
 }
 
 /// The report's example: a measured training step is end to end, so it replaces the matmul
@@ -126,16 +133,44 @@ pub fn example(results: &Results, profile: &Profile) -> Option<Example> {
         return None;
     }
     let stepped = rates.iter().any(|r| r.end_to_end);
-    let sides = rates
+    let mut checkpoints = None;
+    let sides: Vec<Projection> = rates
         .into_iter()
         .enumerate()
         .map(|(i, rate)| {
             let p = project(flops, rate, 1, DEFAULT_UTILISATION);
             if i == 0 && ours_first {
-                p.with_comm(comm.clone())
+                let p = p.with_comm(comm.clone());
+                match results.storage.as_ref().and_then(|s| s.write_bandwidth()) {
+                    Some(bw) => {
+                        let c = energy::checkpoints(
+                            n,
+                            energy::Every::Minutes(Example::CHECKPOINT_MINUTES),
+                            p.hours,
+                            0.0,
+                            bw,
+                        );
+                        let hours = c.hours;
+                        checkpoints = Some(c);
+                        p.with_checkpoints(hours, 1)
+                    }
+                    None => p,
+                }
             } else {
                 p
             }
+        })
+        .collect();
+    let energy = sides
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let e = if i == 0 && ours_first {
+                energy::measured_energy(results, d)
+            } else {
+                energy::baseline_energy(profile, p.node_hours)
+            };
+            (p.rate.machine.clone(), e)
         })
         .collect();
     Some(Example {
@@ -143,6 +178,8 @@ pub fn example(results: &Results, profile: &Profile) -> Option<Example> {
         stepped,
         comm,
         sides,
+        checkpoints,
+        energy,
     })
 }
 
