@@ -267,14 +267,10 @@ fn rapl_at(
     })
 }
 
-#[test]
-fn energy_is_read_around_each_measurement_and_reported_per_watt() {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("node");
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let meter = rapl_at(&root, 50, stop.clone());
-    let results = dir.path().join("r.json");
-    let o = hpcready()
+/// `hpcready run` of one small CPU matmul into `out`, on the fake node `root`, with `plan`
+/// (`--suite quick` or `--sampling smoke`).
+fn cpu_matmul(out: &Path, root: &Path, plan: [&str; 2]) -> std::process::Output {
+    hpcready()
         .args([
             "run",
             "--backend",
@@ -283,18 +279,26 @@ fn energy_is_read_around_each_measurement_and_reported_per_watt() {
             "matmul",
             "--dtype",
             "f32",
-            "--sizes",
-            "96",
-            "--suite",
-            "quick",
-            "--out",
         ])
-        .arg(&results)
-        .env("HPCREADY_TEST_ROOT", &root)
+        .args(["--sizes", "96"])
+        .args(plan)
+        .arg("--out")
+        .arg(out)
+        .env("HPCREADY_TEST_ROOT", root)
         .assert()
         .success()
         .get_output()
-        .clone();
+        .clone()
+}
+
+#[test]
+fn energy_is_read_around_each_measurement_and_reported_per_watt() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("node");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let meter = rapl_at(&root, 50, stop.clone());
+    let results = dir.path().join("r.json");
+    let o = cpu_matmul(&results, &root, ["--suite", "quick"]);
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     meter.join().unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
@@ -330,25 +334,7 @@ fn energy_is_read_around_each_measurement_and_reported_per_watt() {
     std::fs::create_dir_all(&pm).unwrap();
     std::fs::write(pm.join("energy"), "5000 J 1 us\n").unwrap();
     std::fs::write(pm.join("freshness"), "7\n").unwrap();
-    hpcready()
-        .args([
-            "run",
-            "--backend",
-            "cpu",
-            "--bench",
-            "matmul",
-            "--dtype",
-            "f32",
-            "--sizes",
-            "96",
-            "--suite",
-            "quick",
-            "--out",
-        ])
-        .arg(&results)
-        .env("HPCREADY_TEST_ROOT", dir.path().join("pm"))
-        .assert()
-        .success();
+    cpu_matmul(&results, &dir.path().join("pm"), ["--suite", "quick"]);
     let v: serde_json::Value = serde_json::from_str(&read(&results)).unwrap();
     for m in v["measurements"].as_array().unwrap() {
         let why = m["energy"]["why"].as_str().unwrap_or_default();
@@ -358,25 +344,7 @@ fn energy_is_read_around_each_measurement_and_reported_per_watt() {
         );
     }
     // No counter at all: the run says why, the measurements carry nothing.
-    hpcready()
-        .args([
-            "run",
-            "--backend",
-            "cpu",
-            "--bench",
-            "matmul",
-            "--dtype",
-            "f32",
-            "--sizes",
-            "96",
-            "--sampling",
-            "smoke",
-            "--out",
-        ])
-        .arg(&results)
-        .env("HPCREADY_TEST_ROOT", dir.path().join("none"))
-        .assert()
-        .success();
+    cpu_matmul(&results, &dir.path().join("none"), ["--sampling", "smoke"]);
     let v: serde_json::Value = serde_json::from_str(&read(&results)).unwrap();
     assert_eq!(v["energy_meter"]["status"], "missing");
     let why = v["energy_meter"]["why"].to_string();

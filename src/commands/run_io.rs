@@ -270,19 +270,11 @@ fn io_table(run: &StorageRun) -> String {
         .phases
         .iter()
         .map(|p| {
-            let (lo, hi) = p
-                .rank_seconds
-                .iter()
-                .fold((f64::INFINITY, 0f64), |(a, b), &x| (a.min(x), b.max(x)));
             vec![
                 p.op.name().into(),
                 p.display_rate(),
                 format!("{:.3} s", p.seconds),
-                if run.ranks > 1 {
-                    format!("{lo:.3}–{hi:.3} s")
-                } else {
-                    "—".into()
-                },
+                p.rank_range(),
                 match p.verified {
                     Some(true) => "checksum ok".into(),
                     Some(false) => "CHECKSUM MISMATCH".into(),

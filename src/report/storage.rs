@@ -29,10 +29,6 @@ pub(super) fn section(b: &mut Vec<Block>, ctx: &ReportContext) {
         .phases
         .iter()
         .map(|p| {
-            let (lo, hi) = p
-                .rank_seconds
-                .iter()
-                .fold((f64::INFINITY, 0f64), |(a, b), &x| (a.min(x), b.max(x)));
             let energy = p
                 .energy
                 .as_ref()
@@ -53,11 +49,7 @@ pub(super) fn section(b: &mut Vec<Block>, ctx: &ReportContext) {
                 Cell::plain(p.op.name()),
                 Cell::plain(p.display_rate()),
                 Cell::plain(format!("{:.3} s", p.seconds)),
-                Cell::plain(if run.ranks > 1 {
-                    format!("{lo:.3}–{hi:.3} s")
-                } else {
-                    "—".into()
-                }),
+                Cell::plain(p.rank_range()),
                 Cell::plain(match (p.verified, p.resident) {
                     (Some(true), _) => "checksum matches".to_string(),
                     (Some(false), _) => "CHECKSUM MISMATCH: no figure".into(),

@@ -119,6 +119,18 @@ pub struct IoPhase {
 }
 
 impl IoPhase {
+    /// The ranks' fastest and slowest times, `0.120–0.135 s`, or `—` for one rank.
+    pub fn rank_range(&self) -> String {
+        if self.rank_seconds.len() < 2 {
+            return "—".into();
+        }
+        let (lo, hi) = self
+            .rank_seconds
+            .iter()
+            .fold((f64::INFINITY, 0f64), |(a, b), &x| (a.min(x), b.max(x)));
+        format!("{lo:.3}–{hi:.3} s")
+    }
+
     /// The rate in its unit for people: `GB/s` for bandwidth (base 10), `ops/s` else.
     pub fn display_rate(&self) -> String {
         match self.rate {
