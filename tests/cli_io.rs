@@ -207,6 +207,17 @@ fn bad_directories_and_flags_are_refused_before_anything_is_written() {
         assert!(err.contains(says), "{err}");
         assert!(!r.exists());
     }
+    // A results file that cannot be written: refused before anything is written under --dir.
+    let d = out.path().join("d");
+    std::fs::create_dir(&d).unwrap();
+    let o = io_run(&d, &file.join("r.json"), &[])
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(leftovers(&d).is_empty());
     for (args, says) in [
         (vec!["run", "--bench", "io,matmul"], "io runs on its own"),
         (

@@ -258,7 +258,7 @@ fn launches_that_cannot_form_one_job_are_refused() {
 }
 
 /// `mpirun -np 4 hpcready run --backend torch --bench train`, smoke sampling, in `dir`.
-fn ddp_mpirun(py: &Path, dir: &Path, fault: Option<&str>) -> Output {
+fn ddp_mpirun(py: &Path, dir: &Path, fault: Option<&str>, root: Option<&Path>) -> Output {
     let mut c = mpirun4(600);
     c.arg(env!("CARGO_BIN_EXE_hpcready"))
         .args([
@@ -285,6 +285,9 @@ fn ddp_mpirun(py: &Path, dir: &Path, fault: Option<&str>) -> Output {
     if let Some(f) = fault {
         c.env("HPCREADY_FAULT", f);
     }
+    if let Some(r) = root {
+        c.env("HPCREADY_TEST_ROOT", r);
+    }
     c.output().unwrap()
 }
 
@@ -295,7 +298,12 @@ fn ddp_mpirun(py: &Path, dir: &Path, fault: Option<&str>) -> Output {
 fn the_data_parallel_step_trains_across_four_ranks_with_identical_parameters() {
     let Some(py) = ready() else { return };
     let dir = tempfile::tempdir().unwrap();
-    let o = ddp_mpirun(&py, dir.path(), None);
+    // Rank 0's node has a (fake, static) RAPL counter: recorded while the harness times the
+    // steps, and read over the window the harness reports.
+    let zone = dir.path().join("node/sys/class/powercap/intel-rapl:0");
+    std::fs::create_dir_all(&zone).unwrap();
+    std::fs::write(zone.join("energy_uj"), "1000\n").unwrap();
+    let o = ddp_mpirun(&py, dir.path(), None, Some(&dir.path().join("node")));
     let all = text(&o);
     assert!(o.status.success(), "{all}");
     assert!(all.contains("scaling efficiency"), "{all}");
@@ -332,7 +340,14 @@ fn the_data_parallel_step_trains_across_four_ranks_with_identical_parameters() {
     );
     for m in ms {
         assert_eq!(m["verification"]["passed"], true, "{m}");
+        // The smoke steps are far shorter than the counter needs: said, never a zero.
+        let why = m["energy"]["why"].as_str().unwrap_or_default();
+        assert!(
+            why.contains("under the 0.5 s rapl needs") || why.contains("did not move"),
+            "{m}"
+        );
     }
+    assert_eq!(r["energy_meter"]["method"], "rapl");
     assert!(
         ms[1]["verification"]["reference"]
             .as_str()
@@ -365,7 +380,7 @@ fn the_data_parallel_step_trains_across_four_ranks_with_identical_parameters() {
     );
 
     let bad = tempfile::tempdir().unwrap();
-    let o = ddp_mpirun(&py, bad.path(), Some("corrupt:2:0"));
+    let o = ddp_mpirun(&py, bad.path(), Some("corrupt:2:0"), None);
     let all = text(&o);
     assert_eq!(o.status.code(), Some(1), "{all}");
     assert!(all.contains("parameters differ"), "{all}");

@@ -136,6 +136,8 @@ pub fn measure(req: &MeasureRequest, mut node: Inventory) -> anyhow::Result<Resu
     );
     results.planned = plans.iter().map(|p| p.cases.len()).sum();
     let usable = results.node.cpu.usable_threads;
+    // The results file is checked (and created) first: a refused --out prints nothing else.
+    let mut writer = ResultsWriter::create(req.out.clone(), results)?;
     let (meter, status) =
         crate::node::energy::MeterStatus::discover(&crate::node::env::Env::real(), !req.energy);
     match &meter {
@@ -147,8 +149,7 @@ pub fn measure(req: &MeasureRequest, mut node: Inventory) -> anyhow::Result<Resu
         None if req.energy => crate::say!("energy: not measured: {}", status.describe()),
         None => {}
     }
-    results.energy_meter = Some(status);
-    let mut writer = ResultsWriter::create(req.out.clone(), results)?;
+    writer.results_mut().energy_meter = Some(status);
     let load = LoadSnapshot::take();
     let mut bar = Bar::new(writer.results().planned);
     let mut skipped = Vec::new();

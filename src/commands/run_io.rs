@@ -134,31 +134,12 @@ pub fn run_io(args: &RunArgs) -> anyhow::Result<()> {
     };
     agree(comm.as_ref(), fits)?;
 
-    let work = agree(
-        comm.as_ref(),
-        WorkDir::create(&dir, comm.rank()).map_err(|e| {
-            input_error(
-                format!("--dir {}", dir.display()),
-                format!("cannot create this rank's directory: {e}"),
-            )
-        }),
-    )?;
     storage::ops::catch_interrupts();
     let (meter, status) = crate::node::energy::MeterStatus::discover(&env, args.no_energy);
     let meter = meter.filter(|_| rank0);
     let files = args.files;
-    let mut writer = None;
+    let mut created = Ok(None);
     if let Some(node) = node {
-        crate::say!(
-            "io: {} on {} ({}), {} rank(s) on {nodes} node(s), a {} shard each ({basis}); \
-             files under {}/hpcready-io-*, removed at the end",
-            dir.display(),
-            fs.fs_type,
-            fs.mount,
-            comm.size(),
-            crate::node::human_bytes(shard),
-            dir.display()
-        );
         let out = args.out.clone().unwrap_or_else(|| {
             default_report_dir(&node.host, crate::timefmt::now_unix()).join("results.json")
         });
@@ -190,8 +171,34 @@ pub fn run_io(args: &RunArgs) -> anyhow::Result<()> {
             phases: Vec::new(),
             caveats: Vec::new(),
         });
-        writer = Some(ResultsWriter::create(out, results)?);
+        created = ResultsWriter::create(out, results).map(Some);
     }
+    // A refused --out stops every rank before any file is written under --dir.
+    let mut writer = agree(comm.as_ref(), created)?;
+    if let Some(run) = writer.as_ref().and_then(|w| w.results().storage.as_ref()) {
+        crate::say!(
+            "io: {} on {} ({}), {} rank(s) on {} node(s), a {} shard each ({}); files under \
+             {}/hpcready-io-*, removed at the end",
+            run.dir,
+            run.fs.fs_type,
+            run.fs.mount,
+            run.ranks,
+            run.nodes,
+            crate::node::human_bytes(run.shard_bytes),
+            run.size_basis,
+            run.dir
+        );
+    }
+    let work = agree(
+        comm.as_ref(),
+        WorkDir::create(&dir, comm.rank()).map_err(|e| {
+            input_error(
+                format!("--dir {}", dir.display()),
+                format!("cannot create this rank's directory: {e}"),
+            )
+        }),
+    )?;
+
     let plan = IoPlan {
         dir: dir.clone(),
         shard_bytes: shard,

@@ -22,6 +22,7 @@ pub(super) fn run_torch_collective(args: &RunArgs, launch: &Launch) -> anyhow::R
         python: args.python.resolve()?,
         out: args.out.clone(),
         compile: args.compile,
+        energy: !args.no_energy,
     };
     let Some(w) = torch::run(&plan, launch)? else {
         return Ok(());

@@ -956,16 +956,20 @@ class Distributed:
 
     def timed(self, t, iterations, samples):
         """Samples of `iterations` steps of `t` (seconds per step), each after a barrier, the
-        slowest rank's time."""
+        slowest rank's time; and the wall-clock window (Unix seconds) the samples ran in, from
+        the first sample's start to the last one's end, for the binary's energy counter."""
         times = []
+        start = None
         for _ in range(samples):
             self.dist.barrier()
             synchronize(self.dev)
+            if start is None:
+                start = time.time()
             secs, _ = t.run(iterations)
             mine = torch.tensor([secs / iterations], dtype=torch.float64)
             self.dist.all_reduce(mine, op=self.dist.ReduceOp.MAX)
             times.append(float(mine))
-        return times
+        return times, [start if start is not None else time.time(), time.time()]
 
     def all_passed(self, v):
         """A verification that passed on every rank (rank 0's text otherwise)."""
@@ -995,7 +999,7 @@ class Distributed:
                       shard=phase == "fsdp")
         for _ in range(2):
             t.step()
-        times = self.timed(t, iterations, samples)
+        times, window = self.timed(t, iterations, samples)
         if phase == "single":
             v = t.verify()
         elif phase == "fsdp":
@@ -1004,7 +1008,8 @@ class Distributed:
             v = self.verify_ddp(t, req.get("fault") == "corrupt")
         v = self.all_passed(v)
         out = {"ok": True, "samples": times, "iterations": iterations,
-               "variant": t.variant, "flops": t.flops, "figures": t.figures(), "verification": v}
+               "variant": t.variant, "flops": t.flops, "figures": t.figures(), "verification": v,
+               "window": window}
         del t
         if self.dev.type == "cuda":
             torch.cuda.empty_cache()

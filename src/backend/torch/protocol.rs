@@ -402,6 +402,10 @@ pub struct DistTrainAnswer {
     pub figures: TrainFigures,
     /// The check (every rank's).
     pub verification: Verification,
+    /// When the timed samples ran, Unix seconds (start, end): the binary reads the energy it
+    /// recorded over that window. Absent from harnesses before energy was measured.
+    #[serde(default)]
+    pub window: Option<[f64; 2]>,
 }
 
 /// Reads an `ok` answer of `op` as its type: a mismatch names the op and what is wrong.

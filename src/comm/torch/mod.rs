@@ -48,6 +48,8 @@ pub struct Plan {
     pub out: Option<PathBuf>,
     /// The training steps under `torch.compile`.
     pub compile: bool,
+    /// Read rank 0's node's energy counter over the timed training steps.
+    pub energy: bool,
 }
 
 /// What rank 0 wrote: the results and where they are. Other ranks write nothing.
@@ -106,8 +108,16 @@ pub fn run(plan: &Plan, launch: &Launch) -> anyhow::Result<Option<Written>> {
     };
     let mut out = PathBuf::new();
     let mut writer = None;
+    let mut recorder = None;
     if job.rank0 {
         let mut results = rank0_results(python, &info, &group);
+        // Rank 0's node's counter, recorded while the steps run (they are timed in the harness).
+        let (meter, status) = crate::node::energy::MeterStatus::discover(
+            &crate::node::env::Env::real(),
+            !plan.energy,
+        );
+        recorder = meter.map(crate::node::energy::recorder::Recorder::start);
+        results.energy_meter = Some(status);
         out = plan.out.clone().unwrap_or_else(|| {
             default_report_dir(&results.node.host, crate::timefmt::now_unix()).join("results.json")
         });
@@ -147,7 +157,14 @@ pub fn run(plan: &Plan, launch: &Launch) -> anyhow::Result<Option<Written>> {
         suite: plan.suite,
         compile: plan.compile,
     };
-    job.train_steps(&presets, &train, &group, &info, &mut step, writer.as_mut())?;
+    job.train_steps(
+        &presets,
+        &train,
+        (&group, &info),
+        &mut step,
+        writer.as_mut(),
+        recorder.as_ref(),
+    )?;
     let Job { h, env, cwd, .. } = job;
     h.quit();
     dist::clean(&env, &cwd);

@@ -8,6 +8,7 @@ use crate::bench::suites::Suite;
 use crate::bench::{BenchKind, DType, Shape};
 use crate::comm::allreduce;
 use crate::comm::job as dist;
+use crate::node::energy::recorder::Recorder;
 use crate::results::io::ResultsWriter;
 use crate::results::{
     DeviceKind, Measurement, MethodFamily, Origin, RankLayout, TimingSource, TrainInfo,
@@ -28,10 +29,10 @@ impl Job {
         &mut self,
         presets: &[Shape],
         plan: &TrainPlan,
-        group: &Group,
-        info: &TorchInfo,
+        (group, info): (&Group, &TorchInfo),
         step: &mut usize,
         mut writer: Option<&mut ResultsWriter>,
+        recorder: Option<&Recorder>,
     ) -> anyhow::Result<()> {
         let (iterations, samples) = match (plan.smoke, plan.suite) {
             (true, _) => (2, 3),
@@ -71,7 +72,10 @@ impl Job {
                     }
                 };
                 let a: protocol::DistTrainAnswer = self.ask(&req, *step, || what.clone())?;
-                let m = train_measurement(
+                let energy = recorder
+                    .zip(a.window)
+                    .map(|(r, [t0, t1])| r.window(t0, t1, a.samples.len() as u64 * a.iterations));
+                let mut m = train_measurement(
                     a,
                     phase,
                     TrainRun {
@@ -84,6 +88,7 @@ impl Job {
                     },
                     (phase != Phase::Single).then_some((&group.layout, single.as_ref())),
                 );
+                m.energy = energy;
                 let w = writer.as_deref_mut();
                 if phase == Phase::Single {
                     single = m.train.clone().filter(|_| m.is_valid());

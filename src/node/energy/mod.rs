@@ -13,6 +13,7 @@
 //! energy counter over the timed region. A region shorter than [`Meter::min_seconds`] (20 updates
 //! of the counter, so that one update's step at either end stays within 10%) is not reported.
 
+pub mod recorder;
 mod sampled;
 
 use super::env::Env;
