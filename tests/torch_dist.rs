@@ -348,6 +348,11 @@ fn the_data_parallel_step_trains_across_four_ranks_with_identical_parameters() {
         );
     }
     assert_eq!(r["energy_meter"]["method"], "rapl");
+    // The all-reduce sizes too, over the window the harness timed.
+    for m in &r["measurements"].as_array().unwrap()[..2] {
+        assert_eq!(m["bench"], "allreduce");
+        assert_eq!(m["energy"]["status"], "not-measured", "{m}");
+    }
     assert!(
         ms[1]["verification"]["reference"]
             .as_str()

@@ -919,9 +919,12 @@ class Distributed:
         for _ in range(2):  # warm-up: the first call of a size sets up its buffers
             op(buf)
         times = []
+        start = None
         for _ in range(samples):
             dist.barrier()
             synchronize(self.dev)
+            if start is None:
+                start = time.time()
             t = Timer(self.dev)
             t.start()
             for _ in range(iterations):
@@ -930,6 +933,7 @@ class Distributed:
             mine = torch.tensor([t.seconds() / iterations], dtype=torch.float64, device=self.dev)
             dist.all_reduce(mine, op=dist.ReduceOp.MAX)
             times.append(float(mine))
+        window = [start if start is not None else time.time(), time.time()]
         del buf
         # Verification: every element of every rank against the exact sum over ranks; out of
         # place, the input must come back unchanged as well.
@@ -949,7 +953,7 @@ class Distributed:
         dist.all_reduce(wrong)
         dist.all_reduce(first, op=dist.ReduceOp.MIN)
         return {"ok": True, "samples": times, "iterations": iterations, "wrong": int(wrong),
-                "first_wrong": int(first), "checked": n * self.world,
+                "first_wrong": int(first), "checked": n * self.world, "window": window,
                 "call": ("torch.distributed.all_reduce (in place)" if inplace else
                          "functional all_reduce (torch.ops._c10d_functional: the input is "
                          "copied, then reduced in place)")}

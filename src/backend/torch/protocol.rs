@@ -382,6 +382,9 @@ pub struct AllreduceAnswer {
     pub checked: u64,
     /// The torch call timed.
     pub call: String,
+    /// When the timed samples ran, Unix seconds (start, end), for the energy counter.
+    #[serde(default)]
+    pub window: Option<[f64; 2]>,
 }
 
 /// `dist_train`'s answer.

@@ -150,7 +150,14 @@ pub fn run(plan: &Plan, launch: &Launch) -> anyhow::Result<Option<Written>> {
         writer = Some(ResultsWriter::create(out.clone(), results)?);
     }
     let mut step = 0;
-    job.allreduce_sizes(&opts, &group, &info, &mut step, writer.as_mut())?;
+    job.allreduce_sizes(
+        &opts,
+        &group,
+        &info,
+        &mut step,
+        writer.as_mut(),
+        recorder.as_ref(),
+    )?;
     let train = TrainPlan {
         dtype: train_dtype,
         smoke: plan.smoke,
@@ -360,6 +367,7 @@ impl Job {
         info: &TorchInfo,
         step: &mut usize,
         mut writer: Option<&mut ResultsWriter>,
+        recorder: Option<&crate::node::energy::recorder::Recorder>,
     ) -> anyhow::Result<()> {
         let backend = &group.backend;
         let world = self.env.world;
@@ -388,6 +396,9 @@ impl Job {
                 let Some(w) = writer.as_deref_mut() else {
                     continue;
                 };
+                let energy = recorder
+                    .zip(a.window)
+                    .map(|(r, [t0, t1])| r.window(t0, t1, a.samples.len() as u64 * iterations));
                 let samples = a.samples;
                 let wrong = a.wrong;
                 let checked = a.checked;
@@ -423,6 +434,7 @@ impl Job {
                     (group.layout.nodes().len(), wrong),
                     None,
                 );
+                m.energy = energy;
                 if info.has_accelerator() {
                     m.timing = TimingSource::DeviceTimestamps;
                 }
