@@ -46,6 +46,13 @@ pub enum Command {
     /// process with a time limit. One task per node (`srun -N 64 --ntasks-per-node 1 hpcready
     /// smoke --out DIR`); writes DIR/<host>.json.
     Smoke(SmokeArgs),
+    /// The run history: list the runs recorded, or `trend` a figure over time per machine.
+    History(HistoryArgs),
+    /// Pack runs (results, reports, node facts, command lines, checksums) into one .tar.gz
+    /// that `hpcready report` re-renders and checks.
+    Bundle(BundleArgs),
+    /// Check a bundle and add its runs to the history.
+    ImportBundle(ImportBundleArgs),
 }
 
 /// `hpcready smoke`.
@@ -65,6 +72,8 @@ pub struct SmokeArgs {
     pub timeout: u64,
     #[command(flatten)]
     pub python: PythonArg,
+    #[command(flatten)]
+    pub history: HistoryArg,
 }
 
 /// `hpcready slurm`.
@@ -153,6 +162,8 @@ pub struct ImportArgs {
     /// Ranks that ran, for logs that do not say (OSU), or to correct them.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub ranks: Option<u64>,
+    #[command(flatten)]
+    pub history: HistoryArg,
 }
 
 /// `hpcready project`.
@@ -204,9 +215,14 @@ pub struct ProjectArgs {
 /// `hpcready compare`.
 #[derive(Debug, Args, Clone)]
 pub struct CompareArgs {
-    /// Two or more results.json files, one per machine.
-    #[arg(required = true, num_args = 2.., value_name = "RESULTS.json")]
+    /// Two or more results.json files, one per machine (or runs from the history with
+    /// --since/--last).
+    #[arg(required_unless_present_any = ["since", "last"], num_args = 2.., value_name = "RESULTS.json")]
     pub results: Vec<PathBuf>,
+    #[command(flatten)]
+    pub filter: RunFilter,
+    #[command(flatten)]
+    pub store: HistoryPath,
     /// Output directory (default: reports/compare-<UTC timestamp>/).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
@@ -250,6 +266,8 @@ pub struct AssessArgs {
     pub device: Option<String>,
     #[command(flatten)]
     pub python: PythonArg,
+    #[command(flatten)]
+    pub history: HistoryArg,
     #[arg(long, value_enum, default_value_t = Sampling::Suite, hide = true)]
     pub sampling: Sampling,
 }
@@ -263,6 +281,7 @@ impl Default for AssessArgs {
             out: None,
             device: None,
             python: PythonArg::default(),
+            history: HistoryArg::default(),
             sampling: Sampling::Suite,
         }
     }
@@ -287,6 +306,182 @@ impl PythonArg {
     pub fn resolve(&self) -> anyhow::Result<PythonCommand> {
         PythonCommand::resolve(self.command.as_deref())
     }
+}
+
+/// The run history: where it is, whether to record into it, and the regression rule (for
+/// `run`, `assess`, `smoke`, `import` and `report`).
+#[derive(Debug, Args, Clone)]
+pub struct HistoryArg {
+    /// The history store, a SQLite file on a local disk (default: $HPCREADY_HISTORY, else
+    /// $XDG_DATA_HOME/hpcready/history.sqlite, else ~/.local/share/hpcready/history.sqlite).
+    #[arg(long = "history", value_name = "PATH")]
+    pub path: Option<PathBuf>,
+    /// Do not record this run in the history (nor check it against earlier runs).
+    #[arg(long = "no-history", conflicts_with = "path")]
+    pub off: bool,
+    /// A figure more than PCT percent below the median of the same host's earlier runs (on one
+    /// software stack) is flagged as a regression.
+    #[arg(long, value_name = "PCT", default_value_t = 10.0, value_parser = percent)]
+    pub regression_threshold: f64,
+    /// How many earlier runs of the host make the reference median.
+    #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub regression_window: u64,
+}
+
+impl Default for HistoryArg {
+    fn default() -> Self {
+        Self {
+            path: None,
+            off: false,
+            regression_threshold: 10.0,
+            regression_window: 5,
+        }
+    }
+}
+
+impl HistoryArg {
+    /// Where the history is.
+    pub fn location(&self) -> crate::history::Location {
+        crate::history::Location::resolve(self.path.as_deref(), self.off)
+    }
+
+    /// The regression rule.
+    pub fn rule(&self) -> crate::history::regress::Rule {
+        crate::history::regress::Rule {
+            threshold: self.regression_threshold / 100.0,
+            window: self.regression_window as usize,
+        }
+    }
+}
+
+/// A percentage above 0 and below 100.
+fn percent(text: &str) -> Result<f64, String> {
+    let v: f64 = text
+        .trim()
+        .trim_end_matches('%')
+        .parse()
+        .map_err(|_| format!("`{text}` is not a percentage"))?;
+    if v > 0.0 && v < 100.0 {
+        Ok(v)
+    } else {
+        Err(format!("{text}: give a percentage above 0 and below 100"))
+    }
+}
+
+/// Where the history is, for the commands that read it.
+#[derive(Debug, Args, Clone, Default)]
+pub struct HistoryPath {
+    /// The history store (default: $HPCREADY_HISTORY, else
+    /// $XDG_DATA_HOME/hpcready/history.sqlite, else ~/.local/share/hpcready/history.sqlite).
+    #[arg(long = "history", value_name = "PATH")]
+    pub path: Option<PathBuf>,
+}
+
+impl HistoryPath {
+    /// Where the history is.
+    pub fn location(&self) -> crate::history::Location {
+        crate::history::Location::resolve(self.path.as_deref(), false)
+    }
+}
+
+/// Which runs of the history (`history`, `compare`, `baselines save --from-history`).
+#[derive(Debug, Args, Clone, Default)]
+pub struct RunFilter {
+    /// Runs on hosts whose name contains TEXT.
+    #[arg(long, value_name = "TEXT")]
+    pub machine: Option<String>,
+    /// Runs that started on or after DATE (2026-11-01, or a UTC time 2026-11-01T08:00:00Z).
+    #[arg(long, value_name = "DATE")]
+    pub since: Option<String>,
+    /// Only the newest N runs (after the other filters).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub last: Option<u64>,
+}
+
+impl RunFilter {
+    /// As the store's filter.
+    pub fn filter(&self, bench: Option<String>) -> crate::history::Filter {
+        crate::history::Filter {
+            machine: self.machine.clone(),
+            bench,
+            since: self.since.clone(),
+            last: self.last.map(|n| n as usize),
+        }
+    }
+
+    /// Whether any filter is given.
+    pub fn any(&self) -> bool {
+        self.machine.is_some() || self.since.is_some() || self.last.is_some()
+    }
+}
+
+/// `hpcready history`.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct HistoryArgs {
+    /// `trend`; without one, the runs are listed.
+    #[command(subcommand)]
+    pub command: Option<HistoryCommand>,
+    #[command(flatten)]
+    pub store: HistoryPath,
+    #[command(flatten)]
+    pub filter: RunFilter,
+    /// Runs with a figure of this benchmark (matmul, attention, allreduce, train, io …).
+    #[arg(long, value_name = "BENCH")]
+    pub bench: Option<String>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `hpcready history …`.
+#[derive(Debug, Subcommand)]
+pub enum HistoryCommand {
+    /// One figure over time per machine (each run's best), with every software-stack change
+    /// marked; writes an SVG plot with --out.
+    Trend {
+        /// The benchmark: peak, membw, matmul, attention, allreduce, train, io.
+        bench: String,
+        /// Its data type (default: the newest run's most common for the benchmark).
+        #[arg(long)]
+        dtype: Option<String>,
+        /// Only this method (`torch/matmul`, `cpu/faer` …).
+        #[arg(long)]
+        method: Option<String>,
+        #[command(flatten)]
+        filter: RunFilter,
+        #[command(flatten)]
+        store: HistoryPath,
+        /// Write the plot here (an .svg file).
+        #[arg(long, value_name = "FILE.svg")]
+        out: Option<PathBuf>,
+    },
+}
+
+/// `hpcready bundle`.
+#[derive(Debug, Args)]
+pub struct BundleArgs {
+    /// Runs to bundle: report directories (holding results.json and the report) or results
+    /// files.
+    #[arg(required = true, num_args = 1.., value_name = "RUN")]
+    pub runs: Vec<PathBuf>,
+    /// The bundle to write, `.tar.gz` (never overwritten).
+    #[arg(long, value_name = "FILE.tar.gz")]
+    pub out: PathBuf,
+}
+
+/// `hpcready import-bundle`.
+#[derive(Debug, Args)]
+pub struct ImportBundleArgs {
+    /// A bundle written by `hpcready bundle`.
+    #[arg(value_name = "BUNDLE.tar.gz")]
+    pub bundle: PathBuf,
+    /// Where its runs are unpacked to stay (the history indexes files; default: bundles/<its
+    /// checksum> beside the history).
+    #[arg(long, value_name = "DIR")]
+    pub into: Option<PathBuf>,
+    #[command(flatten)]
+    pub store: HistoryPath,
 }
 
 /// `hpcready probe`.
@@ -425,6 +620,8 @@ pub struct RunArgs {
     pub device: Option<String>,
     #[command(flatten)]
     pub python: PythonArg,
+    #[command(flatten)]
+    pub history: HistoryArg,
     #[arg(long, value_enum, default_value_t = Sampling::Suite, hide = true)]
     pub sampling: Sampling,
 }
@@ -470,6 +667,10 @@ pub struct ReportArgs {
     /// worse than the allocation's median (`10%`) or a robust z-score cut (`mad:3.5`).
     #[arg(long, value_name = "RULE", default_value = "10%")]
     pub outlier: String,
+    /// The history the run is checked against for regressions (read only: `report` records
+    /// nothing); --no-history leaves the check out.
+    #[command(flatten)]
+    pub history: HistoryArg,
 }
 
 /// `hpcready baselines`.
@@ -500,8 +701,20 @@ pub enum BaselinesCommand {
     /// Turn a results file measured on the machine to compare against (e.g. your cloud instance)
     /// into a baseline profile: the most exact comparison, same kernels on both sides.
     Save {
-        /// results.json from `hpcready run` or `assess` on that machine.
-        results: PathBuf,
+        /// results.json from `hpcready run` or `assess` on that machine (or --from-history).
+        #[arg(
+            required_unless_present = "from_history",
+            conflicts_with = "from_history"
+        )]
+        results: Option<PathBuf>,
+        /// Build the baseline from the history instead: each figure the median of the runs
+        /// selected (--machine, --since, --last), with their spread.
+        #[arg(long)]
+        from_history: bool,
+        #[command(flatten)]
+        filter: RunFilter,
+        #[command(flatten)]
+        store: HistoryPath,
         /// The baseline's id (letters, digits, '.', '-', '_').
         #[arg(long)]
         id: String,

@@ -27,6 +27,7 @@ pub mod comm;
 pub mod commands;
 pub mod error;
 pub mod float;
+pub mod history;
 pub mod import;
 pub mod measure;
 pub mod node;

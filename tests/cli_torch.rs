@@ -8,6 +8,36 @@ use common::*;
 use predicates::prelude::*;
 use std::path::Path;
 
+/// Runs `cmd`, which must succeed; on failure, the panic shows every failed measurement's error
+/// and verification from `out` besides the command's output (a CI log then says why).
+fn succeeds(cmd: &mut assert_cmd::Command, out: &Path) {
+    let o = cmd.output().unwrap();
+    if !o.status.success() {
+        let failed: Vec<String> = std::fs::read_to_string(out)
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .and_then(|v| v["measurements"].as_array().cloned())
+            .unwrap_or_default()
+            .iter()
+            .filter(|m| m["verification"]["passed"] != true)
+            .map(|m| {
+                format!(
+                    "{} {}: {} / {}",
+                    m["bench"], m["shape"], m["error"], m["verification"]
+                )
+            })
+            .collect();
+        panic!(
+            "{:?} failed ({})\nstdout: {}\nstderr: {}\nfailed measurements:\n{}",
+            cmd,
+            o.status,
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr),
+            failed.join("\n")
+        );
+    }
+}
+
 fn measurements(path: &Path) -> Vec<serde_json::Value> {
     let v: serde_json::Value = serde_json::from_str(&read(path)).unwrap();
     v["measurements"].as_array().unwrap().clone()
@@ -117,10 +147,7 @@ fn the_ci_training_step_trains_and_a_frozen_one_fails() {
     let Some(py) = torch_python() else { return };
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("train.json");
-    torch_run(&py, &out)
-        .args(["--bench", "train"])
-        .assert()
-        .success();
+    succeeds(torch_run(&py, &out).args(["--bench", "train"]), &out);
     let ms = measurements(&out);
     assert_eq!(ms.len(), 1, "{ms:?}");
     let m = &ms[0];
@@ -217,11 +244,12 @@ fn the_projection_from_a_training_step_is_validated_on_the_run() {
     let Some(py) = torch_python() else { return };
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("steps.json");
-    torch_run(&py, &out)
-        .args(["--bench", "matmul,train", "--suite", "standard"])
-        .args(["--sizes", "128,256"])
-        .assert()
-        .success();
+    succeeds(
+        torch_run(&py, &out)
+            .args(["--bench", "matmul,train", "--suite", "standard"])
+            .args(["--sizes", "128,256"]),
+        &out,
+    );
     let rep = dir.path().join("report");
     hpcready()
         .arg("report")

@@ -4,8 +4,7 @@
 
 mod common;
 
-use assert_cmd::Command;
-use common::import_nccl_2node;
+use common::{hpcready, import_nccl_2node};
 use std::path::{Path, PathBuf};
 
 fn committed(rel: &str) -> PathBuf {
@@ -19,8 +18,7 @@ fn read(p: &Path) -> String {
 /// Writes the Markdown and CSV report of `results` against `baseline`; returns the directory.
 fn report(results: &str, baseline: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    Command::cargo_bin("hpcready")
-        .unwrap()
+    hpcready()
         .arg("report")
         .arg(committed(results))
         .args(["--baseline", baseline, "--format", "md,csv", "--out"])
@@ -54,8 +52,7 @@ fn cpu_node_with_imported_allreduce_report() {
     // A relative log path: the import records where each row came from.
     import_nccl_2node(&nccl);
     let out = dir.path().join("rep");
-    Command::cargo_bin("hpcready")
-        .unwrap()
+    hpcready()
         .arg("report")
         .arg(committed("reports/example/results.json"))
         .arg(&nccl)
@@ -74,8 +71,7 @@ fn cpu_node_with_imported_allreduce_report() {
 fn compare_cpu_and_h100() {
     let dir = tempfile::tempdir().unwrap();
     // Relative paths: the file names are in the output, and CI's clone is elsewhere.
-    Command::cargo_bin("hpcready")
-        .unwrap()
+    hpcready()
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .arg("compare")
         .arg("reports/example/results.json")

@@ -88,6 +88,7 @@ pub fn from_results(results: &Results, id: &str, name: Option<&str>) -> anyhow::
             source: RUN_SOURCE.into(),
             uncertain: false,
             note: Some(format!("on {}", m.device)),
+            spread: None,
         })
         .collect();
     let measured = |bench: BenchKind| {
@@ -202,6 +203,128 @@ pub fn from_results(results: &Results, id: &str, name: Option<&str>) -> anyhow::
     let problems = profile.problems();
     if !problems.is_empty() {
         anyhow::bail!("the baseline made from the results is inconsistent: {problems:?}");
+    }
+    Ok(profile)
+}
+
+/// The profile built from many runs of the history (`--from-history`): the newest run's
+/// profile ([`from_results`]), each figure then replaced by the median of every selected run's
+/// best figure of that case, with the spread. Cases the newest run lacks are left out (said).
+pub fn from_history(
+    newest: &Results,
+    runs: &[crate::history::RunRow],
+    figures: &BTreeMap<i64, Vec<crate::history::Figure>>,
+    id: &str,
+    name: Option<&str>,
+) -> anyhow::Result<Profile> {
+    use crate::profiles::Spread;
+    let mut profile = from_results(newest, id, name)?;
+    // Each run's best figure per (bench, dtype, shape), and per device kind for the peaks and
+    // memory bandwidth.
+    let mut cases: BTreeMap<(String, String, String), Vec<f64>> = BTreeMap::new();
+    for r in runs {
+        let mut best: BTreeMap<(String, String, String), f64> = BTreeMap::new();
+        for f in figures.get(&r.id).into_iter().flatten() {
+            let per_gpu = (f.bench == "peak" || f.bench == "membw") && f.per == "GPU";
+            for key in [
+                Some((f.bench.clone(), f.dtype.clone(), f.shape.clone())),
+                per_gpu.then(|| {
+                    let dtype = if f.bench == "membw" { "*" } else { &f.dtype };
+                    (f.bench.clone(), dtype.to_string(), "per GPU".to_string())
+                }),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                let v = best.entry(key).or_insert(f.value);
+                *v = v.max(f.value);
+            }
+        }
+        for (k, v) in best {
+            cases.entry(k).or_default().push(v);
+        }
+    }
+    let median = |key: &(String, String, String)| -> Option<(f64, Spread)> {
+        let mut v = cases.get(key)?.clone();
+        let s = Spread::of(&mut v);
+        Some((crate::stats::percentile_sorted(&v, 0.5), s))
+    };
+    let mut missing = 0;
+    profile.references.retain_mut(|r| {
+        match median(&(r.bench.clone(), r.dtype.clone(), r.params.clone())) {
+            Some((m, s)) => {
+                r.value = m;
+                r.spread = Some(s);
+                true
+            }
+            None => {
+                missing += 1;
+                false
+            }
+        }
+    });
+    if let Some(acc) = profile.accelerator.as_mut() {
+        for p in &mut acc.peaks {
+            if let Some((m, s)) = median(&("peak".into(), p.dtype.clone(), "per GPU".into())) {
+                p.value = m;
+                p.note = Some(format!("measured FMA chains, {}", s.describe()));
+            }
+        }
+        if let Some(bw) = acc.memory_bw_gbs.as_mut()
+            && let Some((m, s)) = median(&("membw".into(), "*".into(), "per GPU".into()))
+        {
+            bw.value = m;
+            bw.note = Some(format!("measured device copy, {}", s.describe()));
+        }
+    }
+    if profile.references.is_empty() {
+        return Err(input_error(
+            "--from-history",
+            "the runs selected share no figure with the newest of them",
+        ));
+    }
+    let first = runs.first().map_or("?", |r| r.started_at.as_str());
+    let last = runs.last().map_or("?", |r| r.started_at.as_str());
+    let mut hosts: Vec<&str> = runs.iter().map(|r| r.host.as_str()).collect();
+    hosts.sort();
+    hosts.dedup();
+    profile.notes = vec![format!(
+        "Measured with hpcready: each figure is the median of the runs in the history that          measured it ({} run(s) on {} host(s), {first} to {last}), its spread beside it; the          newest run gives the machine's description.",
+        runs.len(),
+        hosts.len()
+    )];
+    if missing > 0 {
+        profile.notes.push(format!(
+            "{missing} case(s) of the newest run had no figure in the selected runs' history and              are left out."
+        ));
+    }
+    profile.summary = format!(
+        "{}; median of {} run(s) on {} host(s), {} to {}",
+        profile
+            .summary
+            .split(", measured")
+            .next()
+            .unwrap_or(&profile.summary),
+        runs.len(),
+        hosts.len(),
+        first.get(..10).unwrap_or(first),
+        last.get(..10).unwrap_or(last)
+    );
+    profile.sources.insert(
+        RUN_SOURCE.to_string(),
+        format!(
+            "hpcready history: {} run(s) (ids {}) on {}, {first} to {last}",
+            runs.len(),
+            runs.iter()
+                .map(|r| r.id.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            hosts.join(", ")
+        ),
+    );
+    let problems = profile.problems();
+    if !problems.is_empty() {
+        anyhow::bail!("the baseline made from the history is inconsistent: {problems:?}");
     }
     Ok(profile)
 }

@@ -1,6 +1,6 @@
 //! `hpcready assess` (and bare `hpcready`): inventory, suite, comparison, report.
 
-use super::report::{build_report, summary};
+use super::report::{build_report_with, summary};
 use super::run::{MeasureRequest, fail_on_invalid, measure};
 use super::{default_report_dir, emit};
 use crate::bench::suites::Selection;
@@ -53,7 +53,15 @@ pub fn assess(args: &AssessArgs) -> anyhow::Result<()> {
         energy: true,
     };
     let results = measure(&req, node)?;
-    let (comparison, _) = build_report(&results, &profile, &Format::ALL, &dir)?;
+    let history = super::remember(&args.history, "assess", &results, &req.out);
+    let (comparison, _) = build_report_with(
+        &results,
+        &[],
+        history.as_ref(),
+        &profile,
+        &Format::ALL,
+        &dir,
+    )?;
     emit(&summary(&comparison))?;
     emit(&format!(
         "\nReport: {}\n",

@@ -129,6 +129,9 @@ pub fn describe(p: &Profile) -> String {
             flag(r.uncertain),
             note(&r.note)
         ));
+        if let Some(sp) = &r.spread {
+            s.push_str(&format!("    {}\n", sp.describe()));
+        }
     }
     for n in &p.notes {
         s.push_str(&format!("\nnote: {n}\n"));
@@ -171,16 +174,39 @@ pub fn baselines(args: &BaselinesArgs) -> anyhow::Result<()> {
         }
         BaselinesCommand::Save {
             results,
+            from_history,
+            filter,
+            store,
             id,
             name,
             out,
-        } => save(results, id, name.as_deref(), out.as_deref())?,
+        } => {
+            let from = match results {
+                Some(r) if !*from_history && !filter.any() => From::Results(r),
+                Some(_) => {
+                    return Err(input_error(
+                        "--machine/--since/--last",
+                        "they pick runs with --from-history; give a results file or them",
+                    ));
+                }
+                None => From::History(filter, store),
+            };
+            save(from, id, name.as_deref(), out.as_deref())?
+        }
     }
     Ok(())
 }
 
+/// What a baseline is saved from.
+enum From<'a> {
+    /// One results file.
+    Results(&'a Path),
+    /// The runs of the history a filter selects.
+    History(&'a crate::cli::RunFilter, &'a crate::cli::HistoryPath),
+}
+
 /// `baselines save`: checks the target before reading anything, never overwrites.
-fn save(results: &Path, id: &str, name: Option<&str>, out: Option<&Path>) -> anyhow::Result<()> {
+fn save(from: From, id: &str, name: Option<&str>, out: Option<&Path>) -> anyhow::Result<()> {
     let out = out.map_or_else(|| PathBuf::from(format!("{id}.toml")), Path::to_path_buf);
     if out.exists() {
         return Err(input_error(
@@ -191,11 +217,39 @@ fn save(results: &Path, id: &str, name: Option<&str>, out: Option<&Path>) -> any
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
         ensure_writable_dir(dir, "--out")?;
     }
-    let loaded = load(results)?;
-    let profile = saved::from_results(&loaded, id, name)?;
+    let (profile, what) = match from {
+        From::Results(results) => (
+            saved::from_results(&load(results)?, id, name)?,
+            results.display().to_string(),
+        ),
+        From::History(filter, store) => {
+            let location = store.location();
+            let path = location.path()?;
+            let history = crate::history::Store::open_existing(path)?;
+            let runs = history.runs(&filter.filter(None))?;
+            let Some(newest) = runs.last() else {
+                return Err(input_error(
+                    "--from-history",
+                    format!("no run in {} matches", path.display()),
+                ));
+            };
+            let template = load(Path::new(&newest.results_path)).map_err(|e| {
+                e.context(format!(
+                    "the newest run selected (run {}) describes the machine",
+                    newest.id
+                ))
+            })?;
+            let ids: Vec<i64> = runs.iter().map(|r| r.id).collect();
+            let figures = history.figures(&ids)?;
+            (
+                saved::from_history(&template, &runs, &figures, id, name)?,
+                format!("{} run(s) of the history {}", runs.len(), path.display()),
+            )
+        }
+    };
     let text = format!(
         "# Baseline saved by `hpcready baselines save` from {}.\n# Use it with --baseline {}\n{}",
-        results.display(),
+        what,
         out.display(),
         toml::to_string_pretty(&profile)?
     );

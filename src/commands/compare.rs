@@ -39,9 +39,48 @@ fn prices(args: &[String], files: &[PathBuf]) -> anyhow::Result<Vec<Option<f64>>
     Ok(out)
 }
 
+/// The runs `--since`/`--last` (and `--machine`) pick from the history, oldest first, each read
+/// from its results file.
+fn from_history_runs(
+    args: &crate::cli::CompareArgs,
+) -> anyhow::Result<Vec<(String, crate::results::Results)>> {
+    if !args.prices.is_empty() {
+        return Err(input_error(
+            "--price",
+            "prices name results files; compare the files themselves to price them",
+        ));
+    }
+    let location = args.store.location();
+    let path = location.path()?;
+    let store = crate::history::Store::open_existing(path)?;
+    let runs = store.runs(&args.filter.filter(None))?;
+    if runs.len() < 2 {
+        return Err(input_error(
+            "--machine/--since/--last",
+            format!(
+                "{} run(s) in {} match; compare needs two or more",
+                runs.len(),
+                path.display()
+            ),
+        ));
+    }
+    let mut out = Vec::new();
+    for r in runs {
+        let file = PathBuf::from(&r.results_path);
+        let results = load(&file).map_err(|e| {
+            e.context(format!(
+                "run {} of the history ({} on {}) points at {}",
+                r.id, r.started_at, r.host, r.results_path
+            ))
+        })?;
+        out.push((r.results_path, results));
+    }
+    Ok(out)
+}
+
 /// `hpcready compare`.
 pub fn compare(args: &crate::cli::CompareArgs) -> anyhow::Result<()> {
-    let prices = prices(&args.prices, &args.results)?;
+    let mut prices = prices(&args.prices, &args.results)?;
     let out = args.out.clone().unwrap_or_else(|| {
         Path::new("reports").join(format!(
             "compare-{}",
@@ -53,8 +92,26 @@ pub fn compare(args: &crate::cli::CompareArgs) -> anyhow::Result<()> {
     for f in &args.results {
         loaded.push((f.display().to_string(), load(f)?));
     }
+    let from_history = args.results.is_empty();
+    if from_history {
+        loaded = from_history_runs(args)?;
+        prices = vec![None; loaded.len()];
+    } else if args.filter.any() {
+        return Err(input_error(
+            "--machine/--since/--last",
+            "they pick runs from the history; give them or results files, not both",
+        ));
+    }
     ensure_writable_dir(&out, "--out")?;
-    let labels = compare::labels(&loaded.iter().map(|(_, r)| r).collect::<Vec<_>>());
+    let labels = if from_history {
+        // The same host at several dates: the date tells them apart.
+        loaded
+            .iter()
+            .map(|(_, r)| format!("{} @ {}", r.node.host, r.started_at))
+            .collect()
+    } else {
+        compare::labels(&loaded.iter().map(|(_, r)| r).collect::<Vec<_>>())
+    };
     let machines: Vec<Machine> = loaded
         .into_iter()
         .zip(labels)

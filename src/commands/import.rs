@@ -147,5 +147,6 @@ pub fn import(args: &ImportArgs) -> anyhow::Result<()> {
         .collect();
     emit(&super::run::allreduce_table(&table))?;
     emit(&format!("\nresults: {}\n", out.display()))?;
+    super::remember(&args.history, "import", &results, &out);
     super::run::fail_on_invalid(&results)
 }

@@ -2,7 +2,9 @@
 
 pub mod assess;
 pub mod baselines;
+pub mod bundle;
 pub mod compare;
+pub mod history;
 pub mod import;
 pub mod probe;
 pub mod project;
@@ -31,7 +33,21 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Import(a)) => import::import(&a),
         Some(Command::Slurm(a)) => slurm::slurm(&a),
         Some(Command::Smoke(a)) => smoke::smoke(&a),
+        Some(Command::History(a)) => history::history(&a),
+        Some(Command::Bundle(a)) => bundle::bundle(&a),
+        Some(Command::ImportBundle(a)) => bundle::import_bundle(&a),
     }
+}
+
+/// Records a run written to `file` in the history (unless --no-history) and says how it compares
+/// with the same host's earlier runs; a history that cannot be written is said, never fatal.
+pub fn remember(
+    history: &crate::cli::HistoryArg,
+    kind: &str,
+    results: &crate::results::Results,
+    file: &std::path::Path,
+) -> Option<crate::history::regress::Check> {
+    crate::history::record(&history.location(), &history.rule(), kind, results, file)
 }
 
 /// Prints to stdout. A closed pipe (`| head`) ends the process quietly with 0; any other write

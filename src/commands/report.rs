@@ -16,13 +16,15 @@ pub fn build_report(
     formats: &[Format],
     dir: &Path,
 ) -> anyhow::Result<(Comparison, Vec<PathBuf>)> {
-    build_report_scaled(results, &[], profile, formats, dir)
+    build_report_with(results, &[], None, profile, formats, dir)
 }
 
-/// [`build_report`] with a scaling section when the files made curves across node counts.
-pub fn build_report_scaled(
+/// [`build_report`] with a scaling section when the files made curves across node counts, and
+/// a history section when the run was checked against the history.
+pub fn build_report_with(
     results: &Results,
     curves: &[crate::assess::scaling::Curve],
+    history: Option<&crate::history::regress::Check>,
     profile: &Profile,
     formats: &[Format],
     dir: &Path,
@@ -34,7 +36,7 @@ pub fn build_report_scaled(
         profile,
         plots: plots::plots(results, profile)?,
     };
-    if curves.is_empty() {
+    if curves.is_empty() && history.is_none() {
         let files = write_report(&ctx, formats, dir)?;
         return Ok((comparison, files));
     }
@@ -42,6 +44,9 @@ pub fn build_report_scaled(
     let (blocks, extra) = crate::report::scaling::section(curves, page.plots.len())?;
     page.blocks.extend(blocks);
     page.plots.extend(extra);
+    if let Some(check) = history {
+        page.blocks.extend(crate::report::history::section(check));
+    }
     let files = crate::report::write_page(&page, formats, dir)?;
     Ok((comparison, files))
 }
@@ -101,6 +106,13 @@ pub fn report(args: &ReportArgs) -> anyhow::Result<()> {
     let rule = crate::assess::fleet::OutlierRule::parse(&args.outlier)
         .map_err(|e| crate::error::input_error("--outlier", e))?;
     let profile = profiles::lookup(&args.baseline)?;
+    if args
+        .results
+        .iter()
+        .any(|p| crate::history::bundle::is_bundle(p))
+    {
+        return bundle_report(args, &profile);
+    }
     let mut all = Vec::new();
     for path in &args.results {
         all.push(io::load(path)?);
@@ -120,7 +132,26 @@ pub fn report(args: &ReportArgs) -> anyhow::Result<()> {
         .out
         .clone()
         .unwrap_or_else(|| default_report_dir(&results.node.host, start));
-    let (comparison, files) = build_report_scaled(&results, &curves, &profile, &args.format, &dir)?;
+    // One file is one run of the history (several merged are checked as one, none of them
+    // left out of its own reference).
+    let own = match args.results.as_slice() {
+        [one] => one.clone(),
+        _ => std::path::PathBuf::new(),
+    };
+    let history = crate::history::check_existing(
+        &args.history.location(),
+        &args.history.rule(),
+        &results,
+        &own,
+    );
+    let (comparison, files) = build_report_with(
+        &results,
+        &curves,
+        history.as_ref(),
+        &profile,
+        &args.format,
+        &dir,
+    )?;
     emit(&summary(&comparison))?;
     for c in &curves {
         if let Some(k) = crate::assess::scaling::check(c) {
@@ -132,6 +163,52 @@ pub fn report(args: &ReportArgs) -> anyhow::Result<()> {
         emit(&format!("wrote {}\n", f.display()))?;
     }
     Ok(())
+}
+
+/// A bundle's reports, re-rendered from its results alone after every file matched its
+/// checksum: one report directory per run under --out.
+fn bundle_report(args: &ReportArgs, profile: &Profile) -> anyhow::Result<()> {
+    let [bundle] = args.results.as_slice() else {
+        return Err(crate::error::input_error(
+            "RESULTS.json",
+            "a bundle is reported alone: name one .tar.gz and no other file",
+        ));
+    };
+    let opened = crate::history::bundle::open(bundle)?;
+    let out = args.out.clone().unwrap_or_else(|| {
+        Path::new("reports").join(format!(
+            "bundle-{}",
+            crate::timefmt::compact(crate::timefmt::now_unix())
+        ))
+    });
+    io::ensure_writable_dir(&out, "--out")?;
+    let m = &opened.manifest;
+    let mut text = format!(
+        "bundle {}: {} file(s) match its SHA256SUMS; made {} by hpcready {} ({}), {} run(s)\n",
+        bundle.display(),
+        opened.files,
+        m.created_at,
+        m.tool.version,
+        m.tool.git_revision,
+        m.runs.len()
+    );
+    for (run, file) in m.runs.iter().zip(opened.results_files()) {
+        let results = io::load(&file)?;
+        let name = Path::new(&run.dir)
+            .file_name()
+            .map_or_else(|| run.dir.clone(), |n| n.to_string_lossy().into_owned());
+        let dir = out.join(name);
+        build_report(&results, profile, &args.format, &dir)?;
+        text += &format!(
+            "  {} ({} on {}): {}\n    measured with: {}\n",
+            run.dir,
+            run.started_at,
+            run.host,
+            dir.join("report.html").display(),
+            run.command_line.join(" ")
+        );
+    }
+    emit(&text)
 }
 
 /// The fleet report of smoke's node files: `fleet.{html,md,csv}` and `failing-nodes.txt` (the

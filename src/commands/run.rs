@@ -289,6 +289,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     let results = measure(&req, node)?;
     emit(&measurement_table(&results))?;
     emit(&format!("\nresults: {}\n", out.display()))?;
+    super::remember(&args.history, "run", &results, &out);
     fail_on_invalid(&results)
 }
 
@@ -464,6 +465,7 @@ fn run_collective(args: &RunArgs, launch: &comm::job::Launch) -> anyhow::Result<
     let results = w.finish(true)?;
     emit(&allreduce_table(&table))?;
     emit(&format!("\nresults: {}\n", out.display()))?;
+    super::remember(&args.history, "run", &results, &out);
     fail_on_invalid(&results)
 }
 

@@ -257,6 +257,7 @@ pub fn run_io(args: &RunArgs) -> anyhow::Result<()> {
     let results = w.finish(outcome.is_ok())?;
     emit(&io_table(results.storage.as_ref().expect("set above")))?;
     emit(&format!("\nresults: {}\n", path.display()))?;
+    super::remember(&args.history, "run", &results, &path);
     if let Err(e) = outcome {
         return Err(WorkFailed(format!("the I/O bench stopped: {e:#}")).into());
     }

@@ -36,6 +36,7 @@ pub(super) fn run_torch_collective(args: &RunArgs, launch: &Launch) -> anyhow::R
         .collect();
     emit(&allreduce_table(&rows))?;
     emit(&format!("\nresults: {}\n", w.path.display()))?;
+    super::remember(&args.history, "run", &w.results, &w.path);
     fail_on_invalid(&w.results)
 }
 

@@ -109,6 +109,7 @@ pub fn smoke(args: &SmokeArgs) -> anyhow::Result<()> {
     if !(failed.is_empty() && invalid == 0) {
         text += &format!("{}: NOT READY\n", results.node.host);
     }
+    super::remember(&args.history, "smoke", &results, &path);
     // The node's verdict is in its file and in the fleet report: a node that is not ready still
     // exits 0 once its checks ran, so that the launcher does not end the other nodes' checks
     // (mpirun aborts the job at a rank's non-zero exit) and the job goes on to its report.

@@ -239,6 +239,53 @@ pub struct Reference {
     /// A caveat.
     #[serde(default)]
     pub note: Option<String>,
+    /// For a baseline built from many runs (`baselines save --from-history`): how the runs
+    /// spread around the value, which is their median.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spread: Option<Spread>,
+}
+
+/// How a figure measured in many runs spread.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Spread {
+    /// Runs (or nodes) measured.
+    pub runs: u32,
+    /// The lowest.
+    pub min: f64,
+    /// The first quartile.
+    pub p25: f64,
+    /// The third quartile.
+    pub p75: f64,
+    /// The highest.
+    pub max: f64,
+}
+
+impl Spread {
+    /// Of the values (at least one).
+    pub fn of(values: &mut [f64]) -> Self {
+        values.sort_by(f64::total_cmp);
+        let q = |p| crate::stats::percentile_sorted(values, p);
+        Self {
+            runs: values.len() as u32,
+            min: values[0],
+            p25: q(0.25),
+            p75: q(0.75),
+            max: values[values.len() - 1],
+        }
+    }
+
+    /// `median of 12 runs, range 0.91–1.02, IQR 0.95–0.99`.
+    pub fn describe(&self) -> String {
+        let n = crate::bench::num;
+        format!(
+            "median of {} run(s), range {}–{}, IQR {}–{}",
+            self.runs,
+            n(self.min),
+            n(self.max),
+            n(self.p25),
+            n(self.p75)
+        )
+    }
 }
 
 /// Adds a problem when `value` (the profile's `key`) is not a finite number above zero: a zero,

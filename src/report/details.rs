@@ -153,7 +153,7 @@ pub(super) fn training(b: &mut Vec<Block>, ctx: &ReportContext) {
          device's datasheet dense peak in the step's type, with model FLOPs per token = 6N + \
          12·L·H·Q·T (PaLM, Appendix B; as torchtitan and llm-foundry count; N the parameters \
          without the token embedding). Verified: the loss starts near ln(vocab) and falls below \
-         a quarter of it within 150 steps."
+         a quarter of it within 300 steps."
             .into(),
     ));
     let rows = steps

@@ -3,7 +3,7 @@
 //! the nodes and the outliers, and the rule that called them.
 
 use super::model::{Block, Cell};
-use super::plots::{COLORS, plot_err};
+use super::plots::{COLORS, draw_legend, plot_err};
 use crate::assess::fleet::Fleet;
 use crate::bench::sig;
 use plotters::prelude::*;
@@ -242,13 +242,7 @@ fn spread(s: &crate::assess::fleet::Spread) -> anyhow::Result<String> {
                 .label("outlier threshold")
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], style));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(RGBColor(180, 180, 180))
-            .draw()
-            .map_err(plot_err)?;
+        draw_legend(&mut chart)?;
         root.present().map_err(plot_err)?;
     }
     Ok(svg)

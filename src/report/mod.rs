@@ -13,6 +13,7 @@ mod details;
 mod document;
 pub mod energy;
 pub mod fleet;
+pub mod history;
 pub mod html;
 pub mod json;
 pub mod markdown;

@@ -5,8 +5,23 @@ use assert_cmd::Command;
 use predicates::prelude::*;
 use std::path::{Path, PathBuf};
 
+/// The binary, with a history store of its own (a fresh file per command, so no test's runs are
+/// compared with another's; a test that wants a shared history names one with `--history` or
+/// `HPCREADY_HISTORY`, which overrides this).
 pub fn hpcready() -> Command {
-    Command::cargo_bin("hpcready").unwrap()
+    let mut c = Command::cargo_bin("hpcready").unwrap();
+    c.env("HPCREADY_HISTORY", own_history());
+    c
+}
+
+/// A history store path no other command uses, under the test target's temporary directory.
+pub fn own_history() -> PathBuf {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join("history")
+        .join(format!("{}-{n}.sqlite", std::process::id()))
 }
 
 /// `hpcready report FILES --out OUT`, which must succeed; its output.

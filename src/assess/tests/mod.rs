@@ -415,6 +415,7 @@ fn categories_score_compute_attention_and_the_environment() {
         source: "S1".into(),
         uncertain: false,
         note: None,
+        spread: None,
     });
     r.node.checklist = vec![check("mpi", Status::Warn), check("cpu-arch", Status::Pass)];
     let c = compare(&r, &profile);

@@ -560,7 +560,7 @@ def flops_per_token(n, layers, hidden, seq):
     return 6 * n + 12 * layers * hidden * seq
 
 
-TRAIN_STEPS = 150
+TRAIN_STEPS = 300
 TRAIN_TARGET = 0.25
 
 
@@ -1026,7 +1026,7 @@ class Distributed:
         return float(loss)
 
     def verify_fsdp(self, t):
-        """The loss falls below a quarter of ln(vocab) within 150 steps, the largest loss over
+        """The loss falls below a quarter of ln(vocab) within 300 steps, the largest loss over
         ranks deciding. The parameters are sharded (each rank updates its own shard), so there
         is no copy on every rank to compare."""
         v = t.verify(lambda: self.largest_loss(t))
@@ -1035,7 +1035,7 @@ class Distributed:
         return v
 
     def verify_ddp(self, t, corrupt):
-        """The loss falls below a quarter of ln(vocab) within 150 steps (the largest loss over
+        """The loss falls below a quarter of ln(vocab) within 300 steps (the largest loss over
         ranks decides, so that every rank stops at the same step), and every rank's parameters
         are bit-for-bit the same afterwards."""
         def largest_loss():

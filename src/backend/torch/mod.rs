@@ -47,7 +47,7 @@ impl Session {
             self.harness = Some(h);
             // A restarted harness must say hello again before it measures.
             let h = self.harness.as_mut().expect("just started");
-            h.ask::<TorchInfo>(&Request::Hello, self.deadline)?;
+            h.ask::<TorchInfo>(&Request::Hello, hello_deadline(self.deadline))?;
         }
         let h = self.harness.as_mut().expect("started above");
         let r = h.ask(req, self.deadline);
@@ -58,28 +58,38 @@ impl Session {
     }
 }
 
+/// How long the harness may take to start and import torch: the case deadline, but never less
+/// than two minutes (a cold `import torch` from a parallel file system, or on a busy node, takes
+/// tens of seconds, and is not a measurement).
+fn hello_deadline(deadline: Duration) -> Duration {
+    deadline.max(Duration::from_secs(120))
+}
+
 /// Starts the harness with `python` and reads what torch it has. Every way this can fail is bad
 /// input (exit 2) naming the command tried and what to do.
 pub fn connect(python: &PythonCommand, deadline: Duration) -> anyhow::Result<(Harness, TorchInfo)> {
     let mut h = Harness::start(python)?;
     let what = python.input();
-    let hello = h.ask::<TorchInfo>(&Request::Hello, deadline).map_err(|e| {
-        let advice = match &e {
-            HarnessError::Failed(msg, _) if msg.contains("cannot import torch") => {
-                "this Python has no torch. Use the Python your training uses (a venv's \
+    let hello = h
+        .ask::<TorchInfo>(&Request::Hello, hello_deadline(deadline))
+        .map_err(|e| {
+            let advice = match &e {
+                HarnessError::Failed(msg, _) if msg.contains("cannot import torch") => {
+                    "this Python has no torch. Use the Python your training uses (a venv's \
                      python, `module load pytorch` first, or a container command such as \
                      --python 'apptainer exec --nv pytorch.sif python3'), or `pip install \
                      torch` into it"
-                    .to_string()
-            }
-            HarnessError::Failed(msg, _) if msg.contains("older than") => format!(
-                "hpcready needs torch {OLDEST_TORCH} or later; load a newer PyTorch module \
+                        .to_string()
+                }
+                HarnessError::Failed(msg, _) if msg.contains("older than") => format!(
+                    "hpcready needs torch {OLDEST_TORCH} or later; load a newer PyTorch module \
                      or container"
-            ),
-            _ => "it did not run hpcready's PyTorch harness: is it a Python 3 command?".to_string(),
-        };
-        input_error(what.clone(), format!("{e}\n  {advice}"))
-    })?;
+                ),
+                _ => "it did not run hpcready's PyTorch harness: is it a Python 3 command?"
+                    .to_string(),
+            };
+            input_error(what.clone(), format!("{e}\n  {advice}"))
+        })?;
     let mut info = hello;
     info.python_command = python.display();
     Ok((h, info))
