@@ -41,6 +41,15 @@ impl Drop for Session {
 impl Session {
     /// Sends a request, first restarting the harness if it died or was stopped.
     fn ask<A: DeserializeOwned>(&mut self, req: &Request) -> Result<A, HarnessError> {
+        self.ask_within(req, self.deadline)
+    }
+
+    /// [`Session::ask`] with a deadline of its own for this request.
+    fn ask_within<A: DeserializeOwned>(
+        &mut self,
+        req: &Request,
+        deadline: Duration,
+    ) -> Result<A, HarnessError> {
         if !self.harness.as_mut().is_some_and(Harness::alive) {
             let h = Harness::start(&self.python)
                 .map_err(|e| HarnessError::Failed(format!("{e:#}"), Vec::new()))?;
@@ -50,7 +59,7 @@ impl Session {
             h.ask::<TorchInfo>(&Request::Hello, hello_deadline(self.deadline))?;
         }
         let h = self.harness.as_mut().expect("started above");
-        let r = h.ask(req, self.deadline);
+        let r = h.ask(req, deadline);
         if matches!(r, Err(HarnessError::Died(_)) | Err(HarnessError::Hung(..))) {
             self.harness = None;
         }
@@ -403,6 +412,7 @@ impl Backend for TorchBackend {
                 TimingSource::WallClock
             },
             figures: None,
+            slowest_iteration_s: 0.0,
         }))
     }
 
@@ -423,7 +433,13 @@ struct TorchKernel {
     source: TimingSource,
     /// The harness's last `figures` (training steps).
     figures: Option<TrainFigures>,
+    /// The slowest iteration timed so far, seconds: what verifying a training step's many
+    /// steps is given time by.
+    slowest_iteration_s: f64,
 }
+
+/// The most steps a training step's loss check takes (`TRAIN_STEPS` in harness.py).
+const TRAIN_VERIFY_STEPS: f64 = 300.0;
 
 impl TorchKernel {
     fn call<A: DeserializeOwned>(&self, req: &Request) -> Result<A, HarnessError> {
@@ -463,11 +479,24 @@ impl Kernel for TorchKernel {
         if !(a.seconds.is_finite() && a.seconds >= 0.0) {
             anyhow::bail!("the harness answered a time of {} s", a.seconds);
         }
+        if iterations > 0 {
+            self.slowest_iteration_s = self.slowest_iteration_s.max(a.seconds / iterations as f64);
+        }
         Ok(Some(Duration::from_secs_f64(a.seconds)))
     }
 
     fn verify(&mut self) -> Verification {
-        match self.call::<protocol::VerifyAnswer>(&Request::Verify) {
+        // A training step is verified by training up to 300 steps: on a slow or busy CPU that is
+        // minutes, which the case deadline (meant for one request's work) must not cut short.
+        let mut session = self.session.lock().unwrap_or_else(|p| p.into_inner());
+        let deadline = if self.figures.is_some() {
+            session.deadline.max(Duration::from_secs_f64(
+                (2.0 * TRAIN_VERIFY_STEPS * self.slowest_iteration_s).min(86_400.0),
+            ))
+        } else {
+            session.deadline
+        };
+        match session.ask_within::<protocol::VerifyAnswer>(&Request::Verify, deadline) {
             Ok(a) => a.verification,
             Err(e) => failed(e.to_string()),
         }
