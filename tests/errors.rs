@@ -7,7 +7,15 @@ use assert_cmd::Command;
 
 /// The stderr of `hpcready ARGS` with `env`, run in an empty directory, which must exit 2.
 fn refusal(args: &[&str], env: &[(&str, &str)]) -> String {
+    refusal_with(&[], args, env)
+}
+
+/// [`refusal`] with `files` (name, bytes) written into the directory first.
+fn refusal_with(files: &[(&str, &[u8])], args: &[&str], env: &[(&str, &str)]) -> String {
     let dir = tempfile::tempdir().unwrap();
+    for (name, bytes) in files {
+        std::fs::write(dir.path().join(name), bytes).unwrap();
+    }
     let mut c = Command::cargo_bin("hpcready").unwrap();
     c.args(args).current_dir(dir.path());
     for v in [
@@ -138,4 +146,41 @@ fn input_refusals() {
     ] {
         insta::assert_snapshot!(name, refusal(args, &[]));
     }
+}
+
+/// The history's and bundles' refusals.
+#[test]
+fn history_refusals() {
+    insta::assert_snapshot!(
+        "history_missing",
+        refusal(&["history", "--history", "none.sqlite"], &[])
+    );
+    insta::assert_snapshot!(
+        "history_damaged",
+        refusal_with(
+            &[("damaged.sqlite", &[0x5a; 8192])],
+            &["history", "--history", "damaged.sqlite"],
+            &[],
+        )
+    );
+    insta::assert_snapshot!(
+        "bundle_not_targz",
+        refusal(&["bundle", "run", "--out", "advisory.zip"], &[])
+    );
+    insta::assert_snapshot!(
+        "bundle_exists",
+        refusal_with(
+            &[("advisory.tar.gz", b"")],
+            &["bundle", "run", "--out", "advisory.tar.gz"],
+            &[],
+        )
+    );
+    insta::assert_snapshot!(
+        "bundle_not_an_archive",
+        refusal_with(
+            &[("advisory.tar.gz", b"not gzip")],
+            &["report", "advisory.tar.gz", "--out", "r"],
+            &[],
+        )
+    );
 }
