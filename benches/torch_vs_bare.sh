@@ -5,7 +5,9 @@
 # the bare loop's rate (issue "Framework path").
 #
 #   PYTHON=target/torch-venv/bin/python benches/torch_vs_bare.sh [MATMUL_N]   (default 1024)
-#   ROUNDS=5 … ; DEVICE=cuda:0 on a GPU node (default: cpu)
+#   ROUNDS=5 … ; DEVICE=cuda:0 on a GPU node (default: cpu); HPCREADY_BIN=path/to/hpcready to
+#   skip the release build (CI passes its test build: the script must keep running, and its
+#   figures are only meant from a release binary)
 #
 # Bare matmul, same method: a cache flush before every call (outside the timing), one timed
 # torch.mm per call (events on a GPU, the host clock on the CPU), median over ≥ 3 s of calls.
@@ -18,8 +20,7 @@ rounds=${ROUNDS:-3}
 device=${DEVICE:-cpu}
 py=${PYTHON:-target/torch-venv/bin/python}
 "$py" -c "import torch" || { echo "$py has no torch (pip install torch)" >&2; exit 2; }
-cargo build --release --quiet
-bin=target/release/hpcready
+if [ -n "${HPCREADY_BIN:-}" ]; then bin=$HPCREADY_BIN; else cargo build --release --quiet; bin=target/release/hpcready; fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 backend_args=(--backend torch --python "$py")

@@ -146,7 +146,13 @@ fn project_gives_time_node_hours_and_cost_as_a_band() {
         .stdout(predicate::str::contains(
             "measured f16 matmul m=8192 n=8192 k=8192",
         ))
-        .stdout(predicate::str::contains("portable kernels"));
+        .stdout(predicate::str::contains("portable kernels"))
+        // Two nodes and no scaling run: linear to Megatron-LM's published loss, cited.
+        .stdout(predicate::str::contains(
+            "2 nodes are assumed to scale from linearly (2× one node, the faster end of each \
+             band: an upper bound) to 98.0% efficiency per node (the slower end), the \
+             per-doubling loss of Megatron-LM's published strong scaling",
+        ));
     // Without results only the baseline is projected, and it says so.
     hpcready()
         .args(["project", "--params", "70b", "--tokens", "2e12"])

@@ -168,6 +168,9 @@ pub fn project(args: &ProjectArgs) -> anyhow::Result<()> {
             basis.push(format!("this node's communication: {}", c.basis));
         }
         let mut ours = run(flops, rate, args.nodes, util).with_comm(comm.clone());
+        if curve.is_none() {
+            ours = ours.with_assumed_scaling(args.nodes);
+        }
         if let (Some(e), Some((file, storage, bw))) = (every, &io) {
             let c = energy::checkpoints(n, e, ours.hours, d / args.batch_tokens, *bw);
             checkpoint_line = Some(format!(
@@ -216,7 +219,7 @@ pub fn project(args: &ProjectArgs) -> anyhow::Result<()> {
     match theirs {
         Some(rate) => {
             basis.push(format!("{}: {}", profile.name, rate.basis));
-            let theirs = run(flops, rate, args.nodes, util);
+            let theirs = run(flops, rate, args.nodes, util).with_assumed_scaling(args.nodes);
             energy_lines.push(match energy::baseline_energy(&profile, theirs.node_hours) {
                 Some(e) => format!(
                     "{}: {} — {}",
@@ -266,16 +269,25 @@ pub fn project(args: &ProjectArgs) -> anyhow::Result<()> {
         util.0 * 100.0,
         util.1 * 100.0,
         match (&curve, args.nodes) {
-            (Some(_), _) => "this node's communication across nodes comes from the ring fitted \
-                             to its scaling run (below); the baseline's nodes scale linearly \
-                             (no curve measured for it)"
+            (Some(_), 1) => "this node's communication across nodes comes from the ring \
+                             fitted to its scaling run (below); one node on the baseline's side"
                 .to_string(),
+            (Some(_), m) => format!(
+                "this node's communication across nodes comes from the ring fitted to its \
+                 scaling run (below); the baseline's {m} nodes are assumed to scale from \
+                 linearly (the faster end, an upper bound) to {:.1}% efficiency per node (the \
+                 slower end), {}",
+                crate::assess::project::assumed_efficiency(m) * 100.0,
+                crate::assess::project::ASSUMED_SCALING_SOURCE
+            ),
             (None, 1) => "one node: no scaling across nodes".to_string(),
-            (None, _) => format!(
-                "nodes scale linearly (an upper bound: no scaling run measured; `hpcready slurm \
-                 --torch … --scaling` measures one and `--scaling FILES` uses it), so {} nodes \
-                 are assumed {}× one node",
-                args.nodes, args.nodes
+            (None, m) => format!(
+                "no scaling run was measured (`hpcready slurm --torch … --scaling` measures one \
+                 and `--scaling FILES` uses it), so {m} nodes are assumed to scale from linearly \
+                 ({m}× one node, the faster end of each band: an upper bound) to {:.1}% \
+                 efficiency per node (the slower end), {}",
+                crate::assess::project::assumed_efficiency(m) * 100.0,
+                crate::assess::project::ASSUMED_SCALING_SOURCE
             ),
         },
         if comm.is_some() {

@@ -13,7 +13,8 @@ use std::time::Duration;
 
 mod amd;
 pub use amd::{
-    AmdGpu, AmdHealth, amd_checks, parse_amd_ecc, parse_amd_processes, query_amd, rocm_smi_only,
+    AmdBadPages, AmdGpu, AmdHealth, AmdThrottle, amd_checks, parse_amd_bad_pages, parse_amd_ecc,
+    parse_amd_processes, parse_amd_throttle, query_amd, rocm_smi_only,
 };
 
 /// The checklist items that decide whether a node is ready for the job (its health); the

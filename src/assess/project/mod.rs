@@ -196,7 +196,26 @@ pub struct Projection {
     pub cost: Option<(f64, f64)>,
     /// The measured communication folded in, where it was.
     pub comm: Option<CommTerm>,
+    /// Where nodes were assumed to scale without a scaling run: the per-node efficiency at the
+    /// slower end of the band (the faster end is linear scaling).
+    pub assumed_scaling: Option<f64>,
 }
+
+/// Scaling across nodes assumed where none was measured: the per-doubling loss of a published
+/// strong-scaling run, carried from one node to `nodes`. Megatron-LM's GPT-3 175B on H100 went
+/// from 47% to 42% MFU between 96 and 4,608 GPUs at one global batch (its README, "Strong
+/// Scaling Results"), a 48x increase: efficiency (42/47)^(log2 n / log2 48) at n times the
+/// nodes, 0.98 per doubling.
+pub fn assumed_efficiency(nodes: u32) -> f64 {
+    let per_48x: f64 = 42.0 / 47.0;
+    per_48x.powf(f64::from(nodes.max(1)).log2() / 48f64.log2())
+}
+
+/// Where [`assumed_efficiency`] comes from, for the projection's assumptions.
+pub const ASSUMED_SCALING_SOURCE: &str = "the per-doubling loss of Megatron-LM's published \
+    strong scaling of GPT-3 175B on H100 (MFU 47% → 42% from 96 to 4,608 GPUs at one batch; \
+    github.com/NVIDIA/Megatron-LM README, read 2026-12-06), a well-tuned run: a slower fabric or \
+    a smaller model loses more";
 
 /// Projects training `flops` on `nodes` nodes at `rate` with utilisation band `util` (none for
 /// an end-to-end rate: a measured training step).
@@ -218,6 +237,7 @@ pub fn project(flops: f64, rate: Rate, nodes: u32, util: (f64, f64)) -> Projecti
         node_hours,
         cost,
         comm: None,
+        assumed_scaling: None,
     }
 }
 
@@ -250,9 +270,23 @@ impl Projection {
         self
     }
 
-    /// Whether the result is one figure (an end-to-end rate without a communication band).
+    /// The projection on `nodes` nodes with no scaling run behind it: the slower end of its
+    /// band takes [`assumed_efficiency`] (the faster end stays linear scaling, an upper bound).
+    pub fn with_assumed_scaling(mut self, nodes: u32) -> Self {
+        if nodes > 1 {
+            let e = assumed_efficiency(nodes);
+            self.hours.1 /= e;
+            self.node_hours.1 /= e;
+            self.cost = self.cost.map(|(a, b)| (a, b / e));
+            self.assumed_scaling = Some(e);
+        }
+        self
+    }
+
+    /// Whether the result is one figure (an end-to-end rate without a communication band or an
+    /// assumed scaling band).
     fn single(&self) -> bool {
-        self.rate.end_to_end && self.comm.is_none()
+        self.rate.end_to_end && self.comm.is_none() && self.assumed_scaling.is_none()
     }
 }
 
@@ -467,6 +501,36 @@ mod tests {
         let p2 = project(4.2e22, baseline_rate(&p5).unwrap(), 2, (0.4, 0.5));
         assert!((p2.hours.0 * 2.0 - p.hours.0).abs() < 1e-9);
         assert!((p2.node_hours.0 - p.node_hours.0).abs() < 1e-9);
+    }
+
+    /// Without a scaling run, the faster end stays linear and the slower end takes Megatron-LM's
+    /// published strong-scaling loss: 42/47 at 48x the nodes, nothing at one node.
+    #[test]
+    fn assumed_scaling_widens_the_slower_end_by_the_published_loss() {
+        assert_eq!(assumed_efficiency(1), 1.0);
+        assert!((assumed_efficiency(48) - 42.0 / 47.0).abs() < 1e-12);
+        assert!((assumed_efficiency(2) - 0.9801).abs() < 1e-4);
+        let p5 = lookup("aws-p5.48xlarge").unwrap();
+        let linear = project(4.2e22, baseline_rate(&p5).unwrap(), 64, (0.4, 0.5));
+        let p = linear.clone().with_assumed_scaling(64);
+        assert_eq!(p.hours.0, linear.hours.0);
+        let e = assumed_efficiency(64);
+        assert!((p.hours.1 * e - linear.hours.1).abs() < 1e-9);
+        assert!((p.node_hours.1 * e - linear.node_hours.1).abs() < 1e-9);
+        assert_eq!(p.assumed_scaling, Some(e));
+        // An end-to-end rate on one node is one figure; on 64 nodes a band.
+        let mut step = baseline_rate(&p5).unwrap();
+        step.end_to_end = true;
+        assert!(
+            project(4.2e22, step.clone(), 1, (0.4, 0.5))
+                .with_assumed_scaling(1)
+                .single()
+        );
+        assert!(
+            !project(4.2e22, step, 64, (0.4, 0.5))
+                .with_assumed_scaling(64)
+                .single()
+        );
     }
 
     #[test]

@@ -1,9 +1,13 @@
 //! AMD GPU health as `amd-smi` (ROCm 6 and later) reports it: uncorrectable and deferred ECC
 //! errors per GPU (`amd-smi metric --ecc --json`) and the processes on each GPU (`amd-smi
 //! process --json`). Both JSON shapes amd-smi has printed are read: a list of GPUs (ROCm 6.0 to
-//! 6.2) and an object with `gpu_data` (later). Bad pages pending retirement (the AMD counterpart
-//! of a pending row remap) and clock throttling are not read yet and are said to be unknown,
-//! with the command that shows them.
+//! 6.2) and an object with `gpu_data` (later). Bad pages (`amd-smi bad-pages --json`): pages
+//! pending retirement, the AMD counterpart of a pending row remap, and pages that could not be
+//! retired (unreservable), the counterpart of a failed one. Active violations (`amd-smi metric
+//! --throttle --json`, MI300 and later): processor hot, package power, socket, voltage-regulator
+//! and HBM thermal, and the graphics clock held below the host's limit. What amd-smi does not
+//! report (`N/A`, an older tool, an older GPU) is said to be unknown, with the command that shows
+//! it.
 
 use super::{Check, Env, Status, item, run_captured};
 use serde_json::Value;
@@ -27,6 +31,34 @@ pub struct AmdHealth {
     pub gpus: Vec<AmdGpu>,
     /// Processes on the GPUs: (GPU index, pid, name); `None` when `process` did not answer.
     pub processes: Option<Vec<(String, u32, String)>>,
+    /// Per GPU, from `bad-pages`; empty when it did not answer.
+    pub bad_pages: Vec<AmdBadPages>,
+    /// Per GPU, from `metric --throttle`; empty when it did not answer (before MI300).
+    pub throttle: Vec<AmdThrottle>,
+}
+
+/// One AMD GPU's bad pages by state, `None` where amd-smi said `N/A` or left the state out.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AmdBadPages {
+    /// amd-smi's GPU index.
+    pub gpu: String,
+    /// Pages waiting for a GPU reset to be retired.
+    pub pending: Option<usize>,
+    /// Pages that could not be retired (the reserve is exhausted).
+    pub unreservable: Option<usize>,
+    /// Pages retired already (memory lost, not a fault by itself).
+    pub retired: Option<usize>,
+}
+
+/// One AMD GPU's violation states: the active ones by amd-smi's key, and whether any was known.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AmdThrottle {
+    /// amd-smi's GPU index.
+    pub gpu: String,
+    /// Keys (without `_violation_status`) that are active now, e.g. `ppt`, `hbm_thermal`.
+    pub active: Vec<String>,
+    /// Whether any state was reported (not all `N/A`).
+    pub known: bool,
 }
 
 /// Asks `amd-smi` on the node (`None` when it is not on PATH).
@@ -43,7 +75,90 @@ pub fn query_amd(env: &Env) -> Option<AmdHealth> {
             .map(|v| parse_amd_ecc(&v))
             .unwrap_or_default(),
         processes: answer(&["process", "--json"]).map(|v| parse_amd_processes(&v)),
+        bad_pages: answer(&["bad-pages", "--json"])
+            .map(|v| parse_amd_bad_pages(&v))
+            .unwrap_or_default(),
+        throttle: answer(&["metric", "--throttle", "--json"])
+            .map(|v| parse_amd_throttle(&v))
+            .unwrap_or_default(),
     })
+}
+
+/// How many pages one state of `bad-pages` lists: the text "No bad pages found." is 0, one
+/// page is an object, several a list; `N/A` (or anything else) is not known.
+fn pages(v: Option<&Value>) -> Option<usize> {
+    match v? {
+        Value::Array(a) => Some(a.len()),
+        Value::Object(o) if o.contains_key("page_address") => Some(1),
+        Value::String(s)
+            if s.trim_end_matches('.')
+                .eq_ignore_ascii_case("no bad pages found") =>
+        {
+            Some(0)
+        }
+        _ => None,
+    }
+}
+
+/// `amd-smi bad-pages --json`: per GPU `retired`, `pending` and `un_res`, each a page, a list of
+/// pages, "No bad pages found." or "N/A".
+pub fn parse_amd_bad_pages(v: &Value) -> Vec<AmdBadPages> {
+    entries(v)
+        .into_iter()
+        .map(|e| AmdBadPages {
+            gpu: gpu_id(e),
+            pending: pages(e.get("pending")),
+            unreservable: pages(e.get("un_res")),
+            retired: pages(e.get("retired")),
+        })
+        .collect()
+}
+
+/// Whether one violation state is active: "ACTIVE", `true` or 1, or any of them in a list (per
+/// partition on newer drivers); `None` for `N/A`.
+fn active(v: &Value) -> Option<bool> {
+    match v {
+        Value::String(s) if s.eq_ignore_ascii_case("active") => Some(true),
+        Value::String(s) if s.eq_ignore_ascii_case("not active") => Some(false),
+        Value::Bool(b) => Some(*b),
+        Value::Number(n) => n.as_u64().map(|n| n != 0),
+        Value::Array(a) => a.iter().filter_map(active).reduce(|x, y| x || y),
+        o @ Value::Object(_) => o.get("value").and_then(active),
+        _ => None,
+    }
+}
+
+/// `amd-smi metric --throttle --json`: per GPU a `throttle` object whose `*_violation_status`
+/// keys say ACTIVE or NOT ACTIVE. Low utilisation is a violation amd-smi counts, but an idle GPU
+/// is not slowed down, so it is left out.
+pub fn parse_amd_throttle(v: &Value) -> Vec<AmdThrottle> {
+    entries(v)
+        .into_iter()
+        .filter_map(|e| {
+            let Value::Object(t) = e.get("throttle")? else {
+                return None;
+            };
+            let mut out = AmdThrottle {
+                gpu: gpu_id(e),
+                ..Default::default()
+            };
+            for (key, value) in t {
+                let Some(name) = key.strip_suffix("_violation_status") else {
+                    continue;
+                };
+                if name.starts_with("low_utilization") {
+                    continue;
+                }
+                if let Some(on) = active(value) {
+                    out.known = true;
+                    if on {
+                        out.active.push(name.to_string());
+                    }
+                }
+            }
+            Some(out)
+        })
+        .collect()
 }
 
 /// The per-GPU entries of an amd-smi answer, in either shape.
@@ -170,20 +285,8 @@ pub fn amd_checks(h: &AmdHealth, own: &[u32]) -> Vec<Check> {
             "none",
         )
     });
-    out.push(item(
-        "gpu-row-remap",
-        "GPU memory: pages pending retirement",
-        Status::Info,
-        "unknown: hpcready does not read amd-smi's bad-page list yet".into(),
-        "amd-smi bad-pages --pending lists pages waiting for a GPU reset",
-    ));
-    out.push(item(
-        "gpu-clocks",
-        "GPU clocks: active slowdown reasons",
-        Status::Info,
-        "unknown: hpcready does not read AMD's throttle status yet".into(),
-        "amd-smi metric --throttle (MI300 and later)",
-    ));
+    out.push(bad_pages_item(&h.bad_pages));
+    out.push(throttle_item(&h.throttle));
     let (id, what) = ("gpu-processes", "GPUs free of other processes");
     out.push(match &h.processes {
         None => item(
@@ -215,6 +318,107 @@ pub fn amd_checks(h: &AmdHealth, own: &[u32]) -> Vec<Check> {
     out
 }
 
+/// Pages pending retirement or that could not be retired fail the node (the counterparts of
+/// NVIDIA's pending and failed row remaps); retired pages alone pass, and are counted.
+fn bad_pages_item(gpus: &[AmdBadPages]) -> Check {
+    let (id, what) = ("gpu-row-remap", "GPU memory: pages pending retirement");
+    let list = |f: fn(&AmdBadPages) -> Option<usize>| -> Vec<String> {
+        gpus.iter()
+            .filter_map(|g| {
+                f(g).filter(|&n| n > 0)
+                    .map(|n| format!("GPU {}: {n}", g.gpu))
+            })
+            .collect()
+    };
+    let pending = list(|g| g.pending);
+    let unres = list(|g| g.unreservable);
+    let known = gpus.iter().filter(|g| g.pending.is_some()).count();
+    let retired: usize = gpus.iter().filter_map(|g| g.retired).sum();
+    if !pending.is_empty() || !unres.is_empty() {
+        let mut said = Vec::new();
+        if !pending.is_empty() {
+            said.push(format!("pending: {}", pending.join("; ")));
+        }
+        if !unres.is_empty() {
+            said.push(format!(
+                "un_res (could not be retired): {}",
+                unres.join("; ")
+            ));
+        }
+        item(
+            id,
+            what,
+            Status::Fail,
+            said.join("; "),
+            "pending pages are retired at the next GPU reset: drain the node for a reset (scontrol update nodename=… state=drain reason=bad-pages); pages that could not be retired need the site to replace the GPU",
+        )
+    } else if known == 0 {
+        item(
+            id,
+            what,
+            Status::Info,
+            if gpus.is_empty() {
+                "unknown: amd-smi bad-pages did not answer".into()
+            } else {
+                "unknown: amd-smi reports no bad-page list (N/A)".into()
+            },
+            "amd-smi bad-pages --pending lists pages waiting for a GPU reset",
+        )
+    } else {
+        item(
+            id,
+            what,
+            Status::Pass,
+            format!(
+                "none pending on {known} of {} GPU(s) ({retired} retired before)",
+                gpus.len()
+            ),
+            "none",
+        )
+    }
+}
+
+/// An active violation warns, as NVIDIA's active slowdown reasons do: the GPU runs below its
+/// clocks now, so its figures are low.
+fn throttle_item(gpus: &[AmdThrottle]) -> Check {
+    let (id, what) = ("gpu-clocks", "GPU clocks: active slowdown reasons");
+    let on: Vec<String> = gpus
+        .iter()
+        .filter(|g| !g.active.is_empty())
+        .map(|g| format!("GPU {}: {}", g.gpu, g.active.join(", ")))
+        .collect();
+    let known = gpus.iter().filter(|g| g.known).count();
+    if !on.is_empty() {
+        item(
+            id,
+            what,
+            Status::Warn,
+            format!("violation active: {}", on.join("; ")),
+            "a power or thermal limit holds the clocks down: check cooling and power caps (amd-smi metric --throttle), and compare this node's figures with the others",
+        )
+    } else if known == 0 {
+        item(
+            id,
+            what,
+            Status::Info,
+            if gpus.is_empty() {
+                "unknown: amd-smi metric --throttle did not answer (it needs MI300 or later and ROCm 6.3)".into()
+            } else {
+                "unknown: amd-smi reports no violation status (N/A)".into()
+            },
+            "amd-smi metric --throttle (MI300 and later)",
+        )
+    } else {
+        item(
+            id,
+            what,
+            Status::Pass,
+            format!("no violation active on {known} of {} GPU(s)", gpus.len()),
+            "none",
+        )
+    }
+}
+
 /// A node whose AMD GPUs only `rocm-smi` can see: their health is not read, and said so.
 pub fn rocm_smi_only() -> Check {
     item(
@@ -227,175 +431,4 @@ pub fn rocm_smi_only() -> Check {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-    use std::os::unix::fs::PermissionsExt;
-
-    /// A fake amd-smi answering `metric --ecc --json` and `process --json` with these texts.
-    fn fake(ecc: &str, procs: &str) -> (tempfile::TempDir, Env) {
-        let dir = tempfile::tempdir().unwrap();
-        let bin = dir.path().join("bin");
-        std::fs::create_dir(&bin).unwrap();
-        std::fs::write(dir.path().join("ecc.json"), ecc).unwrap();
-        std::fs::write(dir.path().join("procs.json"), procs).unwrap();
-        let d = dir.path().display();
-        let s = format!(
-            "#!/bin/sh\ncase \"$1 $2\" in\n  'metric --ecc') cat '{d}/ecc.json';;\n  \
-             'process --json') cat '{d}/procs.json';;\n  *) exit 2;;\nesac\n"
-        );
-        let tool = bin.join("amd-smi");
-        std::fs::write(&tool, s).unwrap();
-        std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let mut e = Env::real();
-        e.root = dir.path().to_path_buf();
-        e.vars.insert("PATH".into(), bin.display().to_string());
-        (dir, e)
-    }
-
-    fn ecc_new(counts: &[(u64, u64)]) -> String {
-        let gpus: Vec<Value> = counts
-            .iter()
-            .enumerate()
-            .map(|(i, (u, d))| {
-                json!({"gpu": i, "ecc": {"total_correctable_count": 3,
-                    "total_uncorrectable_count": u, "total_deferred_count": d}})
-            })
-            .collect();
-        json!({ "gpu_data": gpus }).to_string()
-    }
-
-    const NONE_RUNNING: &str = r#"[{"gpu": 0, "process_list": [{"process_info": "No running processes detected"}]},
-        {"gpu": 1, "process_list": [{"process_info": "No running processes detected"}]}]"#;
-
-    fn summary(e: &Env) -> Vec<(String, Status, String)> {
-        amd_checks(&query_amd(e).expect("amd-smi answered"), &[4242])
-            .into_iter()
-            .map(|c| (c.id, c.status, c.finding))
-            .collect()
-    }
-
-    fn s(id: &str, st: Status, f: &str) -> (String, Status, String) {
-        (id.into(), st, f.into())
-    }
-
-    const UNREAD: [(&str, Status, &str); 2] = [
-        (
-            "gpu-row-remap",
-            Status::Info,
-            "unknown: hpcready does not read amd-smi's bad-page list yet",
-        ),
-        (
-            "gpu-clocks",
-            Status::Info,
-            "unknown: hpcready does not read AMD's throttle status yet",
-        ),
-    ];
-
-    fn expect(
-        ecc: (String, Status, String),
-        procs: (String, Status, String),
-    ) -> Vec<(String, Status, String)> {
-        let mut v = vec![ecc];
-        v.extend(UNREAD.iter().map(|(i, st, f)| s(i, *st, f)));
-        v.push(procs);
-        v
-    }
-
-    #[test]
-    fn a_healthy_node_passes_in_either_json_shape() {
-        let free = s("gpu-processes", Status::Pass, "no other process");
-        let (_d, e) = fake(&ecc_new(&[(0, 0); 8]), NONE_RUNNING);
-        assert_eq!(
-            summary(&e),
-            expect(
-                s("gpu-ecc", Status::Pass, "0 on 8 of 8 GPU(s)"),
-                free.clone()
-            )
-        );
-        // ROCm 6.0–6.2: a list of GPUs, counts as numbers or strings.
-        let old = r#"[{"gpu": 0, "ecc": {"total_correctable_count": 0, "total_uncorrectable_count": "0"}},
-                      {"gpu": 1, "ecc": {"total_correctable_count": 0, "total_uncorrectable_count": 0}}]"#;
-        let (_d, e) = fake(old, NONE_RUNNING);
-        assert_eq!(
-            summary(&e),
-            expect(s("gpu-ecc", Status::Pass, "0 on 2 of 2 GPU(s)"), free)
-        );
-    }
-
-    #[test]
-    fn ecc_errors_fail_and_deferred_ones_warn() {
-        let mut counts = [(0, 0); 8];
-        counts[5] = (2, 0);
-        counts[6] = (0, 7);
-        let (_d, e) = fake(&ecc_new(&counts), NONE_RUNNING);
-        assert_eq!(
-            summary(&e)[0],
-            s(
-                "gpu-ecc",
-                Status::Fail,
-                "total_uncorrectable_count: GPU 5: 2"
-            )
-        );
-        counts[5] = (0, 0);
-        let (_d, e) = fake(&ecc_new(&counts), NONE_RUNNING);
-        assert_eq!(
-            summary(&e)[0],
-            s(
-                "gpu-ecc",
-                Status::Warn,
-                "0 uncorrectable; total_deferred_count: GPU 6: 7"
-            )
-        );
-    }
-
-    #[test]
-    fn a_foreign_process_fails_and_our_own_does_not() {
-        let procs = r#"[{"gpu": 0, "process_list": [{"process_info": {"name": "python3", "pid": 4242,
-              "mem_usage": {"value": 512, "unit": "MB"}}}]},
-            {"gpu": 3, "process_list": [{"process_info": {"name": "llama-server", "pid": 28389}}]}]"#;
-        let (_d, e) = fake(&ecc_new(&[(0, 0); 4]), procs);
-        assert_eq!(
-            summary(&e)[3],
-            s(
-                "gpu-processes",
-                Status::Fail,
-                "GPU 3: pid 28389 llama-server"
-            )
-        );
-    }
-
-    /// N/A counts (ECC off), a tool that fails, and no amd-smi at all: unknown, never a pass.
-    #[test]
-    fn what_amd_smi_does_not_say_is_unknown() {
-        let na = r#"{"gpu_data": [{"gpu": 0, "ecc": {"total_uncorrectable_count": "N/A"}}]}"#;
-        let (_d, e) = fake(na, "not json");
-        assert_eq!(
-            summary(&e),
-            expect(
-                s(
-                    "gpu-ecc",
-                    Status::Info,
-                    "unknown: amd-smi reports no ECC count (N/A: ECC off or not supported)"
-                ),
-                s(
-                    "gpu-processes",
-                    Status::Info,
-                    "unknown: amd-smi process did not answer"
-                )
-            )
-        );
-        let (_d, e) = fake("", NONE_RUNNING);
-        assert_eq!(
-            summary(&e)[0],
-            s(
-                "gpu-ecc",
-                Status::Info,
-                "unknown: amd-smi metric --ecc did not answer"
-            )
-        );
-        let mut e = Env::real();
-        e.vars.insert("PATH".into(), "/nonexistent".into());
-        assert!(query_amd(&e).is_none());
-    }
-}
+mod tests;
