@@ -5,7 +5,9 @@
 # (issue "Framework path, communication"). Timings are printed, never a pass/fail.
 #
 #   PYTHON=target/torch-venv/bin/python benches/torch_allreduce_vs_bare.sh [SIZES]
-#   NP=4 ROUNDS=3 … ; SIZES default 1048576,16777216,67108864
+#   NP=4 ROUNDS=3 … ; SIZES default 1048576,16777216,67108864; HPCREADY_BIN=path/to/hpcready to
+#   skip the release build (CI passes its test build: the script must keep running; figures
+#   come from a release binary)
 #
 # Both sides, per size: two warm-up calls, then per sample a barrier, back-to-back in-place
 # all-reduces of f32 (events on a GPU, the host clock on the CPU), the slowest rank's time per
@@ -19,8 +21,12 @@ py=${PYTHON:-target/torch-venv/bin/python}
 case "$py" in /*) ;; */*) py=$PWD/$py ;; esac   # the ranks run in a temporary directory
 "$py" -c "import torch" || { echo "$py has no torch (pip install torch)" >&2; exit 2; }
 command -v mpirun >/dev/null || { echo "mpirun is needed to start the ranks" >&2; exit 2; }
-cargo build --release --quiet
-bin=$PWD/target/release/hpcready
+if [ -n "${HPCREADY_BIN:-}" ]; then
+  bin=$(realpath "$HPCREADY_BIN")   # the ranks run in a temporary directory
+else
+  cargo build --release --quiet
+  bin=$PWD/target/release/hpcready
+fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 launch=(mpirun --oversubscribe -np "$np")

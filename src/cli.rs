@@ -391,11 +391,19 @@ pub struct RunFilter {
     #[arg(long, value_name = "TEXT")]
     pub machine: Option<String>,
     /// Runs that started on or after DATE (2026-11-01, or a UTC time 2026-11-01T08:00:00Z).
-    #[arg(long, value_name = "DATE")]
+    #[arg(long, value_name = "DATE", value_parser = since_date)]
     pub since: Option<String>,
     /// Only the newest N runs (after the other filters).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub last: Option<u64>,
+}
+
+/// `--since`, refused at the command line (before any history is opened) unless it is a date or
+/// a UTC time.
+fn since_date(text: &str) -> Result<String, String> {
+    crate::history::store::normalize_since(text)
+        .map(|_| text.to_string())
+        .map_err(|_| "write a date (2026-11-01) or a UTC time (2026-11-01T08:00:00Z)".into())
 }
 
 impl RunFilter {

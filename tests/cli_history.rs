@@ -131,12 +131,17 @@ fn a_history_is_listed_trended_checked_compared_and_saved() {
         last.starts_with("1 run(s)") && last.contains("2026-11-20"),
         "{last}"
     );
-    hpcready()
-        .args(["history", "--since", "last tuesday", "--history"])
-        .arg(&h)
-        .assert()
-        .code(2)
-        .stderr(predicate::str::contains("--since last tuesday"));
+    // A date that is not one is refused first, whether or not the history exists.
+    for store in [h.clone(), d.join("no-history-here.sqlite")] {
+        hpcready()
+            .args(["history", "--since", "last tuesday", "--history"])
+            .arg(&store)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(
+                "invalid value 'last tuesday' for '--since <DATE>': write a date (2026-11-01)",
+            ));
+    }
 
     // The trend: three points, the kernel change marked, a plot.
     let svg = d.join("plots/matmul.svg");

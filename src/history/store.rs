@@ -237,8 +237,9 @@ fn sql(path: &Path, e: rusqlite::Error) -> anyhow::Error {
         input_error(
             format!("history {}", path.display()),
             format!(
-                "the file is damaged or not a SQLite database ({e}); move it aside (a new \
-                 history is started) or name another with --history"
+                "the file is damaged or not a SQLite database ({e}); move it aside (the next \
+                 run, assess, smoke or import starts a new history there) or name another with \
+                 --history"
             ),
         )
     } else {
