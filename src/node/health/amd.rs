@@ -265,15 +265,11 @@ pub fn amd_checks(h: &AmdHealth, own: &[u32]) -> Vec<Check> {
             "deferred errors are poisoned memory not yet read: watch the node (amd-smi metric --ecc-blocks) and tell the site",
         )
     } else if known == 0 {
-        item(
-            id,
-            what,
-            Status::Info,
-            if h.gpus.is_empty() {
-                "unknown: amd-smi metric --ecc did not answer".into()
-            } else {
-                "unknown: amd-smi reports no ECC count (N/A: ECC off or not supported)".into()
-            },
+        unknown(
+            (id, what),
+            !h.gpus.is_empty(),
+            "unknown: amd-smi metric --ecc did not answer",
+            "unknown: amd-smi reports no ECC count (N/A: ECC off or not supported)",
             "amd-smi metric --ecc shows the counts",
         )
     } else {
@@ -318,6 +314,12 @@ pub fn amd_checks(h: &AmdHealth, own: &[u32]) -> Vec<Check> {
     out
 }
 
+/// An item amd-smi left unknown: it did not answer (`answered` false), or answered `N/A`.
+fn unknown((id, what): (&str, &str), answered: bool, silent: &str, na: &str, fix: &str) -> Check {
+    let finding = if answered { na } else { silent };
+    item(id, what, Status::Info, finding.to_string(), fix)
+}
+
 /// Pages pending retirement or that could not be retired fail the node (the counterparts of
 /// NVIDIA's pending and failed row remaps); retired pages alone pass, and are counted.
 fn bad_pages_item(gpus: &[AmdBadPages]) -> Check {
@@ -353,15 +355,11 @@ fn bad_pages_item(gpus: &[AmdBadPages]) -> Check {
             "pending pages are retired at the next GPU reset: drain the node for a reset (scontrol update nodename=… state=drain reason=bad-pages); pages that could not be retired need the site to replace the GPU",
         )
     } else if known == 0 {
-        item(
-            id,
-            what,
-            Status::Info,
-            if gpus.is_empty() {
-                "unknown: amd-smi bad-pages did not answer".into()
-            } else {
-                "unknown: amd-smi reports no bad-page list (N/A)".into()
-            },
+        unknown(
+            (id, what),
+            !gpus.is_empty(),
+            "unknown: amd-smi bad-pages did not answer",
+            "unknown: amd-smi reports no bad-page list (N/A)",
             "amd-smi bad-pages --pending lists pages waiting for a GPU reset",
         )
     } else {
@@ -397,15 +395,11 @@ fn throttle_item(gpus: &[AmdThrottle]) -> Check {
             "a power or thermal limit holds the clocks down: check cooling and power caps (amd-smi metric --throttle), and compare this node's figures with the others",
         )
     } else if known == 0 {
-        item(
-            id,
-            what,
-            Status::Info,
-            if gpus.is_empty() {
-                "unknown: amd-smi metric --throttle did not answer (it needs MI300 or later and ROCm 6.3)".into()
-            } else {
-                "unknown: amd-smi reports no violation status (N/A)".into()
-            },
+        unknown(
+            (id, what),
+            !gpus.is_empty(),
+            "unknown: amd-smi metric --throttle did not answer (it needs MI300 or later and ROCm 6.3)",
+            "unknown: amd-smi reports no violation status (N/A)",
             "amd-smi metric --throttle (MI300 and later)",
         )
     } else {
