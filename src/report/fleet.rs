@@ -68,7 +68,7 @@ pub fn page(fleet: &Fleet, hosts: &[String]) -> anyhow::Result<super::Page> {
     b.push(Block::Heading(2, "Spread across the nodes".into()));
     b.push(Block::Table {
         head: [
-            "figure", "values", "median", "min", "max", "MAD", "outliers",
+            "figure", "unit", "values", "median", "min", "max", "MAD", "outliers",
         ]
         .map(String::from)
         .to_vec(),
@@ -79,6 +79,7 @@ pub fn page(fleet: &Fleet, hosts: &[String]) -> anyhow::Result<super::Page> {
                 let n = fleet.outliers.iter().filter(|o| o.key == s.key).count();
                 vec![
                     Cell::plain(s.key.clone()),
+                    Cell::plain(s.unit.clone()),
                     Cell::plain(s.count.to_string()),
                     Cell::plain(sig(s.median, 4)),
                     Cell::plain(sig(s.range.0, 4)),
