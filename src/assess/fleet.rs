@@ -279,8 +279,13 @@ pub fn judge(nodes: &[Node], rule: OutlierRule) -> Fleet {
     for n in nodes {
         let mut reasons = n.failures.clone();
         reasons.extend(outliers.iter().filter(|o| o.host == n.host).map(|o| {
+            let unit = spreads
+                .iter()
+                .find(|s| s.key == o.key)
+                .map(|s| format!(" {}", s.unit))
+                .unwrap_or_default();
             format!(
-                "{}{}: {} ({:.0}% of the allocation's median)",
+                "{}{}: {}{unit} ({:.0}% of the allocation's median)",
                 o.key,
                 o.gpu
                     .as_deref()
@@ -387,7 +392,7 @@ mod tests {
             f.failing[2],
             (
                 "nid007".to_string(),
-                vec!["copy on GPU 0: 1000 (33% of the allocation's median)".to_string()]
+                vec!["copy on GPU 0: 1000 GB/s (33% of the allocation's median)".to_string()]
             )
         );
     }
