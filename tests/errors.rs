@@ -155,6 +155,20 @@ fn history_refusals() {
         "history_missing",
         refusal(&["history", "--history", "none.sqlite"], &[])
     );
+    // A date that is not one, refused before the (missing) history is looked at.
+    insta::assert_snapshot!(
+        "history_since_not_a_date",
+        refusal(
+            &[
+                "history",
+                "--since",
+                "last tuesday",
+                "--history",
+                "none.sqlite"
+            ],
+            &[]
+        )
+    );
     insta::assert_snapshot!(
         "history_damaged",
         refusal_with(
