@@ -1,5 +1,6 @@
 //! The energy counters, read from fake /sys trees and fake vendor answers.
 
+use super::discover::nvml;
 use super::*;
 use std::time::Duration;
 
