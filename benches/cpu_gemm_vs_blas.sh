@@ -7,6 +7,7 @@
 #   benches/cpu_gemm_vs_blas.sh [SIZE ...]      (default: 2048)
 #   PYTHON=/path/to/venv/bin/python benches/cpu_gemm_vs_blas.sh
 #   ISA=avx2 benches/cpu_gemm_vs_blas.sh        (all three capped at AVX2+FMA, below)
+#   ROUNDS=10 HPCREADY_SGEMM_KC=384 benches/cpu_gemm_vs_blas.sh   (ours with another depth)
 #
 # ISA=avx2 measures what an AVX2-only node gets, on an AVX-512 machine: hpcready with
 # HPCREADY_CPU_ISA=avx2 (its peak and GEMM kernels), OpenBLAS with OPENBLAS_CORETYPE=Haswell,
@@ -92,7 +93,7 @@ for r in range(1, rounds + 1):
             sys.exit(f"hpcready measurement failed verification: {m['shape']}")
         if m["bench"] == "matmul":
             ours[m["shape"]["n"]].append(m["throughput"]["value"])
-            method = m["method"]
+            method = f"{m['method']} ({m['variant']})"
         elif m["bench"] == "peak" and m["shape"]["threads"] == int(threads):
             peaks.append(m["throughput"]["value"])
     for l in libs:
@@ -125,4 +126,10 @@ for n in sizes:
         cols = "".join(f"  {t[l] * 1e3:>14.1f}" for l in libs)
         print(f"{n:>6}  {label:>6}  {o * 1e3:>12.1f}{cols}  {o / max(t.values()):>13.3f}  "
               f"{o / peak * 100:>8.1f}%")
+# Every round's figures, in the order they ran: a side whose rounds split into two groups
+# (a bimodal median) shows here, beside the others' rounds at the same time.
+for n in sizes:
+    print(f"n={n}, each round (GFLOP/s): ours "
+          + " ".join(f"{x * 1e3:.1f}" for x in ours[n])
+          + "".join(f"; {l} " + " ".join(f"{x * 1e3:.1f}" for x in theirs[l][n]) for l in libs))
 PY

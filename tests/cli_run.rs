@@ -366,6 +366,35 @@ fn a_full_disk_is_exit_1_naming_the_file_and_keeps_what_was_written() {
     assert_eq!(files, ["filler", "results.json", "readable"], "{stdout}");
 }
 
+/// `HPCREADY_SGEMM_KC` sets the depth of hpcready's own f32 GEMM kernel, which its variant
+/// names, and the product is still verified.
+#[test]
+fn the_gemm_depth_can_be_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("kc.json");
+    hpcready()
+        .args([
+            "run",
+            "--backend",
+            "cpu",
+            "--bench",
+            "matmul",
+            "--dtype",
+            "f32",
+        ])
+        .args(["--sizes", "100", "--sampling", "smoke", "--out"])
+        .arg(&out)
+        .env("HPCREADY_SGEMM_KC", "24")
+        .assert()
+        .success();
+    let v: serde_json::Value = serde_json::from_str(&read(&out)).unwrap();
+    let m = &v["measurements"][0];
+    assert_eq!(m["verification"]["passed"], true, "{m}");
+    if m["method"].as_str().unwrap().starts_with("cpu/sgemm") {
+        assert!(m["variant"].as_str().unwrap().contains("KC 24"), "{m}");
+    }
+}
+
 /// `HPCREADY_CPU_ISA` caps the CPU kernels' ISA (an AVX2-only node's figures, measured on an
 /// AVX-512 machine); a value that is unknown or wider than the CPU is refused.
 #[test]

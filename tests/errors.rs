@@ -27,6 +27,8 @@ fn refusal_with(files: &[(&str, &[u8])], args: &[&str], env: &[(&str, &str)]) ->
         "WORLD_SIZE",
         "RANK",
         "HPCREADY_PYTHON",
+        "HPCREADY_CPU_ISA",
+        "HPCREADY_SGEMM_KC",
     ] {
         c.env_remove(v);
     }
@@ -84,6 +86,32 @@ fn launcher_refusals() {
             &["run", "--bench", "allreduce", "--out", "ar.json"],
             &[("OMPI_COMM_WORLD_SIZE", "4"), ("OMPI_COMM_WORLD_RANK", "0")],
         )
+    );
+}
+
+/// Environment variables that tune the CPU kernels, with values they cannot take.
+#[test]
+fn environment_refusals() {
+    let run = [
+        "run",
+        "--backend",
+        "cpu",
+        "--bench",
+        "matmul",
+        "--out",
+        "m.json",
+    ];
+    insta::assert_snapshot!(
+        "cpu_isa_unknown",
+        refusal(&run, &[("HPCREADY_CPU_ISA", "sse")])
+    );
+    insta::assert_snapshot!(
+        "sgemm_depth_out_of_range",
+        refusal(&run, &[("HPCREADY_SGEMM_KC", "8")])
+    );
+    insta::assert_snapshot!(
+        "sgemm_depth_not_a_number",
+        refusal(&run, &[("HPCREADY_SGEMM_KC", "deep")])
     );
 }
 

@@ -205,6 +205,7 @@ pub fn select(
         torch: None,
     };
     cpu::peak::isa_override()?;
+    cpu::sgemm::depth_override()?;
     #[cfg(feature = "test-hooks")]
     if let Some(fake) = fake::FakeBackend::from_env()? {
         return Ok(plain(vec![Box::new(fake)]));

@@ -12,14 +12,19 @@
 //!
 //! On AVX2+FMA CPUs without AVX-512 (or with `HPCREADY_CPU_ISA=avx2`) the same structure runs
 //! the classic 6×16 tile (BLIS's Haswell kernel shape: 12 of the 16 ymm registers hold C, two
-//! hold B, one the broadcast of A). Used for f32 where the CPU has either (checked at run time);
-//! elsewhere `gemm_into` uses faer. Measured against NumPy's OpenBLAS and PyTorch's MKL by
-//! `benches/cpu_gemm_vs_blas.sh`.
-
-#[cfg(target_arch = "x86_64")]
-use std::arch::x86_64::*;
+//! hold B, one the broadcast of A), with its depth set by the CPU's L1 ([`avx2_depth`]). Used
+//! for f32 where the CPU has either (checked at run time); elsewhere `gemm_into` uses faer.
+//! Measured against NumPy's OpenBLAS and PyTorch's MKL by `benches/cpu_gemm_vs_blas.sh`.
+//!
+//! The threads of one product share a spinning barrier and a packing arena kept across calls
+//! (`team`); the micro-kernels are in `kernels`.
 
 use super::peak::Isa;
+use kernels::{kernel, kernel_avx2};
+use team::{Arena, SpinBarrier};
+
+mod kernels;
+mod team;
 
 /// Rows of C per micro-tile.
 pub const MR: usize = 6;
@@ -31,12 +36,21 @@ const NV2: usize = 2;
 const NR_MAX: usize = 16 * NV;
 /// Depth of a packed slice (AVX-512).
 pub const KC: usize = 1024;
-/// Depth of a packed slice for the AVX2 kernel.
-const KC_AVX2: usize = 384;
-/// Rows of a packed A block: MC·KC·4 bytes (384 KiB) stay in L2 beside a B sliver.
+/// Rows of a packed A block (AVX-512): MC·KC·4 bytes (384 KiB) stay in L2 beside a B sliver.
 const MC: usize = MR * 16;
+/// Rows of a packed A block (AVX2): 120 KiB at KC 256, 180 KiB at KC 384.
+const MC_AVX2: usize = MR * 20;
 /// Columns of a packed B panel: KC·NC·4 bytes (4 MiB) in L3.
 const NC: usize = 4096;
+/// The L1 data cache assumed where the system does not say: the smallest of the x86 cores
+/// this kernel runs on (Haswell to Zen 3).
+const L1D_UNKNOWN: usize = 32 << 10;
+
+/// The environment variable that sets the depth of a packed slice (KC) in place of the
+/// kernel's own choice, for tuning on a new machine.
+pub const DEPTH_VAR: &str = "HPCREADY_SGEMM_KC";
+/// The depths [`DEPTH_VAR`] may name.
+const DEPTH_RANGE: std::ops::RangeInclusive<usize> = 16..=4096;
 
 /// The kernel this CPU runs (the ISA [`super::peak::detect_isa`] picks), if it has one.
 pub fn available() -> Option<Isa> {
@@ -54,14 +68,56 @@ pub fn tile_columns(isa: Isa) -> usize {
     }
 }
 
-/// The depth of a packed slice and the rows of a packed A block for an ISA. The AVX2 tile's B
-/// sliver is a quarter of the AVX-512 one's, so its slice is shallower: KC 384 keeps the
-/// sliver (24 KiB) in L1 beside the A sliver; on the Zen 5 VM with AVX2 forced it beat 256,
-/// 768 and 1024 by 1–6% (2026-12-01).
+/// The depth `HPCREADY_SGEMM_KC` names, checked. Unset: `None`.
+pub fn depth_override() -> anyhow::Result<Option<usize>> {
+    let Ok(text) = std::env::var(DEPTH_VAR) else {
+        return Ok(None);
+    };
+    match text.trim().parse::<usize>() {
+        Ok(kc) if DEPTH_RANGE.contains(&kc) => Ok(Some(kc)),
+        _ => Err(crate::error::input_error(
+            format!("{DEPTH_VAR}={text}"),
+            format!(
+                "the f32 GEMM's depth (KC) must be a whole number from {} to {}",
+                DEPTH_RANGE.start(),
+                DEPTH_RANGE.end()
+            ),
+        )),
+    }
+}
+
+/// The L1 data cache of one core in bytes (sysfs; the smallest where cores differ), read once.
+fn l1d() -> usize {
+    static L1D: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *L1D.get_or_init(|| {
+        crate::node::caches(std::path::Path::new("/sys/devices/system/cpu"))
+            .iter()
+            .filter(|c| c.level == 1 && c.kind == "Data")
+            .filter_map(|c| usize::try_from(c.size_bytes).ok())
+            .min()
+            .unwrap_or(L1D_UNKNOWN)
+    })
+}
+
+/// The AVX2 kernel's depth for an L1 data cache of `l1d` bytes: the B sliver (KC × 16 f32) takes
+/// half of L1, leaving the other half to the A sliver (KC × 6) and the C tile, which stream
+/// through it. 32 KiB gives 256, BLIS's KC for its 6×16 kernel on Haswell and Zen 3 (BLIS
+/// `config/zen3/bli_cntx_init_zen3.c`); 48 KiB gives 384, which beat 256, 768 and 1024 by 1–6%
+/// on the Zen 5 VM with AVX2 forced (2026-12-01). A deeper slice than this overflows L1 on every
+/// micro-kernel call: B (24 KiB at KC 384) and A (9 KiB) together exceed a 32 KiB L1.
+pub fn avx2_depth(l1d: usize) -> usize {
+    (l1d / (2 * 16 * 4)).clamp(128, 512) / 16 * 16
+}
+
+/// The depth of a packed slice and the rows of a packed A block for an ISA: `HPCREADY_SGEMM_KC`
+/// where set (an invalid value is refused by [`depth_override`] before anything runs, and
+/// ignored here). AVX-512: KC 1024 (see the module's notes). AVX2: [`avx2_depth`] of this
+/// CPU's L1.
 fn blocking(isa: Isa) -> (usize, usize) {
+    let set = depth_override().ok().flatten();
     match isa {
-        Isa::Avx2Fma => (KC_AVX2, MR * 20),
-        _ => (KC, MC),
+        Isa::Avx2Fma => (set.unwrap_or_else(|| avx2_depth(l1d())), MC_AVX2),
+        _ => (set.unwrap_or(KC), MC),
     }
 }
 
@@ -88,20 +144,6 @@ pub fn method(isa: Isa) -> &'static str {
     }
 }
 
-/// 64-byte aligned scratch for packed panels.
-#[derive(Clone, Copy)]
-#[repr(C, align(64))]
-struct Line([f32; 16]);
-
-fn scratch(floats: usize) -> Vec<Line> {
-    vec![Line([0.0; 16]); floats.div_ceil(16)]
-}
-
-fn as_floats(v: &mut [Line]) -> &mut [f32] {
-    // SAFETY: Line is 16 f32 with no padding (repr(C), size 64).
-    unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr().cast::<f32>(), v.len() * 16) }
-}
-
 /// `c = a·b` for row-major `a` (m×k), `b` (k×n), `c` (m×n), on `threads` threads.
 ///
 /// # Panics
@@ -115,12 +157,14 @@ pub fn sgemm(
     threads: usize,
 ) {
     let isa = available().expect("sgemm needs AVX-512F or AVX2+FMA");
-    sgemm_with(isa, c, a, b, (m, n, k), threads);
+    let (kc, mc) = blocking(isa);
+    sgemm_with(isa, (kc, mc), c, a, b, (m, n, k), threads);
 }
 
-/// [`sgemm`] with the kernel of `isa`, which the CPU must have.
+/// [`sgemm`] with the kernel of `isa`, which the CPU must have, and blocking `(kc, mc)`.
 fn sgemm_with(
     isa: Isa,
+    (kc_max, mc_max): (usize, usize),
     c: &mut [f32],
     a: &[f32],
     b: &[f32],
@@ -140,16 +184,24 @@ fn sgemm_with(
     // Each thread's rows: whole micro-tiles, as even as they divide.
     let tiles = m.div_ceil(MR);
     let per = tiles.div_ceil(threads) * MR;
-    let (kc_max, mc_max) = blocking(isa);
-    let mut bp = scratch(kc_max * NC.min(n.next_multiple_of(nr)));
-    let bp_addr = bp.as_mut_ptr() as usize;
+    // The packed panels come from a pool kept across calls (huge pages, see `team`), so a call
+    // neither allocates nor faults pages in, and the panels sit at the same physical addresses
+    // from one call to the next.
+    let a_block = (mc_max * kc_max).next_multiple_of(16);
+    let mut arena = Arena::take(kc_max * NC.min(n.next_multiple_of(nr)), a_block * threads);
+    let bp_addr = arena.b.as_mut_ptr() as usize;
+    let ap_addr = arena.a.as_mut_ptr() as usize;
     let c_addr = c.as_mut_ptr() as usize;
     // One team for the whole product: for each (jc, pc) slice the threads pack their share of
     // B's slivers, wait for each other, compute their rows, and wait again before B is reused.
-    let barrier = std::sync::Barrier::new(threads);
+    let barrier = SpinBarrier::new(threads);
     let work = |t: usize| {
         let rows = (t * per).min(m)..((t + 1) * per).min(m);
-        let mut ap = scratch(mc_max * kc_max);
+        // SAFETY: thread t alone uses floats t·a_block.. of the A arena, which holds
+        // threads·a_block floats.
+        let ap = unsafe {
+            std::slice::from_raw_parts_mut((ap_addr as *mut f32).add(t * a_block), a_block)
+        };
         for jc in (0..n).step_by(NC) {
             let nc = NC.min(n - jc);
             let slivers = nc.div_ceil(nr);
@@ -169,7 +221,7 @@ fn sgemm_with(
                         c_addr,
                         a,
                         bp,
-                        &mut ap,
+                        ap,
                         (n, k),
                         rows.clone(),
                         mc_max,
@@ -188,7 +240,7 @@ fn sgemm_with(
         }
         work(0);
     });
-    drop(bp);
+    arena.give_back();
 }
 
 /// Computes rows `rows` of C's panel (jc, nc) for the slice (pc, kc): written on the first
@@ -202,7 +254,7 @@ unsafe fn rows_block(
     c_addr: usize,
     a: &[f32],
     bp: &[f32],
-    ap: &mut [Line],
+    ap: &mut [f32],
     (n, k): (usize, usize),
     rows: std::ops::Range<usize>,
     mc_max: usize,
@@ -215,8 +267,8 @@ unsafe fn rows_block(
     let mut ic = rows.start;
     while ic < rows.end {
         let mc = mc_max.min(rows.end - ic);
-        pack_a(as_floats(ap), a, k, ic, mc, pc, kc);
-        let ap = as_floats(ap);
+        pack_a(ap, a, k, ic, mc, pc, kc);
+        let ap = &*ap;
         for jr in (0..nc).step_by(nr_full) {
             let nr = nr_full.min(nc - jr);
             let bs = &bp[jr * kc..];
@@ -302,177 +354,5 @@ fn pack_a(dst: &mut [f32], a: &[f32], lda: usize, ic: usize, mc: usize, pc: usiz
     }
 }
 
-/// The MR×NR micro-kernel: C tile (row stride `ldc`) = (C tile unless `overwrite`) +
-/// A sliver (kc × MR) · B sliver (kc × NR).
-///
-/// # Safety
-/// The CPU has AVX-512F; `a` holds kc·MR floats, `b` kc·NR (64-byte aligned), `c` an MR×NR
-/// tile with row stride `ldc`.
-#[target_feature(enable = "avx512f")]
-unsafe fn kernel(
-    kc: usize,
-    a: *const f32,
-    b: *const f32,
-    c: *mut f32,
-    ldc: usize,
-    overwrite: bool,
-) {
-    // SAFETY: the caller guarantees the extents; every access below stays inside them.
-    unsafe {
-        let mut acc = [[_mm512_setzero_ps(); NV]; MR];
-        // The C tile is read or written only after the k loop: fetch it meanwhile (its rows
-        // are a whole row of C apart, so the hardware prefetcher does not see them coming).
-        for i in 0..MR {
-            for v in 0..NV {
-                _mm_prefetch::<_MM_HINT_T0>(c.add(i * ldc + 16 * v).cast());
-            }
-        }
-        let (mut a, mut b) = (a, b);
-        for _ in 0..kc {
-            _mm_prefetch::<_MM_HINT_T0>(b.add(8 * NR_MAX).cast());
-            let mut bv = [_mm512_setzero_ps(); NV];
-            for (v, x) in bv.iter_mut().enumerate() {
-                *x = _mm512_load_ps(b.add(16 * v));
-            }
-            for (i, row) in acc.iter_mut().enumerate() {
-                let ai = _mm512_set1_ps(*a.add(i));
-                for v in 0..NV {
-                    row[v] = _mm512_fmadd_ps(ai, bv[v], row[v]);
-                }
-            }
-            a = a.add(MR);
-            b = b.add(NR_MAX);
-        }
-        for (i, row) in acc.iter().enumerate() {
-            let p = c.add(i * ldc);
-            for (v, &x) in row.iter().enumerate() {
-                let q = p.add(16 * v);
-                if overwrite {
-                    _mm512_storeu_ps(q, x);
-                } else {
-                    _mm512_storeu_ps(q, _mm512_add_ps(_mm512_loadu_ps(q), x));
-                }
-            }
-        }
-    }
-}
-
-/// The AVX2 micro-kernel: the same contract as [`kernel`] on a 6×16 tile.
-///
-/// # Safety
-/// The CPU has AVX2 and FMA; `a` holds kc·MR floats, `b` kc·16 (32-byte aligned), `c` an
-/// MR×16 tile with row stride `ldc`.
-#[target_feature(enable = "avx2,fma")]
-unsafe fn kernel_avx2(
-    kc: usize,
-    a: *const f32,
-    b: *const f32,
-    c: *mut f32,
-    ldc: usize,
-    overwrite: bool,
-) {
-    const W: usize = 8 * NV2;
-    // SAFETY: the caller guarantees the extents; every access below stays inside them.
-    unsafe {
-        let mut acc = [[_mm256_setzero_ps(); NV2]; MR];
-        for i in 0..MR {
-            for v in 0..NV2 {
-                _mm_prefetch::<_MM_HINT_T0>(c.add(i * ldc + 8 * v).cast());
-            }
-        }
-        let (mut a, mut b) = (a, b);
-        for _ in 0..kc {
-            _mm_prefetch::<_MM_HINT_T0>(b.add(8 * W).cast());
-            let bv = [_mm256_load_ps(b), _mm256_load_ps(b.add(8))];
-            for (i, row) in acc.iter_mut().enumerate() {
-                let ai = _mm256_broadcast_ss(&*a.add(i));
-                for v in 0..NV2 {
-                    row[v] = _mm256_fmadd_ps(ai, bv[v], row[v]);
-                }
-            }
-            a = a.add(MR);
-            b = b.add(W);
-        }
-        for (i, row) in acc.iter().enumerate() {
-            let p = c.add(i * ldc);
-            for (v, &x) in row.iter().enumerate() {
-                let q = p.add(8 * v);
-                if overwrite {
-                    _mm256_storeu_ps(q, x);
-                } else {
-                    _mm256_storeu_ps(q, _mm256_add_ps(_mm256_loadu_ps(q), x));
-                }
-            }
-        }
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn reference(a: &[f32], b: &[f32], (m, n, k): (usize, usize, usize)) -> Vec<f64> {
-        let mut c = vec![0f64; m * n];
-        for i in 0..m {
-            for p in 0..k {
-                let x = f64::from(a[i * k + p]);
-                for j in 0..n {
-                    c[i * n + j] += x * f64::from(b[p * n + j]);
-                }
-            }
-        }
-        c
-    }
-
-    /// Edge tiles in every direction, several KC slices, one and several threads, k = 0.
-    /// Every kernel this CPU can run.
-    fn kernels() -> Vec<Isa> {
-        let mut v = Vec::new();
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx512f") {
-                v.push(Isa::Avx512);
-            }
-            if std::arch::is_x86_feature_detected!("avx2")
-                && std::arch::is_x86_feature_detected!("fma")
-            {
-                v.push(Isa::Avx2Fma);
-            }
-        }
-        v
-    }
-
-    #[test]
-    fn matches_the_float64_product_at_odd_sizes() {
-        for isa in kernels() {
-            odd_sizes(isa);
-        }
-    }
-
-    fn odd_sizes(isa: Isa) {
-        for &(m, n, k, t) in &[
-            (1, 1, 1, 1),
-            (14, 32, 7, 1),
-            (15, 33, 257, 2),
-            (29, 70, 513, 3),
-            (3, 100, 1, 2),
-            (5, 5, 0, 1),
-        ] {
-            let a: Vec<f32> = (0..m * k)
-                .map(|i| ((i * 37 % 101) as f32 - 50.0) / 50.0)
-                .collect();
-            let b: Vec<f32> = (0..k * n)
-                .map(|i| ((i * 53 % 97) as f32 - 48.0) / 48.0)
-                .collect();
-            let mut c = vec![f32::NAN; m * n];
-            sgemm_with(isa, &mut c, &a, &b, (m, n, k), t);
-            let r = reference(&a, &b, (m, n, k));
-            for (i, (&got, &want)) in c.iter().zip(&r).enumerate() {
-                assert!(
-                    (f64::from(got) - want).abs() <= 1e-4 * (k as f64).max(1.0),
-                    "{isa:?} {m}x{n}x{k} on {t}: C[{i}] = {got}, expected {want}"
-                );
-            }
-        }
-    }
-}
+mod tests;
