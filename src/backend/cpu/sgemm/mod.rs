@@ -12,7 +12,7 @@
 //!
 //! On AVX2+FMA CPUs without AVX-512 (or with `HPCREADY_CPU_ISA=avx2`) the same structure runs
 //! the classic 6×16 tile (BLIS's Haswell kernel shape: 12 of the 16 ymm registers hold C, two
-//! hold B, one the broadcast of A), with its depth set by the CPU's L1 ([`avx2_depth`]). Used
+//! hold B, one the broadcast of A), with its depth set by the CPU's L2 ([`avx2_depth`]). Used
 //! for f32 where the CPU has either (checked at run time); elsewhere `gemm_into` uses faer.
 //! Measured against NumPy's OpenBLAS and PyTorch's MKL by `benches/cpu_gemm_vs_blas.sh`.
 //!
@@ -42,10 +42,6 @@ const MC: usize = MR * 16;
 const MC_AVX2: usize = MR * 20;
 /// Columns of a packed B panel: KC·NC·4 bytes (4 MiB) in L3.
 const NC: usize = 4096;
-/// The L1 data cache assumed where the system does not say: the smallest of the x86 cores
-/// this kernel runs on (Haswell to Zen 3).
-const L1D_UNKNOWN: usize = 32 << 10;
-
 /// The environment variable that sets the depth of a packed slice (KC) in place of the
 /// kernel's own choice, for tuning on a new machine.
 pub const DEPTH_VAR: &str = "HPCREADY_SGEMM_KC";
@@ -86,37 +82,42 @@ pub fn depth_override() -> anyhow::Result<Option<usize>> {
     }
 }
 
-/// The L1 data cache of one core in bytes (sysfs; the smallest where cores differ), read once.
-fn l1d() -> usize {
-    static L1D: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *L1D.get_or_init(|| {
+/// The L2 cache of one core in bytes (sysfs; the smallest where cores differ), read once;
+/// `None` where the system does not say.
+fn l2() -> Option<usize> {
+    static L2: std::sync::OnceLock<Option<usize>> = std::sync::OnceLock::new();
+    *L2.get_or_init(|| {
         crate::node::caches(std::path::Path::new("/sys/devices/system/cpu"))
             .iter()
-            .filter(|c| c.level == 1 && c.kind == "Data")
+            .filter(|c| c.level == 2 && c.kind != "Instruction")
             .filter_map(|c| usize::try_from(c.size_bytes).ok())
             .min()
-            .unwrap_or(L1D_UNKNOWN)
     })
 }
 
-/// The AVX2 kernel's depth for an L1 data cache of `l1d` bytes: the B sliver (KC × 16 f32) takes
-/// half of L1, leaving the other half to the A sliver (KC × 6) and the C tile, which stream
-/// through it. 32 KiB gives 256, BLIS's KC for its 6×16 kernel on Haswell and Zen 3 (BLIS
-/// `config/zen3/bli_cntx_init_zen3.c`); 48 KiB gives 384, which beat 256, 768 and 1024 by 1–6%
-/// on the Zen 5 VM with AVX2 forced (2026-12-01). A deeper slice than this overflows L1 on every
-/// micro-kernel call: B (24 KiB at KC 384) and A (9 KiB) together exceed a 32 KiB L1.
-pub fn avx2_depth(l1d: usize) -> usize {
-    (l1d / (2 * 16 * 4)).clamp(128, 512) / 16 * 16
+/// The AVX2 kernel's depth for a core with `l2` bytes of L2: 384 from 1 MiB, 256 below.
+/// - 384 beat 256, 768 and 1024 by 1–6% on the Zen 5 VM (1 MiB L2) with AVX2 forced
+///   (2026-12-01). On a 2-core Intel Xeon VM (2 MiB L2, 2026-12-07), depths 256 to 1024 measured
+///   alike within 5% (`benches/sgemm_depth.rs`, huge-page matrices as `run` uses).
+/// - 256 is BLIS's depth for its 6×16 kernel on Zen 3 (512 KiB L2) and Haswell (256 KiB; BLIS
+///   `config/zen3/bli_cntx_init_zen3.c`, `config/haswell`). At 384 the B sliver (24 KiB) and
+///   the A sliver (9 KiB) overflow such a core's 32 KiB L1 together.
+/// - Unknown: 384.
+pub fn avx2_depth(l2: Option<usize>) -> usize {
+    match l2 {
+        Some(b) if b < 1 << 20 => 256,
+        _ => 384,
+    }
 }
 
 /// The depth of a packed slice and the rows of a packed A block for an ISA: `HPCREADY_SGEMM_KC`
 /// where set (an invalid value is refused by [`depth_override`] before anything runs, and
 /// ignored here). AVX-512: KC 1024 (see the module's notes). AVX2: [`avx2_depth`] of this
-/// CPU's L1.
+/// CPU's L2.
 fn blocking(isa: Isa) -> (usize, usize) {
     let set = depth_override().ok().flatten();
     match isa {
-        Isa::Avx2Fma => (set.unwrap_or_else(|| avx2_depth(l1d())), MC_AVX2),
+        Isa::Avx2Fma => (set.unwrap_or_else(|| avx2_depth(l2())), MC_AVX2),
         _ => (set.unwrap_or(KC), MC),
     }
 }
@@ -159,6 +160,24 @@ pub fn sgemm(
     let isa = available().expect("sgemm needs AVX-512F or AVX2+FMA");
     let (kc, mc) = blocking(isa);
     sgemm_with(isa, (kc, mc), c, a, b, (m, n, k), threads);
+}
+
+/// [`sgemm`] with slices `kc` deep, so that depths can be compared in one process
+/// (`benches/sgemm_depth.rs`).
+///
+/// # Panics
+/// As [`sgemm`], and when `kc` is 0.
+pub fn sgemm_at_depth(
+    c: &mut [f32],
+    a: &[f32],
+    b: &[f32],
+    dims: (usize, usize, usize),
+    threads: usize,
+    kc: usize,
+) {
+    assert!(kc > 0, "a packed slice has a depth");
+    let isa = available().expect("sgemm needs AVX-512F or AVX2+FMA");
+    sgemm_with(isa, (kc, blocking(isa).1), c, a, b, dims, threads);
 }
 
 /// [`sgemm`] with the kernel of `isa`, which the CPU must have, and blocking `(kc, mc)`.
