@@ -8,7 +8,7 @@
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use hpcready::history::regress::{Rule, check};
-use hpcready::history::{Figure, Filter, NewRun, Store, trend};
+use hpcready::history::{Figure, Filter, NewRun, RunInfo, Store, trend};
 use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::path::Path;
@@ -38,27 +38,29 @@ fn run(i: usize, host: &str, unix: f64) -> NewRun {
     }
     NewRun {
         uid: format!("bench-{host}-{i}"),
-        kind: "run".into(),
-        started_at: hpcready::timefmt::rfc3339(unix),
-        host: host.into(),
-        cpu: "AMD EPYC 9654".into(),
-        gpus: "8× NVIDIA H200".into(),
-        stack: BTreeMap::from([
-            ("kernel".to_string(), kernel),
-            ("torch".to_string(), "2.9.0".to_string()),
-            ("cuda".to_string(), "12.8".to_string()),
-        ]),
-        tool_version: "0.1.0".into(),
-        command_line: vec![
-            "hpcready".into(),
-            "run".into(),
-            "--backend".into(),
-            "torch".into(),
-        ],
-        results_path: format!("/scratch/project/reports/{host}-{i}/results.json"),
-        complete: true,
+        info: RunInfo {
+            kind: "run".into(),
+            started_at: hpcready::timefmt::rfc3339(unix),
+            host: host.into(),
+            cpu: "AMD EPYC 9654".into(),
+            gpus: "8× NVIDIA H200".into(),
+            stack: BTreeMap::from([
+                ("kernel".to_string(), kernel),
+                ("torch".to_string(), "2.9.0".to_string()),
+                ("cuda".to_string(), "12.8".to_string()),
+            ]),
+            tool_version: "0.1.0".into(),
+            command_line: vec![
+                "hpcready".into(),
+                "run".into(),
+                "--backend".into(),
+                "torch".into(),
+            ],
+            results_path: format!("/scratch/project/reports/{host}-{i}/results.json"),
+            complete: true,
+            invalid: 0,
+        },
         measurements: figures.len(),
-        invalid: 0,
         figures,
         bundle: None,
     }

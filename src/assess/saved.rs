@@ -283,9 +283,9 @@ pub fn from_history(
             "the runs selected share no figure with the newest of them",
         ));
     }
-    let first = runs.first().map_or("?", |r| r.started_at.as_str());
-    let last = runs.last().map_or("?", |r| r.started_at.as_str());
-    let mut hosts: Vec<&str> = runs.iter().map(|r| r.host.as_str()).collect();
+    let first = runs.first().map_or("?", |r| r.info.started_at.as_str());
+    let last = runs.last().map_or("?", |r| r.info.started_at.as_str());
+    let mut hosts: Vec<&str> = runs.iter().map(|r| r.info.host.as_str()).collect();
     hosts.sort();
     hosts.dedup();
     profile.notes = vec![format!(

@@ -233,7 +233,7 @@ fn save(from: From, id: &str, name: Option<&str>, out: Option<&Path>) -> anyhow:
                     format!("no run in {} matches", path.display()),
                 ));
             };
-            let template = load(Path::new(&newest.results_path)).map_err(|e| {
+            let template = load(Path::new(&newest.info.results_path)).map_err(|e| {
                 e.context(format!(
                     "the newest run selected (run {}) describes the machine",
                     newest.id

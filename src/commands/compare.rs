@@ -66,14 +66,14 @@ fn from_history_runs(
     }
     let mut out = Vec::new();
     for r in runs {
-        let file = PathBuf::from(&r.results_path);
+        let file = PathBuf::from(&r.info.results_path);
         let results = load(&file).map_err(|e| {
             e.context(format!(
                 "run {} of the history ({} on {}) points at {}",
-                r.id, r.started_at, r.host, r.results_path
+                r.id, r.info.started_at, r.info.host, r.info.results_path
             ))
         })?;
-        out.push((r.results_path, results));
+        out.push((r.info.results_path, results));
     }
     Ok(out)
 }

@@ -108,30 +108,30 @@ fn list(args: &HistoryArgs) -> anyhow::Result<()> {
         .map(|r| {
             let stack = ["driver", "torch", "hip", "cuda", "kernel"]
                 .iter()
-                .filter_map(|k| r.stack.get(*k).map(|v| format!("{k} {v}")))
+                .filter_map(|k| r.info.stack.get(*k).map(|v| format!("{k} {v}")))
                 .collect::<Vec<_>>()
                 .join(", ");
             vec![
                 r.id.to_string(),
-                r.started_at.clone(),
-                r.kind.clone(),
-                r.host.clone(),
-                r.gpus.clone(),
+                r.info.started_at.clone(),
+                r.info.kind.clone(),
+                r.info.host.clone(),
+                r.info.gpus.clone(),
                 format!(
                     "{}{}",
                     r.figures,
-                    if r.invalid > 0 {
-                        format!(" ({} invalid)", r.invalid)
+                    if r.info.invalid > 0 {
+                        format!(" ({} invalid)", r.info.invalid)
                     } else {
                         String::new()
                     }
                 ),
                 if stack.is_empty() {
-                    format!("hpcready {}", r.tool_version)
+                    format!("hpcready {}", r.info.tool_version)
                 } else {
                     stack
                 },
-                r.results_path.clone(),
+                r.info.results_path.clone(),
             ]
         })
         .collect();

@@ -10,7 +10,7 @@ pub mod trend;
 use crate::results::Results;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-pub use store::{Figure, Filter, NewRun, RunRow, Store};
+pub use store::{Figure, Filter, NewRun, RunInfo, RunRow, Store};
 
 /// Where the history is, and whether to record (`--history`, `--no-history`,
 /// `HPCREADY_HISTORY`), resolved once at the command line's edge.
@@ -227,22 +227,24 @@ pub fn new_run(kind: &str, results: &Results, file: &Path) -> anyhow::Result<New
     let abs = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf());
     Ok(NewRun {
         uid: hex(&sha2::Sha256::digest(&bytes)),
-        kind: kind.to_string(),
-        started_at: results.started_at.clone(),
-        host: m.host,
-        cpu: m.cpu,
-        gpus: m.gpus,
-        stack: stack(results),
-        tool_version: results.tool.version.clone(),
-        command_line: results.command_line.clone(),
-        results_path: abs.display().to_string(),
-        complete: results.complete,
+        info: RunInfo {
+            kind: kind.to_string(),
+            started_at: results.started_at.clone(),
+            host: m.host,
+            cpu: m.cpu,
+            gpus: m.gpus,
+            stack: stack(results),
+            tool_version: results.tool.version.clone(),
+            command_line: results.command_line.clone(),
+            results_path: abs.display().to_string(),
+            complete: results.complete,
+            invalid: results
+                .measurements
+                .iter()
+                .filter(|m| !m.is_valid())
+                .count(),
+        },
         measurements: results.measurements.len(),
-        invalid: results
-            .measurements
-            .iter()
-            .filter(|m| !m.is_valid())
-            .count(),
         figures: figures(results),
         bundle: None,
     })
@@ -326,20 +328,23 @@ pub fn check_existing(
     let uid = std::fs::read(file)
         .map(|b| hex(&sha2::Sha256::digest(&b)))
         .unwrap_or_default();
+    // Only what the check reads: the host, the start, the stack and the figures.
     let run = NewRun {
         uid,
-        kind: String::new(),
-        started_at: results.started_at.clone(),
-        host: results.node.host.clone(),
-        cpu: String::new(),
-        gpus: String::new(),
-        stack: stack(results),
-        tool_version: String::new(),
-        command_line: Vec::new(),
-        results_path: String::new(),
-        complete: results.complete,
+        info: RunInfo {
+            kind: String::new(),
+            started_at: results.started_at.clone(),
+            host: results.node.host.clone(),
+            cpu: String::new(),
+            gpus: String::new(),
+            stack: stack(results),
+            tool_version: String::new(),
+            command_line: Vec::new(),
+            results_path: String::new(),
+            complete: results.complete,
+            invalid: 0,
+        },
         measurements: 0,
-        invalid: 0,
         figures: figures(results),
         bundle: None,
     };

@@ -128,7 +128,7 @@ impl Check {
 
 /// Checks `run` (recorded or not) against the earlier runs of its host in `store`.
 pub fn check(store: &Store, run: &NewRun, rule: &Rule) -> anyhow::Result<Check> {
-    let earlier = store.earlier_runs(&run.host, &run.started_at, &run.uid, 200)?;
+    let earlier = store.earlier_runs(&run.info.host, &run.info.started_at, &run.uid, 200)?;
     let mut check = Check {
         rule: *rule,
         reference_runs: 0,
@@ -143,7 +143,7 @@ pub fn check(store: &Store, run: &NewRun, rule: &Rule) -> anyhow::Result<Check> 
     };
     let reference: Vec<_> = earlier
         .iter()
-        .filter(|r| r.stack == newest.stack)
+        .filter(|r| r.info.stack == newest.info.stack)
         .take(rule.window.max(1))
         .collect();
     let ids: Vec<i64> = reference.iter().map(|r| r.id).collect();
@@ -166,8 +166,8 @@ pub fn check(store: &Store, run: &NewRun, rule: &Rule) -> anyhow::Result<Check> 
         e.0 = e.0.max(f.value);
     }
     check.reference_runs = reference.len();
-    check.since = Some(newest.started_at.chars().take(10).collect());
-    check.stack_changes = super::stack_changes(&newest.stack, &run.stack);
+    check.since = Some(newest.info.started_at.chars().take(10).collect());
+    check.stack_changes = super::stack_changes(&newest.info.stack, &run.info.stack);
     for (case, (value, unit)) in current {
         let Some(values) = by_case.get_mut(&case) else {
             continue;
@@ -260,10 +260,10 @@ mod tests {
         s.insert(&two_figures("old", "2026-11-01T00:00:00Z", 2.0, 2.0))
             .unwrap();
         let mut new = two_figures("new", "2026-11-02T00:00:00Z", 1.0, 1.0);
-        new.stack.insert("kernel".into(), "6.12".into());
+        new.info.stack.insert("kernel".into(), "6.12".into());
         s.insert(&new).unwrap();
         let mut now = two_figures("now", "2026-11-03T00:00:00Z", 0.95, 1.0);
-        now.stack.insert("kernel".into(), "6.12".into());
+        now.info.stack.insert("kernel".into(), "6.12".into());
         let c = check(&s, &now, &Rule::default()).unwrap();
         assert_eq!((c.reference_runs, c.regressions.len()), (1, 0), "{c:?}");
         // A run on the old stack against the new: the change is named.
@@ -277,7 +277,7 @@ mod tests {
         );
         // Another host has no history here.
         let mut other = now.clone();
-        other.host = "n2".into();
+        other.info.host = "n2".into();
         let c = check(&s, &other, &Rule::default()).unwrap();
         assert_eq!(c.reference_runs, 0);
         assert_eq!(c.lines(), ["no earlier run of this host to compare with"]);

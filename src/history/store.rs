@@ -121,11 +121,9 @@ impl Figure {
     }
 }
 
-/// A run to record.
-#[derive(Debug, Clone)]
-pub struct NewRun {
-    /// SHA-256 of the results file: the same file recorded twice is one run.
-    pub uid: String,
+/// What a run was: what a run to record and a recorded run both say of it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct RunInfo {
     /// `run`, `assess`, `smoke`, `import`.
     pub kind: String,
     /// When it started (RFC 3339 UTC: sorts as text).
@@ -146,10 +144,19 @@ pub struct NewRun {
     pub results_path: String,
     /// Whether the run completed.
     pub complete: bool,
+    /// Invalid measurements.
+    pub invalid: usize,
+}
+
+/// A run to record.
+#[derive(Debug, Clone)]
+pub struct NewRun {
+    /// SHA-256 of the results file: the same file recorded twice is one run.
+    pub uid: String,
+    /// What it was.
+    pub info: RunInfo,
     /// Measurements in the run.
     pub measurements: usize,
-    /// Of which invalid.
-    pub invalid: usize,
     /// Its figures.
     pub figures: Vec<Figure>,
     /// The bundle it was imported from.
@@ -161,30 +168,11 @@ pub struct NewRun {
 pub struct RunRow {
     /// Its id in this store.
     pub id: i64,
-    /// `run`, `assess`, `smoke`, `import`.
-    pub kind: String,
-    /// When it started.
-    pub started_at: String,
-    /// The host.
-    pub host: String,
-    /// The CPU model.
-    pub cpu: String,
-    /// The GPUs.
-    pub gpus: String,
-    /// The software stack.
-    pub stack: BTreeMap<String, String>,
-    /// hpcready's version.
-    pub tool_version: String,
-    /// The command line.
-    pub command_line: Vec<String>,
-    /// The results file.
-    pub results_path: String,
-    /// Whether it completed.
-    pub complete: bool,
+    /// What it was.
+    #[serde(flatten)]
+    pub info: RunInfo,
     /// Figures recorded.
     pub figures: usize,
-    /// Invalid measurements.
-    pub invalid: usize,
 }
 
 /// Which runs.
@@ -371,25 +359,26 @@ impl Store {
         if let Some(id) = existing {
             return Ok((id, false));
         }
+        let i = &run.info;
         tx.execute(
             "INSERT INTO runs (uid, kind, started_at, recorded_at, host, cpu, gpus, stack,
                 tool_version, command_line, results_path, complete, measurements, invalid, bundle)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
             params![
                 run.uid,
-                run.kind,
-                run.started_at,
+                i.kind,
+                i.started_at,
                 crate::timefmt::rfc3339(crate::timefmt::now_unix()),
-                run.host,
-                run.cpu,
-                run.gpus,
-                serde_json::to_string(&run.stack)?,
-                run.tool_version,
-                serde_json::to_string(&run.command_line)?,
-                run.results_path,
-                run.complete,
+                i.host,
+                i.cpu,
+                i.gpus,
+                serde_json::to_string(&i.stack)?,
+                i.tool_version,
+                serde_json::to_string(&i.command_line)?,
+                i.results_path,
+                i.complete,
                 run.measurements as i64,
-                run.invalid as i64,
+                i.invalid as i64,
                 run.bundle,
             ],
         )
@@ -488,18 +477,21 @@ impl Store {
             .query_map(args, |r| {
                 Ok(RunRow {
                     id: r.get(0)?,
-                    kind: r.get(1)?,
-                    started_at: r.get(2)?,
-                    host: r.get(3)?,
-                    cpu: r.get(4)?,
-                    gpus: r.get(5)?,
-                    stack: serde_json::from_str(&r.get::<_, String>(6)?).unwrap_or_default(),
-                    tool_version: r.get(7)?,
-                    command_line: serde_json::from_str(&r.get::<_, String>(8)?).unwrap_or_default(),
-                    results_path: r.get(9)?,
-                    complete: r.get(10)?,
+                    info: RunInfo {
+                        kind: r.get(1)?,
+                        started_at: r.get(2)?,
+                        host: r.get(3)?,
+                        cpu: r.get(4)?,
+                        gpus: r.get(5)?,
+                        stack: serde_json::from_str(&r.get::<_, String>(6)?).unwrap_or_default(),
+                        tool_version: r.get(7)?,
+                        command_line: serde_json::from_str(&r.get::<_, String>(8)?)
+                            .unwrap_or_default(),
+                        results_path: r.get(9)?,
+                        complete: r.get(10)?,
+                        invalid: r.get::<_, i64>(12)? as usize,
+                    },
                     figures: r.get::<_, i64>(11)? as usize,
-                    invalid: r.get::<_, i64>(12)? as usize,
                 })
             })
             .map_err(e)?;

@@ -5,18 +5,20 @@ use super::*;
 pub(crate) fn run(uid: &str, host: &str, at: &str, value: f64) -> NewRun {
     NewRun {
         uid: uid.into(),
-        kind: "run".into(),
-        started_at: at.into(),
-        host: host.into(),
-        cpu: "a CPU".into(),
-        gpus: "none".into(),
-        stack: BTreeMap::from([("kernel".to_string(), "6.1".to_string())]),
-        tool_version: "0.1.0".into(),
-        command_line: vec!["hpcready".into(), "run".into()],
-        results_path: format!("/r/{uid}.json"),
-        complete: true,
+        info: RunInfo {
+            kind: "run".into(),
+            started_at: at.into(),
+            host: host.into(),
+            cpu: "a CPU".into(),
+            gpus: "none".into(),
+            stack: BTreeMap::from([("kernel".to_string(), "6.1".to_string())]),
+            tool_version: "0.1.0".into(),
+            command_line: vec!["hpcready".into(), "run".into()],
+            results_path: format!("/r/{uid}.json"),
+            complete: true,
+            invalid: 0,
+        },
         measurements: 1,
-        invalid: 0,
         figures: vec![Figure {
             bench: "matmul".into(),
             dtype: "f32".into(),
@@ -124,7 +126,7 @@ fn a_version_1_store_is_migrated_and_keeps_its_runs() {
         .runs(&Filter::default())
         .unwrap()
         .into_iter()
-        .map(|r| r.results_path)
+        .map(|r| r.info.results_path)
         .collect();
     assert_eq!(hosts, ["/r/old.json", "/r/new.json"]);
 }
