@@ -37,6 +37,22 @@ fn items(r: &serde_json::Value) -> Vec<(String, String)> {
         .collect()
 }
 
+/// (status, finding) of the checklist item `id`.
+fn checklist_item(r: &serde_json::Value, id: &str) -> (String, String) {
+    r["node"]["checklist"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == id)
+        .map(|c| {
+            (
+                c["status"].as_str().unwrap().to_string(),
+                c["finding"].as_str().unwrap().to_string(),
+            )
+        })
+        .unwrap_or_else(|| panic!("no {id} in {r}"))
+}
+
 fn s(a: &str, b: &str) -> (String, String) {
     (a.into(), b.into())
 }
@@ -175,20 +191,7 @@ fn an_amd_node_with_a_missing_gpu_and_an_ecc_error_fails() {
         .assert()
         .success();
     let r = load(&dir.path().join("nid004.json"));
-    let item = |id: &str| {
-        r["node"]["checklist"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["id"] == id)
-            .map(|c| {
-                (
-                    c["status"].as_str().unwrap().to_string(),
-                    c["finding"].as_str().unwrap().to_string(),
-                )
-            })
-            .unwrap_or_else(|| panic!("no {id} in {r}"))
-    };
+    let item = |id: &str| checklist_item(&r, id);
     assert_eq!(
         item("gpu-count"),
         (
@@ -203,6 +206,45 @@ fn an_amd_node_with_a_missing_gpu_and_an_ecc_error_fails() {
     assert_eq!(
         item("gpu-processes"),
         ("pass".into(), "no other process".into())
+    );
+}
+
+/// An AMD node without amd-smi (older ROCm, or a container without it): the health comes from the
+/// amdgpu driver's RAS files in a fake sysfs (`HPCREADY_TEST_ROOT`). One card has a page pending
+/// retirement: the node fails, in the driver's words.
+#[test]
+fn an_amd_node_without_amd_smi_is_read_from_the_drivers_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    for (card, bad) in [("card0", ""), ("card1", "0x00000002 : 0x00001000 : P\n")] {
+        let device = root.join("sys/class/drm").join(card).join("device");
+        std::fs::create_dir_all(device.join("ras")).unwrap();
+        std::fs::write(device.join("vendor"), "0x1002\n").unwrap();
+        std::fs::write(device.join("ras/umc_err_count"), "ue: 0\nce: 1\n").unwrap();
+        std::fs::write(device.join("ras/gpu_vram_bad_pages"), bad).unwrap();
+    }
+    let bin = dir.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    hpcready()
+        .args(["smoke", "--gpus-per-node", "0", "--timeout", "300", "--out"])
+        .arg(dir.path())
+        .env("PATH", &bin)
+        .env("HPCREADY_TEST_ROOT", &root)
+        .env("HPCREADY_TEST_HOSTS", "nid005")
+        .env("HPCREADY_TEST_KERNEL_LOG", quiet_log(dir.path()))
+        .env("HPCREADY_PYTHON", "/nonexistent/python3")
+        .env("HPCREADY_TEST_BACKEND", "cpu,1,20")
+        .assert()
+        .success();
+    let r = load(&dir.path().join("nid005.json"));
+    let item = |id: &str| checklist_item(&r, id);
+    assert_eq!(
+        item("gpu-ecc"),
+        ("pass".into(), "0 on 2 of 2 GPU(s)".into())
+    );
+    assert_eq!(
+        item("gpu-row-remap"),
+        ("fail".into(), "pending: GPU card1: 1".into())
     );
 }
 

@@ -54,8 +54,13 @@ pub fn smoke(args: &SmokeArgs) -> anyhow::Result<()> {
         items.extend(health::nvidia_checks(&h, &[std::process::id()]));
     } else if let Some(h) = health::query_amd(&env) {
         items.extend(health::amd_checks(&h, &[std::process::id()]));
-    } else if env.which(&["rocm-smi"]).is_some() {
-        items.push(health::rocm_smi_only());
+    } else {
+        let (gpus, pages) = health::read_amdgpu(&env);
+        if !gpus.is_empty() {
+            items.extend(health::amdgpu_checks(&gpus, &pages));
+        } else if env.which(&["rocm-smi"]).is_some() {
+            items.push(health::rocm_smi_only());
+        }
     }
     items.push(health::kernel_log_check(kernel_log(&env).as_deref()));
     items.push(health::memlock_check(memlock()));

@@ -4,7 +4,7 @@
 //! collective libraries need (`RLIMIT_MEMLOCK`, `/dev/shm`). Each item is pass / warn / fail in
 //! the tool's own words, as the porting checklist is; a field the installed tool does not report
 //! is said to be unknown, never passed. NVIDIA's through `nvidia-smi`, AMD's through `amd-smi`
-//! (`amd`).
+//! (`amd`), or where it is missing, the amdgpu driver's RAS files (`amdgpu`).
 
 use super::checklist::{Check, Status};
 use super::env::Env;
@@ -12,10 +12,12 @@ use super::gpus::run_captured;
 use std::time::Duration;
 
 mod amd;
+mod amdgpu;
 pub use amd::{
     AmdBadPages, AmdGpu, AmdHealth, AmdThrottle, amd_checks, parse_amd_bad_pages, parse_amd_ecc,
     parse_amd_processes, parse_amd_throttle, query_amd, rocm_smi_only,
 };
+pub use amdgpu::{amdgpu_checks, read_amdgpu};
 
 /// The checklist items that decide whether a node is ready for the job (its health); the
 /// porting checklist's other items are advice about the software and stay in the file.

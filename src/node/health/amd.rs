@@ -228,60 +228,59 @@ pub fn parse_amd_processes(v: &Value) -> Vec<(String, u32, String)> {
     out
 }
 
+/// The words of an item no source answered: when it said nothing, when it said `N/A`, and the
+/// command that shows the value.
+#[derive(Clone, Copy)]
+pub(super) struct Unknown {
+    pub silent: &'static str,
+    pub na: &'static str,
+    pub fix: &'static str,
+}
+
+/// How a source of AMD GPU health names what it reports, for the items' findings: `amd-smi`, or
+/// the amdgpu driver's own files (`amdgpu`).
+pub(super) struct Wording {
+    /// The uncorrectable count's name.
+    pub uncorrectable: &'static str,
+    /// The deferred count's name.
+    pub deferred: &'static str,
+    /// What to do about deferred errors.
+    pub deferred_advice: &'static str,
+    /// The name of pages that could not be retired.
+    pub unreservable: &'static str,
+    /// The ECC item when nothing was reported.
+    pub ecc_unknown: Unknown,
+    /// The bad-page item when nothing was reported.
+    pub pages_unknown: Unknown,
+}
+
+/// amd-smi's words.
+const AMD_SMI: Wording = Wording {
+    uncorrectable: "total_uncorrectable_count",
+    deferred: "total_deferred_count",
+    deferred_advice: "deferred errors are poisoned memory not yet read: watch the node (amd-smi metric --ecc-blocks) and tell the site",
+    unreservable: "un_res (could not be retired)",
+    ecc_unknown: Unknown {
+        silent: "unknown: amd-smi metric --ecc did not answer",
+        na: "unknown: amd-smi reports no ECC count (N/A: ECC off or not supported)",
+        fix: "amd-smi metric --ecc shows the counts",
+    },
+    pages_unknown: Unknown {
+        silent: "unknown: amd-smi bad-pages did not answer",
+        na: "unknown: amd-smi reports no bad-page list (N/A)",
+        fix: "amd-smi bad-pages --pending lists pages waiting for a GPU reset",
+    },
+};
+
+/// The ECC and bad-page items from another source's counts, in its words.
+pub(super) fn memory_checks(gpus: &[AmdGpu], pages: &[AmdBadPages], w: &Wording) -> [Check; 2] {
+    [ecc_item(gpus, w), bad_pages_item(pages, w)]
+}
+
 /// The GPU items from what `amd-smi` said. `own` are this job's process ids (not foreign).
 pub fn amd_checks(h: &AmdHealth, own: &[u32]) -> Vec<Check> {
-    let mut out = Vec::new();
-    let (id, what) = ("gpu-ecc", "GPU memory: uncorrectable ECC errors");
-    let bad: Vec<String> = h
-        .gpus
-        .iter()
-        .filter(|g| g.uncorrectable.is_some_and(|n| n > 0))
-        .map(|g| format!("GPU {}: {}", g.gpu, g.uncorrectable.unwrap_or(0)))
-        .collect();
-    let deferred: Vec<String> = h
-        .gpus
-        .iter()
-        .filter(|g| g.deferred.is_some_and(|n| n > 0))
-        .map(|g| format!("GPU {}: {}", g.gpu, g.deferred.unwrap_or(0)))
-        .collect();
-    let known = h.gpus.iter().filter(|g| g.uncorrectable.is_some()).count();
-    out.push(if !bad.is_empty() {
-        item(
-            id,
-            what,
-            Status::Fail,
-            format!("total_uncorrectable_count: {}", bad.join("; ")),
-            "drain the node (scontrol update nodename=… state=drain reason=ECC) and report it to the site",
-        )
-    } else if !deferred.is_empty() {
-        item(
-            id,
-            what,
-            Status::Warn,
-            format!(
-                "0 uncorrectable; total_deferred_count: {}",
-                deferred.join("; ")
-            ),
-            "deferred errors are poisoned memory not yet read: watch the node (amd-smi metric --ecc-blocks) and tell the site",
-        )
-    } else if known == 0 {
-        unknown(
-            (id, what),
-            !h.gpus.is_empty(),
-            "unknown: amd-smi metric --ecc did not answer",
-            "unknown: amd-smi reports no ECC count (N/A: ECC off or not supported)",
-            "amd-smi metric --ecc shows the counts",
-        )
-    } else {
-        item(
-            id,
-            what,
-            Status::Pass,
-            format!("0 on {known} of {} GPU(s)", h.gpus.len()),
-            "none",
-        )
-    });
-    out.push(bad_pages_item(&h.bad_pages));
+    let mut out = vec![ecc_item(&h.gpus, &AMD_SMI)];
+    out.push(bad_pages_item(&h.bad_pages, &AMD_SMI));
     out.push(throttle_item(&h.throttle));
     let (id, what) = ("gpu-processes", "GPUs free of other processes");
     out.push(match &h.processes {
@@ -314,15 +313,58 @@ pub fn amd_checks(h: &AmdHealth, own: &[u32]) -> Vec<Check> {
     out
 }
 
-/// An item amd-smi left unknown: it did not answer (`answered` false), or answered `N/A`.
-fn unknown((id, what): (&str, &str), answered: bool, silent: &str, na: &str, fix: &str) -> Check {
-    let finding = if answered { na } else { silent };
-    item(id, what, Status::Info, finding.to_string(), fix)
+/// Uncorrectable errors fail the node; deferred ones (poisoned memory not yet read) warn.
+fn ecc_item(gpus: &[AmdGpu], w: &Wording) -> Check {
+    let (id, what) = ("gpu-ecc", "GPU memory: uncorrectable ECC errors");
+    let bad: Vec<String> = gpus
+        .iter()
+        .filter(|g| g.uncorrectable.is_some_and(|n| n > 0))
+        .map(|g| format!("GPU {}: {}", g.gpu, g.uncorrectable.unwrap_or(0)))
+        .collect();
+    let deferred: Vec<String> = gpus
+        .iter()
+        .filter(|g| g.deferred.is_some_and(|n| n > 0))
+        .map(|g| format!("GPU {}: {}", g.gpu, g.deferred.unwrap_or(0)))
+        .collect();
+    let known = gpus.iter().filter(|g| g.uncorrectable.is_some()).count();
+    if !bad.is_empty() {
+        item(
+            id,
+            what,
+            Status::Fail,
+            format!("{}: {}", w.uncorrectable, bad.join("; ")),
+            "drain the node (scontrol update nodename=… state=drain reason=ECC) and report it to the site",
+        )
+    } else if !deferred.is_empty() {
+        item(
+            id,
+            what,
+            Status::Warn,
+            format!("0 uncorrectable; {}: {}", w.deferred, deferred.join("; ")),
+            w.deferred_advice,
+        )
+    } else if known == 0 {
+        unknown((id, what), !gpus.is_empty(), w.ecc_unknown)
+    } else {
+        item(
+            id,
+            what,
+            Status::Pass,
+            format!("0 on {known} of {} GPU(s)", gpus.len()),
+            "none",
+        )
+    }
+}
+
+/// An item left unknown: the source did not answer (`answered` false), or answered `N/A`.
+fn unknown((id, what): (&str, &str), answered: bool, u: Unknown) -> Check {
+    let finding = if answered { u.na } else { u.silent };
+    item(id, what, Status::Info, finding.to_string(), u.fix)
 }
 
 /// Pages pending retirement or that could not be retired fail the node (the counterparts of
 /// NVIDIA's pending and failed row remaps); retired pages alone pass, and are counted.
-fn bad_pages_item(gpus: &[AmdBadPages]) -> Check {
+fn bad_pages_item(gpus: &[AmdBadPages], w: &Wording) -> Check {
     let (id, what) = ("gpu-row-remap", "GPU memory: pages pending retirement");
     let list = |f: fn(&AmdBadPages) -> Option<usize>| -> Vec<String> {
         gpus.iter()
@@ -342,10 +384,7 @@ fn bad_pages_item(gpus: &[AmdBadPages]) -> Check {
             said.push(format!("pending: {}", pending.join("; ")));
         }
         if !unres.is_empty() {
-            said.push(format!(
-                "un_res (could not be retired): {}",
-                unres.join("; ")
-            ));
+            said.push(format!("{}: {}", w.unreservable, unres.join("; ")));
         }
         item(
             id,
@@ -355,13 +394,7 @@ fn bad_pages_item(gpus: &[AmdBadPages]) -> Check {
             "pending pages are retired at the next GPU reset: drain the node for a reset (scontrol update nodename=… state=drain reason=bad-pages); pages that could not be retired need the site to replace the GPU",
         )
     } else if known == 0 {
-        unknown(
-            (id, what),
-            !gpus.is_empty(),
-            "unknown: amd-smi bad-pages did not answer",
-            "unknown: amd-smi reports no bad-page list (N/A)",
-            "amd-smi bad-pages --pending lists pages waiting for a GPU reset",
-        )
+        unknown((id, what), !gpus.is_empty(), w.pages_unknown)
     } else {
         item(
             id,
@@ -398,9 +431,11 @@ fn throttle_item(gpus: &[AmdThrottle]) -> Check {
         unknown(
             (id, what),
             !gpus.is_empty(),
-            "unknown: amd-smi metric --throttle did not answer (it needs MI300 or later and ROCm 6.3)",
-            "unknown: amd-smi reports no violation status (N/A)",
-            "amd-smi metric --throttle (MI300 and later)",
+            Unknown {
+                silent: "unknown: amd-smi metric --throttle did not answer (it needs MI300 or later and ROCm 6.3)",
+                na: "unknown: amd-smi reports no violation status (N/A)",
+                fix: "amd-smi metric --throttle (MI300 and later)",
+            },
         )
     } else {
         item(
@@ -413,13 +448,14 @@ fn throttle_item(gpus: &[AmdThrottle]) -> Check {
     }
 }
 
-/// A node whose AMD GPUs only `rocm-smi` can see: their health is not read, and said so.
+/// A node with `rocm-smi` but neither `amd-smi` nor an AMD GPU in `/sys/class/drm` (a container
+/// without the host's sysfs): its GPUs' health is not read, and said so.
 pub fn rocm_smi_only() -> Check {
     item(
         "gpu-ecc",
         "GPU memory: uncorrectable ECC errors",
         Status::Info,
-        "unknown: amd-smi is not on PATH (ROCm 6 and later ship it); rocm-smi's RAS output is not read".into(),
+        "unknown: amd-smi is not on PATH (ROCm 6 and later ship it) and /sys/class/drm shows no AMD GPU".into(),
         "rocm-smi --showrasinfo all shows the counts; load a ROCm module with amd-smi",
     )
 }

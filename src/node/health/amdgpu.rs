@@ -1,0 +1,129 @@
+//! AMD GPU memory health from the amdgpu driver's own files, where `amd-smi` is not on PATH (ROCm
+//! before 6, or a container without it); amd-smi and rocm-smi read the same files. Per card
+//! (`/sys/class/drm/cardN/device`, PCI vendor 0x1002):
+//! - `ras/<block>_err_count`, one per RAS block (umc, gfx, sdma, mmhub, xgmi_wafl, …): lines
+//!   `ue: N` and `ce: N`, and on newer kernels `de: N` (deferred) for UMC. The uncorrectable
+//!   counts of all blocks are summed, as amd-smi's `total_uncorrectable_count` is. A block the
+//!   driver cannot query now answers `Query currently inaccessible`, and is left out.
+//! - `ras/gpu_vram_bad_pages`: a line per retired page, `0x… : 0x… : R|P|F` (R reserved, P
+//!   pending reservation at the next reset, F could not be reserved).
+//!
+//! Both formats are the kernel's (`drivers/gpu/drm/amd/amdgpu/amdgpu_ras.c`, its sysfs readers
+//! and the DOC comment of `gpu_vram_bad_pages`). A card without a `ras` directory (RAS off or not
+//! supported) reports neither, and the items say unknown.
+
+use super::Check;
+use super::Env;
+use super::amd::{AmdBadPages, AmdGpu, Unknown, Wording, memory_checks};
+
+/// The items' words for the driver's files.
+const AMDGPU: Wording = Wording {
+    uncorrectable: "ue (ras/*_err_count)",
+    deferred: "de (ras/umc_err_count)",
+    deferred_advice: "deferred errors are poisoned memory not yet read: watch the node (cat /sys/class/drm/card*/device/ras/umc_err_count) and tell the site",
+    unreservable: "F (could not be reserved)",
+    ecc_unknown: Unknown {
+        silent: "unknown: no AMD GPU in /sys/class/drm",
+        na: "unknown: the amdgpu driver reports no RAS counts (no ras/*_err_count: ECC off or not supported); amd-smi is not on PATH",
+        fix: "load a ROCm 6 module for amd-smi (amd-smi metric --ecc shows the counts)",
+    },
+    pages_unknown: Unknown {
+        silent: "unknown: no AMD GPU in /sys/class/drm",
+        na: "unknown: the amdgpu driver lists no bad pages (no ras/gpu_vram_bad_pages)",
+        fix: "load a ROCm 6 module for amd-smi (amd-smi bad-pages --pending lists them)",
+    },
+};
+
+/// The ECC counts and bad pages of every AMD card the node's sysfs lists (both empty when it
+/// lists none).
+pub fn read_amdgpu(env: &Env) -> (Vec<AmdGpu>, Vec<AmdBadPages>) {
+    let mut gpus = Vec::new();
+    let mut pages = Vec::new();
+    for card in env.list("/sys/class/drm") {
+        if !card
+            .strip_prefix("card")
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        {
+            continue;
+        }
+        let device = format!("/sys/class/drm/{card}/device");
+        let vendor = std::fs::read_to_string(env.sys(&format!("{device}/vendor")));
+        if !vendor.is_ok_and(|v| v.trim() == "0x1002") {
+            continue;
+        }
+        let ras = format!("{device}/ras");
+        let counts: Vec<ErrCount> = env
+            .list(&ras)
+            .iter()
+            .filter(|f| f.ends_with("_err_count"))
+            .filter_map(|f| std::fs::read_to_string(env.sys(&format!("{ras}/{f}"))).ok())
+            .filter_map(|t| parse_err_count(&t))
+            .collect();
+        let any = !counts.is_empty();
+        gpus.push(AmdGpu {
+            gpu: card.clone(),
+            uncorrectable: any.then(|| counts.iter().map(|c| c.ue).sum()),
+            deferred: any.then(|| counts.iter().filter_map(|c| c.de).sum()),
+        });
+        let list = std::fs::read_to_string(env.sys(&format!("{ras}/gpu_vram_bad_pages")));
+        pages.push(match list {
+            Ok(text) => parse_bad_pages(&card, &text),
+            Err(_) => AmdBadPages {
+                gpu: card,
+                ..AmdBadPages::default()
+            },
+        });
+    }
+    (gpus, pages)
+}
+
+/// The ECC and bad-page items from [`read_amdgpu`]'s answer.
+pub fn amdgpu_checks(gpus: &[AmdGpu], pages: &[AmdBadPages]) -> [Check; 2] {
+    memory_checks(gpus, pages, &AMDGPU)
+}
+
+/// One RAS block's counts.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ErrCount {
+    /// Uncorrectable errors.
+    pub ue: u64,
+    /// Deferred errors, where the kernel reports them.
+    pub de: Option<u64>,
+}
+
+/// `ue: N\nce: M\n[de: K\n]`; `None` for anything else (`Query currently inaccessible`).
+pub fn parse_err_count(text: &str) -> Option<ErrCount> {
+    let value = |key: &str| {
+        text.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            (k.trim() == key).then(|| v.trim().parse::<u64>().ok())?
+        })
+    };
+    Some(ErrCount {
+        ue: value("ue")?,
+        de: value("de"),
+    })
+}
+
+/// `gpu_vram_bad_pages`: pages by their flag (lines of another shape are skipped).
+pub fn parse_bad_pages(card: &str, text: &str) -> AmdBadPages {
+    let mut p = AmdBadPages {
+        gpu: card.to_string(),
+        pending: Some(0),
+        unreservable: Some(0),
+        retired: Some(0),
+    };
+    for line in text.lines() {
+        let slot = match line.rsplit(':').next().map(str::trim) {
+            Some("R") => &mut p.retired,
+            Some("P") => &mut p.pending,
+            Some("F") => &mut p.unreservable,
+            _ => continue,
+        };
+        *slot = slot.map(|n| n + 1);
+    }
+    p
+}
+
+#[cfg(test)]
+mod tests;
