@@ -211,7 +211,8 @@ fn an_amd_node_with_a_missing_gpu_and_an_ecc_error_fails() {
 
 /// An AMD node without amd-smi (older ROCm, or a container without it): the health comes from the
 /// amdgpu driver's RAS files in a fake sysfs (`HPCREADY_TEST_ROOT`). One card has a page pending
-/// retirement: the node fails, in the driver's words.
+/// retirement and another job's process holds a KFD context: the node fails, in the driver's
+/// words.
 #[test]
 fn an_amd_node_without_amd_smi_is_read_from_the_drivers_files() {
     let dir = tempfile::tempdir().unwrap();
@@ -223,6 +224,10 @@ fn an_amd_node_without_amd_smi_is_read_from_the_drivers_files() {
         std::fs::write(device.join("ras/umc_err_count"), "ue: 0\nce: 1\n").unwrap();
         std::fs::write(device.join("ras/gpu_vram_bad_pages"), bad).unwrap();
     }
+    // A leftover process of another job, with a KFD context.
+    std::fs::create_dir_all(root.join("sys/class/kfd/kfd/proc/7777")).unwrap();
+    std::fs::create_dir_all(root.join("proc/7777")).unwrap();
+    std::fs::write(root.join("proc/7777/comm"), "leftover\n").unwrap();
     let bin = dir.path().join("bin");
     std::fs::create_dir(&bin).unwrap();
     hpcready()
@@ -245,6 +250,10 @@ fn an_amd_node_without_amd_smi_is_read_from_the_drivers_files() {
     assert_eq!(
         item("gpu-row-remap"),
         ("fail".into(), "pending: GPU card1: 1".into())
+    );
+    assert_eq!(
+        item("gpu-processes"),
+        ("fail".into(), "pid 7777 leftover".into())
     );
 }
 

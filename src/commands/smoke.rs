@@ -57,7 +57,13 @@ pub fn smoke(args: &SmokeArgs) -> anyhow::Result<()> {
     } else {
         let (gpus, pages) = health::read_amdgpu(&env);
         if !gpus.is_empty() {
-            items.extend(health::amdgpu_checks(&gpus, &pages));
+            let procs = health::read_kfd_processes(&env);
+            items.extend(health::amdgpu_checks(
+                &gpus,
+                &pages,
+                procs.as_deref(),
+                &[std::process::id()],
+            ));
         } else if env.which(&["rocm-smi"]).is_some() {
             items.push(health::rocm_smi_only());
         }

@@ -17,7 +17,7 @@ pub use amd::{
     AmdBadPages, AmdGpu, AmdHealth, AmdThrottle, amd_checks, parse_amd_bad_pages, parse_amd_ecc,
     parse_amd_processes, parse_amd_throttle, query_amd, rocm_smi_only,
 };
-pub use amdgpu::{amdgpu_checks, read_amdgpu};
+pub use amdgpu::{amdgpu_checks, read_amdgpu, read_kfd_processes};
 
 /// The checklist items that decide whether a node is ready for the job (its health); the
 /// porting checklist's other items are advice about the software and stay in the file.

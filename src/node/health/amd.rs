@@ -282,35 +282,48 @@ pub fn amd_checks(h: &AmdHealth, own: &[u32]) -> Vec<Check> {
     let mut out = vec![ecc_item(&h.gpus, &AMD_SMI)];
     out.push(bad_pages_item(&h.bad_pages, &AMD_SMI));
     out.push(throttle_item(&h.throttle));
+    out.push(processes_item(
+        h.processes.as_deref(),
+        own,
+        Unknown {
+            silent: "unknown: amd-smi process did not answer",
+            na: "unknown: amd-smi process did not answer",
+            fix: "amd-smi process lists them",
+        },
+    ));
+    out
+}
+
+/// Another process on a GPU fails the node; `None` (not listed) is unknown. An entry's GPU may
+/// be empty where the source does not say which GPU (KFD's process list).
+pub(super) fn processes_item(
+    procs: Option<&[(String, u32, String)]>,
+    own: &[u32],
+    none: Unknown,
+) -> Check {
     let (id, what) = ("gpu-processes", "GPUs free of other processes");
-    out.push(match &h.processes {
-        None => item(
+    let Some(procs) = procs else {
+        return unknown((id, what), false, none);
+    };
+    let foreign: Vec<String> = procs
+        .iter()
+        .filter(|p| !own.contains(&p.1))
+        .map(|(gpu, pid, name)| match gpu.as_str() {
+            "" => format!("pid {pid} {name}"),
+            gpu => format!("GPU {gpu}: pid {pid} {name}"),
+        })
+        .collect();
+    if foreign.is_empty() {
+        item(id, what, Status::Pass, "no other process".into(), "none")
+    } else {
+        item(
             id,
             what,
-            Status::Info,
-            "unknown: amd-smi process did not answer".into(),
-            "amd-smi process lists them",
-        ),
-        Some(procs) => {
-            let foreign: Vec<String> = procs
-                .iter()
-                .filter(|p| !own.contains(&p.1))
-                .map(|(gpu, pid, name)| format!("GPU {gpu}: pid {pid} {name}"))
-                .collect();
-            if foreign.is_empty() {
-                item(id, what, Status::Pass, "no other process".into(), "none")
-            } else {
-                item(
-                    id,
-                    what,
-                    Status::Fail,
-                    foreign.join("; "),
-                    "another job or a leftover process holds the GPU: ask for exclusive nodes (sbatch --exclusive) or have the site clean the node",
-                )
-            }
-        }
-    });
-    out
+            Status::Fail,
+            foreign.join("; "),
+            "another job or a leftover process holds the GPU: ask for exclusive nodes (sbatch --exclusive) or have the site clean the node",
+        )
+    }
 }
 
 /// Uncorrectable errors fail the node; deferred ones (poisoned memory not yet read) warn.

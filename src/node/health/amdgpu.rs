@@ -11,10 +11,15 @@
 //! Both formats are the kernel's (`drivers/gpu/drm/amd/amdgpu/amdgpu_ras.c`, its sysfs readers
 //! and the DOC comment of `gpu_vram_bad_pages`). A card without a `ras` directory (RAS off or not
 //! supported) reports neither, and the items say unknown.
+//!
+//! The processes on the GPUs come from the compute driver: `/sys/class/kfd/kfd/proc` holds a
+//! directory per process that opened a KFD context (named by its pid, readable by every user,
+//! which rocm-smi's process list reads too), and `/proc/<pid>/comm` names it. KFD does not say
+//! there which GPU, so the finding names the process alone.
 
 use super::Check;
 use super::Env;
-use super::amd::{AmdBadPages, AmdGpu, Unknown, Wording, memory_checks};
+use super::amd::{AmdBadPages, AmdGpu, Unknown, Wording, memory_checks, processes_item};
 
 /// The items' words for the driver's files.
 const AMDGPU: Wording = Wording {
@@ -77,9 +82,41 @@ pub fn read_amdgpu(env: &Env) -> (Vec<AmdGpu>, Vec<AmdBadPages>) {
     (gpus, pages)
 }
 
-/// The ECC and bad-page items from [`read_amdgpu`]'s answer.
-pub fn amdgpu_checks(gpus: &[AmdGpu], pages: &[AmdBadPages]) -> [Check; 2] {
-    memory_checks(gpus, pages, &AMDGPU)
+/// The processes with a KFD context, as (an empty GPU, pid, name); `None` without
+/// `/sys/class/kfd/kfd/proc`.
+pub fn read_kfd_processes(env: &Env) -> Option<Vec<(String, u32, String)>> {
+    let dir = "/sys/class/kfd/kfd/proc";
+    if !env.sys(dir).is_dir() {
+        return None;
+    }
+    Some(
+        env.list(dir)
+            .iter()
+            .filter_map(|p| p.parse::<u32>().ok())
+            .map(|pid| {
+                let comm = std::fs::read_to_string(env.sys(&format!("/proc/{pid}/comm")));
+                let name = comm.map_or_else(|_| "?".to_string(), |c| c.trim().to_string());
+                (String::new(), pid, name)
+            })
+            .collect(),
+    )
+}
+
+/// The ECC, bad-page and process items from [`read_amdgpu`]'s and [`read_kfd_processes`]'
+/// answers; `own` are this job's process ids.
+pub fn amdgpu_checks(
+    gpus: &[AmdGpu],
+    pages: &[AmdBadPages],
+    procs: Option<&[(String, u32, String)]>,
+    own: &[u32],
+) -> [Check; 3] {
+    let [ecc, bad] = memory_checks(gpus, pages, &AMDGPU);
+    let none = Unknown {
+        silent: "unknown: no /sys/class/kfd/kfd/proc (the amdgpu compute driver lists no processes)",
+        na: "unknown: no /sys/class/kfd/kfd/proc (the amdgpu compute driver lists no processes)",
+        fix: "rocm-smi --showpids lists them",
+    };
+    [ecc, bad, processes_item(procs, own, none)]
 }
 
 /// One RAS block's counts.

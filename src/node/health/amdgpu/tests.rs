@@ -82,7 +82,7 @@ fn a_healthy_node_passes_with_retired_pages_counted() {
         2,
         "the NVIDIA card and the connector are left out"
     );
-    let [ecc, bad] = amdgpu_checks(&gpus, &pages);
+    let [ecc, bad, _] = amdgpu_checks(&gpus, &pages, Some(&[]), &[]);
     assert_eq!(status(&ecc), (Status::Pass, "0 on 2 of 2 GPU(s)"));
     assert_eq!(
         status(&bad),
@@ -112,7 +112,7 @@ fn uncorrectable_errors_in_any_block_and_pending_pages_fail() {
         ),
     ]);
     let (gpus, pages) = read_amdgpu(&env);
-    let [ecc, bad] = amdgpu_checks(&gpus, &pages);
+    let [ecc, bad, _] = amdgpu_checks(&gpus, &pages, Some(&[]), &[]);
     assert_eq!(
         status(&ecc),
         (Status::Fail, "ue (ras/*_err_count): GPU card1: 2")
@@ -137,7 +137,7 @@ fn deferred_errors_warn() {
         ],
     )]);
     let (gpus, pages) = read_amdgpu(&env);
-    let [ecc, _] = amdgpu_checks(&gpus, &pages);
+    let [ecc, _, _] = amdgpu_checks(&gpus, &pages, Some(&[]), &[]);
     assert_eq!(
         status(&ecc),
         (
@@ -152,7 +152,7 @@ fn a_card_without_ras_files_is_unknown_never_passed() {
     let (_d, env) = sysfs(&[("card0", "0x1002", &[])]);
     let (gpus, pages) = read_amdgpu(&env);
     assert_eq!(gpus.len(), 1);
-    let [ecc, bad] = amdgpu_checks(&gpus, &pages);
+    let [ecc, bad, _] = amdgpu_checks(&gpus, &pages, Some(&[]), &[]);
     assert_eq!(ecc.status, Status::Info);
     assert!(
         ecc.finding
@@ -169,4 +169,36 @@ fn a_card_without_ras_files_is_unknown_never_passed() {
 fn a_node_without_amd_cards_reads_nothing() {
     let (_d, env) = sysfs(&[("card0", "0x10de", &[])]);
     assert_eq!(read_amdgpu(&env), (Vec::new(), Vec::new()));
+}
+
+#[test]
+fn processes_with_a_kfd_context_other_than_ours_fail() {
+    let (d, env) = sysfs(&[("card0", "0x1002", HEALTHY)]);
+    let (gpus, pages) = read_amdgpu(&env);
+    let check = |env: &Env, own: &[u32]| {
+        let procs = read_kfd_processes(env);
+        amdgpu_checks(&gpus, &pages, procs.as_deref(), own)[2].clone()
+    };
+    let none = check(&env, &[]);
+    assert_eq!(none.status, Status::Info);
+    assert!(
+        none.finding.contains("no /sys/class/kfd/kfd/proc"),
+        "{}",
+        none.finding
+    );
+    let kfd = d.path().join("sys/class/kfd/kfd/proc");
+    std::fs::create_dir_all(kfd.join("4242")).unwrap();
+    std::fs::create_dir_all(kfd.join("77")).unwrap();
+    std::fs::create_dir_all(d.path().join("proc/4242")).unwrap();
+    std::fs::write(d.path().join("proc/4242/comm"), "python3\n").unwrap();
+    assert_eq!(
+        status(&check(&env, &[77])),
+        (Status::Fail, "pid 4242 python3")
+    );
+    assert_eq!(
+        status(&check(&env, &[77, 4242])),
+        (Status::Pass, "no other process")
+    );
+    std::fs::remove_dir(kfd.join("4242")).unwrap();
+    assert_eq!(status(&check(&env, &[])), (Status::Fail, "pid 77 ?"));
 }
