@@ -98,7 +98,7 @@ fn l2() -> Option<usize> {
 /// The AVX2 kernel's depth for a core with `l2` bytes of L2: 384 from 1 MiB, 256 below.
 /// - 384 beat 256, 768 and 1024 by 1–6% on the Zen 5 VM (1 MiB L2) with AVX2 forced
 ///   (2026-12-01). On a 2-core Intel Xeon VM (2 MiB L2, 2026-12-07), depths 256 to 1024 measured
-///   alike within 5% (`benches/sgemm_depth.rs`, huge-page matrices as `run` uses).
+///   alike within 6% (`benches/sgemm_depth.rs`, huge-page matrices as `run` uses).
 /// - 256 is BLIS's depth for its 6×16 kernel on Zen 3 (512 KiB L2) and Haswell (256 KiB; BLIS
 ///   `config/zen3/bli_cntx_init_zen3.c`, `config/haswell`). At 384 the B sliver (24 KiB) and
 ///   the A sliver (9 KiB) overflow such a core's 32 KiB L1 together.
