@@ -1,9 +1,9 @@
 //! What the threads of one product share: a spinning barrier and the packing arena.
 //!
 //! The barrier spins, as the thread teams of BLIS and OpenBLAS do, rather than putting a waiting
-//! thread to sleep: a 2048³ product passes 16–24 barriers, and a thread that slept must be woken
-//! by the kernel, which in a VM means an idle virtual CPU halted and then interrupted by the
-//! hypervisor. After [`SPINS`] spins a waiter yields its CPU on each check, so a team that
+//! thread to sleep: a 2048³ product passes two barriers per slice (4 to 16), and a thread that
+//! slept must be woken by the kernel, which in a VM means an idle virtual CPU halted and then
+//! interrupted by the hypervisor. After [`SPINS`] spins a waiter yields its CPU on each check, so a team that
 //! outnumbers the CPUs it may run on still finishes.
 //!
 //! The arena holds the packed panels. It is allocated once and kept in a pool across calls, in
