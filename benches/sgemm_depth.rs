@@ -5,6 +5,7 @@
 //!   cargo bench --bench sgemm_depth -- 256 384 1024        (default: 256 384 512 1024)
 //!   HPCREADY_CPU_ISA=avx2 cargo bench --bench sgemm_depth  (the AVX2 kernel)
 //!   N=4096 ROUNDS=15 cargo bench --bench sgemm_depth
+//!   EACH=1 cargo bench --bench sgemm_depth -- 384     (also every call's rate, in order)
 
 use hpcready::backend::cpu::buffer::Buffer;
 use hpcready::backend::cpu::sgemm;
@@ -36,6 +37,8 @@ fn main() {
     let a = Buffer::from_fn(n * n, |i| ((i * 37 % 101) as f32 - 50.0) / 50.0);
     let b = Buffer::from_fn(n * n, |i| ((i * 53 % 97) as f32 - 48.0) / 48.0);
     let mut c = Buffer::filled(n * n, 0f32);
+    // EACH=1: every timed call's rate too, in call order (a bimodal split or a warm-up shows).
+    let each = std::env::var_os("EACH").is_some();
     let mut rates: Vec<Vec<f64>> = vec![Vec::new(); depths.len()];
     // Round 0 warms up (the packing arena, the pages of C) and is not kept.
     for round in 0..rounds {
@@ -54,6 +57,10 @@ fn main() {
         rounds - 1
     );
     for (kc, mut r) in depths.iter().zip(rates) {
+        if each {
+            let calls: Vec<String> = r.iter().map(|x| format!("{x:.0}")).collect();
+            println!("KC {kc:>5}, call by call: {}", calls.join(" "));
+        }
         r.sort_by(f64::total_cmp);
         let at = |q: f64| r[((r.len() - 1) as f64 * q).round() as usize];
         println!(

@@ -41,7 +41,7 @@ fn assess_writes_a_report_and_prints_the_summary() {
     ] {
         assert!(out.join(f).is_file(), "missing {f}");
     }
-    let v: serde_json::Value = serde_json::from_str(&read(&out.join("results.json"))).unwrap();
+    let v: serde_json::Value = read_json(&out.join("results.json"));
     assert_eq!(v["suite"], "quick");
     assert_eq!(v["complete"], true);
     let benches: Vec<&str> = v["measurements"]

@@ -105,7 +105,7 @@ fn a_cpu_node_with_an_imported_all_reduce_is_per_node() {
         .env("HPCREADY_TEST_BACKEND", "cpu,1,20")
         .assert()
         .success();
-    let v: serde_json::Value = serde_json::from_str(&read(&run)).unwrap();
+    let v: serde_json::Value = read_json(&run);
     let m = &v["measurements"][0];
     assert_eq!(m["device_kind"], "cpu");
     assert_eq!(m["method"], "fake/matmul");
@@ -306,7 +306,7 @@ fn energy_is_read_around_each_measurement_and_reported_per_watt() {
         err.contains("energy: rapl (CPU-only) around each measurement"),
         "{err}"
     );
-    let v: serde_json::Value = serde_json::from_str(&read(&results)).unwrap();
+    let v: serde_json::Value = read_json(&results);
     assert_eq!(v["energy_meter"]["status"], "found");
     assert_eq!(v["energy_meter"]["method"], "rapl");
     for m in v["measurements"].as_array().unwrap() {
@@ -335,7 +335,7 @@ fn energy_is_read_around_each_measurement_and_reported_per_watt() {
     std::fs::write(pm.join("energy"), "5000 J 1 us\n").unwrap();
     std::fs::write(pm.join("freshness"), "7\n").unwrap();
     cpu_matmul(&results, &dir.path().join("pm"), ["--suite", "quick"]);
-    let v: serde_json::Value = serde_json::from_str(&read(&results)).unwrap();
+    let v: serde_json::Value = read_json(&results);
     for m in v["measurements"].as_array().unwrap() {
         let why = m["energy"]["why"].as_str().unwrap_or_default();
         assert!(
@@ -345,7 +345,7 @@ fn energy_is_read_around_each_measurement_and_reported_per_watt() {
     }
     // No counter at all: the run says why, the measurements carry nothing.
     cpu_matmul(&results, &dir.path().join("none"), ["--sampling", "smoke"]);
-    let v: serde_json::Value = serde_json::from_str(&read(&results)).unwrap();
+    let v: serde_json::Value = read_json(&results);
     assert_eq!(v["energy_meter"]["status"], "missing");
     let why = v["energy_meter"]["why"].to_string();
     assert!(why.contains("pm_counters") && why.contains("RAPL"), "{why}");

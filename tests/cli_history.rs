@@ -32,10 +32,6 @@ fn synthetic(base: &Value, dir: &Path, at: &str, kernel: &str, scale: &[(&str, f
     out
 }
 
-fn json(path: &Path) -> Value {
-    serde_json::from_str(&read(path)).unwrap()
-}
-
 fn stdout(cmd: &mut assert_cmd::Command) -> String {
     let o = cmd.assert().success().get_output().clone();
     String::from_utf8_lossy(&o.stdout).into_owned()
@@ -48,7 +44,7 @@ fn stdout(cmd: &mut assert_cmd::Command) -> String {
 fn a_history_is_listed_trended_checked_compared_and_saved() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let base = json(&small_run(d));
+    let base = read_json(&small_run(d));
     let host = base["node"]["host"].as_str().unwrap().to_string();
     let a = synthetic(&base, &d.join("a"), "2026-11-01T08:00:00Z", "6.1.0", &[]);
     synthetic(
@@ -268,7 +264,7 @@ fn runs_are_recorded_and_a_damaged_store_loses_nothing() {
     let d = dir.path();
     let h = d.join("history.sqlite");
     let run = |out: &Path, extra: &[&str]| {
-        let o = matmul_64(out)
+        let o = cpu_f32(out, "matmul", "64")
             .args(extra)
             .env("HPCREADY_HISTORY", &h)
             .assert()
@@ -332,7 +328,7 @@ fn runs_are_recorded_and_a_damaged_store_loses_nothing() {
     // input naming the file.
     let damaged = d.join("damaged.sqlite");
     std::fs::write(&damaged, vec![0x5a_u8; 8192]).unwrap();
-    let o = matmul_64(&d.join("4.json"))
+    let o = cpu_f32(&d.join("4.json"), "matmul", "64")
         .arg("--history")
         .arg(&damaged)
         .assert()
@@ -345,7 +341,7 @@ fn runs_are_recorded_and_a_damaged_store_loses_nothing() {
             && err.contains("damaged.sqlite"),
         "{err}"
     );
-    assert!(json(&d.join("4.json"))["measurements"][0]["verification"]["passed"] == true);
+    assert!(read_json(&d.join("4.json"))["measurements"][0]["verification"]["passed"] == true);
     hpcready()
         .arg("history")
         .arg("--history")
@@ -498,23 +494,6 @@ fn eight_processes_record_at_once() {
     paths.sort();
     paths.dedup();
     assert_eq!(paths.len(), 8, "{runs}");
-}
-
-/// `run` of one small f32 matmul on the CPU into `out`.
-fn matmul_64(out: &Path) -> assert_cmd::Command {
-    let mut c = hpcready();
-    c.args([
-        "run",
-        "--backend",
-        "cpu",
-        "--bench",
-        "matmul",
-        "--dtype",
-        "f32",
-    ])
-    .args(["--sizes", "64", "--sampling", "smoke", "--out"])
-    .arg(out);
-    c
 }
 
 fn walk(dir: &Path) -> Vec<PathBuf> {

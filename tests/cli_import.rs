@@ -26,7 +26,7 @@ fn import_nccl_tests_log_then_report_it_with_a_node_run() {
         .stderr(predicate::str::contains(
             "nccl-tests-2node.log:1: not part of a results table",
         ));
-    let r: serde_json::Value = serde_json::from_str(&read(&imported)).unwrap();
+    let r: serde_json::Value = read_json(&imported);
     assert_eq!(r["measurements"].as_array().unwrap().len(), 8);
     assert_eq!(r["measurements"][0]["method"], "import/nccl-tests");
     assert_eq!(

@@ -18,10 +18,6 @@ fn io_run(dir: &Path, out: &Path, extra: &[&str]) -> assert_cmd::Command {
     c
 }
 
-fn json(p: &Path) -> serde_json::Value {
-    serde_json::from_str(&read(p)).unwrap()
-}
-
 fn leftovers(dir: &Path) -> Vec<String> {
     std::fs::read_dir(dir)
         .unwrap()
@@ -42,7 +38,7 @@ fn checkpoint_metadata_and_loading_io_is_measured_verified_and_removed() {
         "{:?}",
         leftovers(work.path())
     );
-    let v = json(&r);
+    let v = read_json(&r);
     assert_eq!(v["complete"], true);
     let s = &v["storage"];
     assert_eq!(s["shard_bytes"], 40 << 20);
@@ -253,7 +249,7 @@ fn a_shard_that_reads_back_different_fails_verification() {
         .clone();
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("read back with checksum"), "{err}");
-    let v = json(&r);
+    let v = read_json(&r);
     let read = &v["storage"]["phases"][5];
     assert_eq!(read["verified"], false);
     assert!(
@@ -301,7 +297,7 @@ fn an_interrupted_bench_removes_its_files() {
     assert_eq!(status.code(), Some(1));
     assert!(leftovers(&d).is_empty(), "{:?}", leftovers(&d));
     // The phases before it are kept.
-    let v = json(&r);
+    let v = read_json(&r);
     assert_eq!(v["complete"], false);
     assert_eq!(v["storage"]["phases"].as_array().unwrap().len(), 4);
     assert!(v["storage"]["caveats"].to_string().contains("interrupted"));
@@ -369,7 +365,7 @@ fn a_full_file_system_stops_the_bench_naming_the_file_and_keeps_what_was_measure
         err.contains("/shard: write: No space left on device"),
         "{err}"
     );
-    let v = json(&r);
+    let v = read_json(&r);
     assert_eq!(v["complete"], false);
     assert_eq!(v["storage"]["phases"].as_array().unwrap().len(), 4);
     assert!(
@@ -382,7 +378,7 @@ fn a_full_file_system_stops_the_bench_naming_the_file_and_keeps_what_was_measure
         .assert()
         .success();
     drop(o);
-    let caveats = json(&r)["storage"]["caveats"].to_string();
+    let caveats = read_json(&r)["storage"]["caveats"].to_string();
     assert!(
         caveats.contains("tmpfs keeps its files in memory"),
         "{caveats}"

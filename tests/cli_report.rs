@@ -10,7 +10,7 @@ use std::path::Path;
 fn run_then_report_writes_every_format() {
     let dir = tempfile::tempdir().unwrap();
     let results = small_run(dir.path());
-    let v: serde_json::Value = serde_json::from_str(&read(&results)).unwrap();
+    let v: serde_json::Value = read_json(&results);
     assert_eq!(v["schema_version"], 2);
     assert_eq!(v["complete"], true);
     assert!(v["load"]["wall_s"].as_f64().unwrap() > 0.0);
@@ -110,7 +110,7 @@ fn report_escapes_input_strings_in_html() {
     let dir = tempfile::tempdir().unwrap();
     let results = small_run(dir.path());
     let evil = r#"<script>alert("x")</script>'"#;
-    let mut v: serde_json::Value = serde_json::from_str(&read(&results)).unwrap();
+    let mut v: serde_json::Value = read_json(&results);
     v["node"]["host"] = evil.into();
     v["node"]["cpu"]["model"] = evil.into();
     v["command_line"] =

@@ -28,7 +28,7 @@ fn gpu_run_on_a_named_software_adapter_verifies_and_reports() {
         .arg(&out)
         .assert()
         .success();
-    let v: serde_json::Value = serde_json::from_str(&read(&out)).unwrap();
+    let v: serde_json::Value = read_json(&out);
     let ms = v["measurements"].as_array().unwrap();
     assert_eq!(
         ms.len(),
@@ -223,7 +223,7 @@ fn a_killed_run_leaves_its_finished_measurements_readable() {
     }
     child.kill().unwrap();
     child.wait().unwrap();
-    let v: serde_json::Value = serde_json::from_str(&read(&out)).unwrap();
+    let v: serde_json::Value = read_json(&out);
     assert_eq!(v["complete"], false);
     assert_eq!(v["planned"], 32);
     let report = dir.path().join("report");
@@ -316,7 +316,7 @@ fn kernel_overrides_run_checked_and_bad_ones_are_refused() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("kernels/peak_fma.wgsl");
     std::fs::copy(src, kernels.join("peak_fma.wgsl")).unwrap();
     run(&kernels).assert().success();
-    let v: serde_json::Value = serde_json::from_str(&read(&dir.path().join("k.json"))).unwrap();
+    let v: serde_json::Value = read_json(&dir.path().join("k.json"));
     let variant = v["measurements"][0]["variant"].as_str().unwrap();
     assert!(variant.contains("runtime checks on"), "{variant}");
     assert_eq!(v["measurements"][0]["verification"]["passed"], true);
@@ -372,23 +372,7 @@ fn a_full_disk_is_exit_1_naming_the_file_and_keeps_what_was_written() {
 fn the_gemm_depth_can_be_set() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("kc.json");
-    hpcready()
-        .args([
-            "run",
-            "--backend",
-            "cpu",
-            "--bench",
-            "matmul",
-            "--dtype",
-            "f32",
-        ])
-        .args(["--sizes", "100", "--sampling", "smoke", "--out"])
-        .arg(&out)
-        .env("HPCREADY_SGEMM_KC", "24")
-        .assert()
-        .success();
-    let v: serde_json::Value = serde_json::from_str(&read(&out)).unwrap();
-    let m = &v["measurements"][0];
+    let m = &cpu_f32_run(&out, "matmul", "100", &[("HPCREADY_SGEMM_KC", "24")])[0];
     assert_eq!(m["verification"]["passed"], true, "{m}");
     if m["method"].as_str().unwrap().starts_with("cpu/sgemm") {
         assert!(m["variant"].as_str().unwrap().contains("KC 24"), "{m}");
@@ -431,33 +415,14 @@ fn the_cpu_isa_can_be_capped_and_a_bad_cap_is_refused() {
         return;
     }
     let out = dir.path().join("avx2.json");
-    hpcready()
-        .args([
-            "run",
-            "--backend",
-            "cpu",
-            "--bench",
-            "peak,matmul",
-            "--dtype",
-            "f32",
-        ])
-        .args(["--sizes", "100", "--sampling", "smoke", "--out"])
-        .arg(&out)
-        .env("HPCREADY_CPU_ISA", "avx2")
-        .assert()
-        .success();
-    let v: serde_json::Value = serde_json::from_str(&read(&out)).unwrap();
-    let methods: Vec<&str> = v["measurements"]
-        .as_array()
-        .unwrap()
+    let measurements = cpu_f32_run(&out, "peak,matmul", "100", &[("HPCREADY_CPU_ISA", "avx2")]);
+    let methods: Vec<&str> = measurements
         .iter()
         .map(|m| m["method"].as_str().unwrap())
         .collect();
     assert!(methods.contains(&"cpu/sgemm-avx2"), "{methods:?}");
     assert!(
-        v["measurements"]
-            .as_array()
-            .unwrap()
+        measurements
             .iter()
             .all(|m| m["verification"]["passed"] == true)
     );

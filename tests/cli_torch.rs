@@ -39,7 +39,7 @@ fn succeeds(cmd: &mut assert_cmd::Command, out: &Path) {
 }
 
 fn measurements(path: &Path) -> Vec<serde_json::Value> {
-    let v: serde_json::Value = serde_json::from_str(&read(path)).unwrap();
+    let v: serde_json::Value = read_json(path);
     v["measurements"].as_array().unwrap().clone()
 }
 
@@ -47,7 +47,7 @@ fn measurements(path: &Path) -> Vec<serde_json::Value> {
 /// bf16 where torch has native bf16 kernels (Intel AVX-512, AMX), f32 where it only emulates
 /// bf16 (AMD Zen 3, AVX2), which would take minutes a step.
 fn cpu_train_dtype(path: &Path) -> &'static str {
-    let v: serde_json::Value = serde_json::from_str(&read(path)).unwrap();
+    let v: serde_json::Value = read_json(path);
     match v["node"]["torch"]["found"]["cpu_bf16_native"].as_bool() {
         Some(false) => "f32",
         _ => "bf16",
@@ -513,7 +513,7 @@ fn torch_allreduce_runs_across_four_ranks_under_mpirun() {
         .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{err}");
-    let v: serde_json::Value = serde_json::from_str(&read(&out)).unwrap();
+    let v: serde_json::Value = read_json(&out);
     assert_eq!(v["ranks"]["size"], 4);
     assert_eq!(v["ranks"]["launcher"], "mpirun (Open MPI)");
     let ms = v["measurements"].as_array().unwrap();

@@ -136,7 +136,7 @@ fn torch_allreduce_runs_across_srun_tasks() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let v: serde_json::Value = serde_json::from_str(&read(&out)).unwrap();
+    let v: serde_json::Value = read_json(&out);
     assert_eq!(v["ranks"]["size"], 4);
     assert_eq!(v["ranks"]["launcher"], "srun");
     let ms = v["measurements"].as_array().unwrap();
@@ -184,7 +184,7 @@ fn a_hung_rank_under_srun_ends_the_step_naming_it() {
         took < std::time::Duration::from_secs(150),
         "{took:?}: {err}"
     );
-    let v: serde_json::Value = serde_json::from_str(&read(&out)).unwrap();
+    let v: serde_json::Value = read_json(&out);
     assert_eq!(placements(&v), [(8, false), (8, true)], "{err}");
     assert_eq!(v["complete"], false);
 }

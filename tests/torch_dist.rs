@@ -64,7 +64,7 @@ fn text(o: &Output) -> String {
 }
 
 fn results(dir: &Path) -> serde_json::Value {
-    serde_json::from_str(&read(&dir.join("ar.json"))).unwrap()
+    read_json(&dir.join("ar.json"))
 }
 
 fn finished(dir: &Path) -> Vec<(u64, bool)> {

@@ -41,6 +41,41 @@ pub fn read(p: &Path) -> String {
     std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
+/// A JSON file hpcready wrote (results, a history answer), parsed.
+pub fn read_json(p: &Path) -> serde_json::Value {
+    serde_json::from_str(&read(p)).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+/// `hpcready run --backend cpu --bench BENCHES --dtype f32 --sizes SIZES --sampling smoke`
+/// into `out`, to run.
+pub fn cpu_f32(out: &Path, benches: &str, sizes: &str) -> Command {
+    let mut c = hpcready();
+    c.args([
+        "run",
+        "--backend",
+        "cpu",
+        "--bench",
+        benches,
+        "--dtype",
+        "f32",
+    ])
+    .args(["--sizes", sizes, "--sampling", "smoke", "--out"])
+    .arg(out);
+    c
+}
+
+/// [`cpu_f32`] with the environment `env`, which must succeed; its measurements.
+pub fn cpu_f32_run(
+    out: &Path,
+    benches: &str,
+    sizes: &str,
+    env: &[(&str, &str)],
+) -> Vec<serde_json::Value> {
+    let mut c = cpu_f32(out, benches, sizes);
+    c.envs(env.iter().copied()).assert().success();
+    read_json(out)["measurements"].as_array().unwrap().clone()
+}
+
 /// A small real run on the CPU backend (named, so the test means the same on a GPU node):
 /// matmul and attention at sizes 64 and 96, smoke sampling.
 pub fn small_run(dir: &Path) -> PathBuf {

@@ -111,11 +111,12 @@ pub fn avx2_depth(l2: Option<usize>) -> usize {
 }
 
 /// The depth of a packed slice and the rows of a packed A block for an ISA: `HPCREADY_SGEMM_KC`
-/// where set (an invalid value is refused by [`depth_override`] before anything runs, and
-/// ignored here). AVX-512: KC 1024 (see the module's notes). AVX2: [`avx2_depth`] of this
-/// CPU's L2.
+/// where set (read once; an invalid value is refused by [`depth_override`] before anything
+/// runs, and ignored here). AVX-512: KC 1024 (see the module's notes). AVX2: [`avx2_depth`] of
+/// this CPU's L2.
 fn blocking(isa: Isa) -> (usize, usize) {
-    let set = depth_override().ok().flatten();
+    static SET: std::sync::OnceLock<Option<usize>> = std::sync::OnceLock::new();
+    let set = *SET.get_or_init(|| depth_override().ok().flatten());
     match isa {
         Isa::Avx2Fma => (set.unwrap_or_else(|| avx2_depth(l2())), MC_AVX2),
         _ => (set.unwrap_or(KC), MC),
