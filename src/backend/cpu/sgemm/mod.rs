@@ -163,22 +163,25 @@ pub fn sgemm(
     sgemm_with(isa, (kc, mc), c, a, b, (m, n, k), threads);
 }
 
-/// [`sgemm`] with slices `kc` deep, so that depths can be compared in one process
+/// [`sgemm`] with slices `kc` deep and A blocks of `mc` rows (rounded up to whole micro-tiles;
+/// `None`: the kernel's own), so that blockings can be compared in one process
 /// (`benches/sgemm_depth.rs`).
 ///
 /// # Panics
-/// As [`sgemm`], and when `kc` is 0.
-pub fn sgemm_at_depth(
+/// As [`sgemm`], and when `kc` or `mc` is 0.
+pub fn sgemm_at_blocking(
     c: &mut [f32],
     a: &[f32],
     b: &[f32],
     dims: (usize, usize, usize),
     threads: usize,
-    kc: usize,
+    (kc, mc): (usize, Option<usize>),
 ) {
     assert!(kc > 0, "a packed slice has a depth");
+    assert!(mc != Some(0), "a packed A block has rows");
     let isa = available().expect("sgemm needs AVX-512F or AVX2+FMA");
-    sgemm_with(isa, (kc, blocking(isa).1), c, a, b, dims, threads);
+    let mc = mc.map_or(blocking(isa).1, |r| r.next_multiple_of(MR));
+    sgemm_with(isa, (kc, mc), c, a, b, dims, threads);
 }
 
 /// [`sgemm`] with the kernel of `isa`, which the CPU must have, and blocking `(kc, mc)`.
