@@ -10,7 +10,8 @@ use std::path::PathBuf;
 
 mod history;
 pub use history::{
-    BundleArgs, HistoryArg, HistoryArgs, HistoryCommand, HistoryPath, ImportBundleArgs, RunFilter,
+    BundleArgs, HistoryArg, HistoryArgs, HistoryCommand, HistoryPath, ImportBundleArgs, ListArgs,
+    RunFilter,
 };
 
 /// Tells an AI team whether this node is ready for the training they run on a hyperscaler.
@@ -51,7 +52,8 @@ pub enum Command {
     /// process with a time limit. One task per node (`srun -N 64 --ntasks-per-node 1 hpcready
     /// smoke --out DIR`); writes DIR/<host>.json.
     Smoke(SmokeArgs),
-    /// The run history: list the runs recorded, or `trend` a figure over time per machine.
+    /// The run history: list the runs recorded, `show` one, or `trend` a figure over time per
+    /// machine.
     History(HistoryArgs),
     /// Pack runs (results, reports, node facts, command lines, checksums) into one .tar.gz
     /// that `hpcready report` re-renders and checks.

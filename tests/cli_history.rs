@@ -127,6 +127,45 @@ fn a_history_is_listed_trended_checked_compared_and_saved() {
         last.starts_with("1 run(s)") && last.contains("2026-11-20"),
         "{last}"
     );
+    // `list` is what `history` alone prints.
+    let listed = stdout(
+        hpcready()
+            .args(["history", "list", "--last", "1", "--history"])
+            .arg(&h),
+    );
+    assert_eq!(listed, last);
+    // `show`: one run's whole record, checked against the runs before it: the newest earlier
+    // run (b) ran on another kernel, so the reference is a and b, and the change is named.
+    let shown = stdout(
+        hpcready()
+            .args(["history", "show", "3", "--history"])
+            .arg(&h),
+    );
+    assert!(shown.starts_with("run 3 in "), "{shown}");
+    for want in [
+        "started   2026-11-20T08:00:00Z",
+        "kernel: 6.12.0",
+        &format!("{} figure(s)", runs[2]["figures"]),
+        "compared with 2 earlier run(s) up to 2026-11-10: 0 regression(s)",
+    ] {
+        assert!(shown.contains(want), "{want} in {shown}");
+    }
+    let shown: Value = serde_json::from_str(&stdout(
+        hpcready()
+            .args(["history", "show", "3", "--json", "--history"])
+            .arg(&h),
+    ))
+    .unwrap();
+    assert_eq!(shown["run"], runs[2]);
+    assert_eq!(
+        shown["figures"].as_array().unwrap().len() as u64,
+        runs[2]["figures"]
+    );
+    assert_eq!(shown["history"]["reference_runs"], 2);
+    assert_eq!(
+        shown["history"]["stack_changes"],
+        serde_json::json!(["kernel 6.1.0 → 6.12.0"])
+    );
     // A date that is not one is refused first, whether or not the history exists.
     for store in [h.clone(), d.join("no-history-here.sqlite")] {
         hpcready()

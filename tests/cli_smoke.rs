@@ -8,11 +8,6 @@ use common::*;
 use std::path::Path;
 use std::process::Command;
 
-fn load(p: &Path) -> serde_json::Value {
-    let text = std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-    serde_json::from_str(&text).unwrap()
-}
-
 /// (id, status) of the health items smoke adds.
 fn items(r: &serde_json::Value) -> Vec<(String, String)> {
     r["node"]["checklist"]
@@ -68,15 +63,17 @@ fn quiet_log(dir: &Path) -> std::path::PathBuf {
 fn a_cpu_node_passes_and_its_file_holds_the_measurements() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("smoke");
+    let history = dir.path().join("history.sqlite");
     hpcready()
         .args(["smoke", "--gpus-per-node", "0", "--timeout", "300", "--out"])
         .arg(&out)
+        .env("HPCREADY_HISTORY", &history)
         .env("HPCREADY_TEST_HOSTS", "nid007")
         .env("HPCREADY_TEST_KERNEL_LOG", quiet_log(dir.path()))
         .env("HPCREADY_PYTHON", "/nonexistent/python3")
         .assert()
         .success();
-    let r = load(&out.join("nid007.json"));
+    let r = read_json(&out.join("nid007.json"));
     assert_eq!(r["complete"], true);
     assert_eq!(
         items(&r)[..2],
@@ -94,6 +91,27 @@ fn a_cpu_node_passes_and_its_file_holds_the_measurements() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     assert_eq!(names, ["nid007.json"]);
+    // The history holds the smoke run once, with its node file; not each device's own run of
+    // a temporary file.
+    let listed = hpcready()
+        .args(["history", "--json", "--history"])
+        .arg(&history)
+        .output()
+        .unwrap();
+    let runs: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    let runs: Vec<(&str, &str)> = runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["kind"].as_str().unwrap(),
+                r["results_path"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    let file = out.join("nid007.json").canonicalize().unwrap();
+    assert_eq!(runs, [("smoke", file.to_str().unwrap())]);
 }
 
 #[test]
@@ -122,7 +140,7 @@ fn a_missing_gpu_a_hung_device_and_gpu_errors_are_named() {
         all.contains("FAILED: CPU: no answer within 2 s: killed (a hung GPU or driver)"),
         "{all}"
     );
-    let r = load(&dir.path().join("nid003.json"));
+    let r = read_json(&dir.path().join("nid003.json"));
     assert_eq!(
         items(&r),
         [
@@ -190,7 +208,7 @@ fn an_amd_node_with_a_missing_gpu_and_an_ecc_error_fails() {
         .env("HPCREADY_TEST_BACKEND", "cpu,1,20")
         .assert()
         .success();
-    let r = load(&dir.path().join("nid004.json"));
+    let r = read_json(&dir.path().join("nid004.json"));
     let item = |id: &str| checklist_item(&r, id);
     assert_eq!(
         item("gpu-count"),
@@ -241,7 +259,7 @@ fn an_amd_node_without_amd_smi_is_read_from_the_drivers_files() {
         .env("HPCREADY_TEST_BACKEND", "cpu,1,20")
         .assert()
         .success();
-    let r = load(&dir.path().join("nid005.json"));
+    let r = read_json(&dir.path().join("nid005.json"));
     let item = |id: &str| checklist_item(&r, id);
     assert_eq!(
         item("gpu-ecc"),
@@ -310,7 +328,7 @@ fn four_ranks_under_mpirun_write_one_file_per_node() {
     let all = String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{all}");
     for host in ["nid001", "nid002", "nid003", "nid010"] {
-        let r = load(&dir.path().join(format!("{host}.json")));
+        let r = read_json(&dir.path().join(format!("{host}.json")));
         assert_eq!(r["node"]["host"], host);
         let hung = items(&r).contains(&s("device-measurement", "fail"));
         assert_eq!(hung, host == "nid002", "{host}: {:?}", items(&r));

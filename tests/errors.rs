@@ -16,8 +16,13 @@ fn refusal_with(files: &[(&str, &[u8])], args: &[&str], env: &[(&str, &str)]) ->
     for (name, bytes) in files {
         std::fs::write(dir.path().join(name), bytes).unwrap();
     }
+    refusal_in(dir.path(), args, env)
+}
+
+/// [`refusal`] run in `dir`.
+fn refusal_in(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> String {
     let mut c = Command::cargo_bin("hpcready").unwrap();
-    c.args(args).current_dir(dir.path());
+    c.args(args).current_dir(dir);
     for v in [
         "OMPI_COMM_WORLD_SIZE",
         "SLURM_JOB_ID",
@@ -203,6 +208,26 @@ fn history_refusals() {
             &[("damaged.sqlite", &[0x5a; 8192])],
             &["history", "--history", "damaged.sqlite"],
             &[],
+        )
+    );
+    // A run the history does not hold (one imported run makes the history).
+    let dir = tempfile::tempdir().unwrap();
+    let log = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/import/nccl-tests-2node.log");
+    Command::cargo_bin("hpcready")
+        .unwrap()
+        .current_dir(dir.path())
+        .args(["import", "nccl-tests"])
+        .arg(&log)
+        .args(["--out", "imp.json", "--history", "h.sqlite"])
+        .assert()
+        .success();
+    insta::assert_snapshot!(
+        "history_show_no_such_run",
+        refusal_in(
+            dir.path(),
+            &["history", "show", "2", "--history", "h.sqlite"],
+            &[]
         )
     );
     insta::assert_snapshot!(

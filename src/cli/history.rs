@@ -124,9 +124,16 @@ impl RunFilter {
 #[derive(Debug, Args)]
 #[command(args_conflicts_with_subcommands = true)]
 pub struct HistoryArgs {
-    /// `trend`; without one, the runs are listed.
+    /// `list`, `show` or `trend`; without one, the runs are listed.
     #[command(subcommand)]
     pub command: Option<HistoryCommand>,
+    #[command(flatten)]
+    pub list: ListArgs,
+}
+
+/// Which runs to list, and how.
+#[derive(Debug, Args, Default)]
+pub struct ListArgs {
     #[command(flatten)]
     pub store: HistoryPath,
     #[command(flatten)]
@@ -142,6 +149,21 @@ pub struct HistoryArgs {
 /// `hpcready history …`.
 #[derive(Debug, Subcommand)]
 pub enum HistoryCommand {
+    /// The runs recorded: date, kind, host, GPUs, figures, stack, results file (the same as
+    /// `hpcready history` alone).
+    List(ListArgs),
+    /// One run's whole record: what ran and where, its software stack, every figure, and how
+    /// they compare with the same host's earlier runs.
+    Show {
+        /// The run's number, as `hpcready history` lists it.
+        #[arg(value_name = "RUN", value_parser = clap::value_parser!(i64).range(1..))]
+        run: i64,
+        #[command(flatten)]
+        store: HistoryPath,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// One figure over time per machine (each run's best), with every software-stack change
     /// marked; writes an SVG plot with --out.
     Trend {

@@ -1,14 +1,21 @@
-//! `hpcready history`: the runs recorded, and `history trend`: a figure over time per machine.
+//! `hpcready history` (or `history list`): the runs recorded; `history show`: one run's whole
+//! record; `history trend`: a figure over time per machine.
 
 use super::{emit, text_table};
-use crate::cli::{HistoryArgs, HistoryCommand};
+use crate::bench::sig;
+use crate::cli::{HistoryArgs, HistoryCommand, HistoryPath, ListArgs};
 use crate::error::input_error;
-use crate::history::{Store, trend};
+use crate::history::store::{Figure, NewRun, RunRow};
+use crate::history::{Store, regress, trend};
 
 /// `hpcready history`.
 pub fn history(args: &HistoryArgs) -> anyhow::Result<()> {
     match &args.command {
-        None => list(args),
+        None => list(&args.list),
+        Some(HistoryCommand::List(list_args)) => list(list_args),
+        Some(HistoryCommand::Show { run, store, json }) => {
+            show(*run, either(store, &args.list.store), *json)
+        }
         Some(HistoryCommand::Trend {
             bench,
             dtype,
@@ -17,12 +24,7 @@ pub fn history(args: &HistoryArgs) -> anyhow::Result<()> {
             store,
             out,
         }) => {
-            // `--history` after `trend`, else before it.
-            let location = if store.path.is_some() {
-                store.location()
-            } else {
-                args.store.location()
-            };
+            let location = either(store, &args.list.store).location();
             let path = location.path()?;
             if let Some(out) = out {
                 check_svg(out)?;
@@ -92,7 +94,12 @@ fn check_svg(out: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn list(args: &HistoryArgs) -> anyhow::Result<()> {
+/// `--history` after the subcommand, else before it.
+fn either<'a>(after: &'a HistoryPath, before: &'a HistoryPath) -> &'a HistoryPath {
+    if after.path.is_some() { after } else { before }
+}
+
+fn list(args: &ListArgs) -> anyhow::Result<()> {
     let location = args.store.location();
     let path = location.path()?;
     let store = Store::open_existing(path)?;
@@ -146,4 +153,119 @@ fn list(args: &HistoryArgs) -> anyhow::Result<()> {
             &rows
         )
     ))
+}
+
+/// `hpcready history show RUN`: what the run was, its whole software stack, every figure, and
+/// the regression check against the same host's earlier runs (the default rule, as `run` applies
+/// it when it records).
+fn show(id: i64, store: &HistoryPath, json: bool) -> anyhow::Result<()> {
+    let location = store.location();
+    let path = location.path()?;
+    let store = Store::open_existing(path)?;
+    let Some((row, uid)) = store.run(id)? else {
+        return Err(input_error(
+            format!("history show {id}"),
+            format!(
+                "no run {id} in {} (`hpcready history` lists the runs and their numbers)",
+                path.display()
+            ),
+        ));
+    };
+    let figures = store.figures(&[id])?.remove(&id).unwrap_or_default();
+    let run = NewRun {
+        uid,
+        info: row.info.clone(),
+        measurements: 0,
+        figures,
+        bundle: None,
+    };
+    let check = regress::check(&store, &run, &regress::Rule::default())?;
+    if json {
+        /// `history show --json`: the run as `history --json` lists it, its identity, its
+        /// figures and the regression check.
+        #[derive(serde::Serialize)]
+        struct Shown<'a> {
+            run: &'a RunRow,
+            results_sha256: &'a str,
+            figures: &'a [Figure],
+            history: &'a regress::Check,
+        }
+        let shown = Shown {
+            run: &row,
+            results_sha256: &run.uid,
+            figures: &run.figures,
+            history: &check,
+        };
+        return emit(&(serde_json::to_string_pretty(&shown)? + "\n"));
+    }
+    emit(&show_text(&row, &run, &check, path))
+}
+
+/// `history show` as text.
+fn show_text(row: &RunRow, run: &NewRun, check: &regress::Check, path: &std::path::Path) -> String {
+    let info = &row.info;
+    let state = match (info.complete, info.invalid) {
+        (true, 0) => "complete".to_string(),
+        (true, n) => format!("complete, {n} invalid measurement(s)"),
+        (false, 0) => "incomplete (stopped before its last case)".to_string(),
+        (false, n) => format!("incomplete, {n} invalid measurement(s)"),
+    };
+    let facts: Vec<Vec<String>> = [
+        ("kind", info.kind.clone()),
+        ("started", info.started_at.clone()),
+        ("host", info.host.clone()),
+        ("CPU", info.cpu.clone()),
+        ("GPUs", info.gpus.clone()),
+        ("hpcready", info.tool_version.clone()),
+        ("command", info.command_line.join(" ")),
+        ("results", format!("{} ({state})", info.results_path)),
+        ("SHA-256", run.uid.clone()),
+    ]
+    .into_iter()
+    .map(|(k, v)| vec![k.to_string(), v])
+    .collect();
+    let mut text = format!("run {} in {}\n\n", row.id, path.display());
+    text += &text_table(&["", ""], &facts)
+        .lines()
+        .skip(2)
+        .map(|l| format!("{}\n", l.trim_end()))
+        .collect::<String>();
+    text += "\nsoftware stack\n";
+    if info.stack.is_empty() {
+        text += "  (none recorded)\n";
+    }
+    for (k, v) in &info.stack {
+        text += &format!("  {k}: {v}\n");
+    }
+    text += &format!("\n{} figure(s)\n", run.figures.len());
+    if !run.figures.is_empty() {
+        let rows: Vec<Vec<String>> = run
+            .figures
+            .iter()
+            .map(|f| {
+                vec![
+                    f.bench.clone(),
+                    f.dtype.clone(),
+                    format!("{} {}", sig(f.value, 4), f.unit),
+                    format!("per {}", f.per),
+                    f.method.clone(),
+                    f.variant.clone(),
+                    f.shape.clone(),
+                    f.device.clone(),
+                ]
+            })
+            .collect();
+        text += &text_table(
+            &[
+                "bench", "dtype", "figure", "per", "method", "variant", "shape", "device",
+            ],
+            &rows,
+        );
+    }
+    text += "\nagainst this host's history\n";
+    text += &format!("  rule: {}\n", check.rule.describe());
+    for line in check.lines() {
+        text += &format!("  {line}\n");
+    }
+    text
 }

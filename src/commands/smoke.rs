@@ -226,9 +226,11 @@ fn measure(
         Some(c) => c,
         None => {
             let mut c = Command::new(std::env::current_exe()?);
+            // The smoke run is recorded in the history once, with all its devices; the
+            // device's own run writes a temporary file that is gone a moment later.
             c.arg("run")
                 .args(&t.args)
-                .args(["--sampling", "smoke", "--out"])
+                .args(["--sampling", "smoke", "--no-history", "--out"])
                 .arg(tmp);
             c
         }

@@ -8,7 +8,7 @@ use crate::bench::sig;
 use std::collections::BTreeMap;
 
 /// The rule: `--regression-threshold` and `--regression-window`.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct Rule {
     /// A fraction: 0.10 flags a figure more than 10% below the reference median.
     pub threshold: f64,
@@ -38,7 +38,7 @@ impl Rule {
 }
 
 /// One figure that fell.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Regression {
     /// `matmul bf16`.
     pub label: String,
@@ -62,7 +62,7 @@ impl Regression {
 }
 
 /// A run checked against its history.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Check {
     /// The rule applied.
     pub rule: Rule,

@@ -85,7 +85,7 @@ const NETWORK_FS: [&str; 16] = [
 ];
 
 /// One figure of a run, as the history keeps it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Figure {
     /// `matmul`, `attention`, `allreduce`, `train`, `io` …
     pub bench: String,
@@ -441,6 +441,18 @@ impl Store {
         Ok(out)
     }
 
+    /// The run with id `id` and the SHA-256 of its results file (its identity), if recorded.
+    pub fn run(&self, id: i64) -> anyhow::Result<Option<(RunRow, String)>> {
+        let Some(row) = self.select("WHERE r.id = ?1", params![id])?.pop() else {
+            return Ok(None);
+        };
+        let uid = self
+            .conn
+            .query_row("SELECT uid FROM runs WHERE id = ?1", [id], |r| r.get(0))
+            .map_err(|e| sql(&self.path, e))?;
+        Ok(Some((row, uid)))
+    }
+
     /// The newest `limit` runs of exactly `host` that started before `before` (the run `uid`
     /// itself left out), newest first.
     pub fn earlier_runs(
@@ -505,7 +517,7 @@ impl Store {
             .conn
             .prepare(
                 "SELECT bench, dtype, method, variant, shape, device, per, unit, value
-                 FROM figures WHERE run = ?1",
+                 FROM figures WHERE run = ?1 ORDER BY rowid",
             )
             .map_err(e)?;
         let mut out = BTreeMap::new();
