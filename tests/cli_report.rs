@@ -345,3 +345,36 @@ fn a_full_stderr_is_not_a_panic() {
         .unwrap();
     assert_eq!(status.code(), Some(2));
 }
+
+/// The README's sample report is what this build renders from the committed run: a change to
+/// the report shows up here, to be committed with it (a schema-1 file, so an older results file
+/// stays readable too). To update: `hpcready report reports/example/results.json --out DIR
+/// --no-history` and copy DIR's report.md, report.html, results.csv and plots into
+/// reports/example/ (its results.json is the run's own record and stays).
+#[test]
+fn the_committed_example_report_is_what_this_build_renders() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("reports/example");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("r");
+    hpcready()
+        .arg("report")
+        .arg(example.join("results.json"))
+        .args(["--no-history", "--out"])
+        .arg(&out)
+        .assert()
+        .success();
+    for f in [
+        "report.md",
+        "report.html",
+        "results.csv",
+        "matmul.svg",
+        "attention.svg",
+        "membw.svg",
+    ] {
+        assert!(
+            read(&out.join(f)) == read(&example.join(f)),
+            "reports/example/{f} is not what this build renders from reports/example/results.json \
+             (see this test's comment to update it)"
+        );
+    }
+}

@@ -45,7 +45,7 @@ impl Basis {
             Self::LikeForLike => "like for like",
             Self::FractionOfPeak => "fraction of own peak",
             Self::PeakVsPeak => "measured peak vs datasheet peak",
-            Self::ContextOnly => "context only, not comparable",
+            Self::ContextOnly => "context only",
             Self::NoReference => "no baseline figure",
         }
     }
