@@ -14,8 +14,12 @@
 //!
 //! The processes on the GPUs come from the compute driver: `/sys/class/kfd/kfd/proc` holds a
 //! directory per process that opened a KFD context (named by its pid, readable by every user,
-//! which rocm-smi's process list reads too), and `/proc/<pid>/comm` names it. KFD does not say
-//! there which GPU, so the finding names the process alone.
+//! which rocm-smi's process list reads too), and `/proc/<pid>/comm` names it. In it, KFD writes
+//! a `vram_<gpu_id>` file per GPU the process opened, holding the VRAM it has allocated there in
+//! bytes (`kfd_procfs_add_sysfs_files` in `amdkfd/kfd_process.c`); a GPU id is the one in the
+//! topology's `nodes/<n>/gpu_id`, whose `properties` give its `drm_render_minor`, the render
+//! node listed under the card's `device/drm`. So a finding names the cards where a process holds
+//! VRAM, and the process alone where it holds none (or the kernel predates those files).
 
 use super::Check;
 use super::Env;
@@ -45,10 +49,7 @@ pub fn read_amdgpu(env: &Env) -> (Vec<AmdGpu>, Vec<AmdBadPages>) {
     let mut gpus = Vec::new();
     let mut pages = Vec::new();
     for card in env.list("/sys/class/drm") {
-        if !card
-            .strip_prefix("card")
-            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
-        {
+        if !is_card(&card) {
             continue;
         }
         let device = format!("/sys/class/drm/{card}/device");
@@ -82,24 +83,87 @@ pub fn read_amdgpu(env: &Env) -> (Vec<AmdGpu>, Vec<AmdBadPages>) {
     (gpus, pages)
 }
 
-/// The processes with a KFD context, as (an empty GPU, pid, name); `None` without
-/// `/sys/class/kfd/kfd/proc`.
+/// The processes with a KFD context, as (GPU, pid, name): one entry per card where the process
+/// holds VRAM, else one with an empty GPU; `None` without `/sys/class/kfd/kfd/proc`.
 pub fn read_kfd_processes(env: &Env) -> Option<Vec<(String, u32, String)>> {
     let dir = "/sys/class/kfd/kfd/proc";
     if !env.sys(dir).is_dir() {
         return None;
     }
-    Some(
-        env.list(dir)
+    let cards = kfd_cards(env);
+    let mut out = Vec::new();
+    for pid in env.list(dir).iter().filter_map(|p| p.parse::<u32>().ok()) {
+        let comm = std::fs::read_to_string(env.sys(&format!("/proc/{pid}/comm")));
+        let name = comm.map_or_else(|_| "?".to_string(), |c| c.trim().to_string());
+        let held: Vec<String> = env
+            .list(&format!("{dir}/{pid}"))
             .iter()
-            .filter_map(|p| p.parse::<u32>().ok())
-            .map(|pid| {
-                let comm = std::fs::read_to_string(env.sys(&format!("/proc/{pid}/comm")));
-                let name = comm.map_or_else(|_| "?".to_string(), |c| c.trim().to_string());
-                (String::new(), pid, name)
+            .filter_map(|f| f.strip_prefix("vram_")?.parse::<u32>().ok())
+            .filter(|id| {
+                std::fs::read_to_string(env.sys(&format!("{dir}/{pid}/vram_{id}")))
+                    .is_ok_and(|t| t.trim().parse::<u64>().is_ok_and(|bytes| bytes > 0))
             })
-            .collect(),
-    )
+            .map(|id| {
+                cards
+                    .get(&id)
+                    .cloned()
+                    .unwrap_or_else(|| format!("KFD gpu_id {id}"))
+            })
+            .collect();
+        if held.is_empty() {
+            out.push((String::new(), pid, name));
+        } else {
+            out.extend(held.into_iter().map(|gpu| (gpu, pid, name.clone())));
+        }
+    }
+    Some(out)
+}
+
+/// The card (`card1`) of each KFD GPU id: the topology node's `drm_render_minor` matched with
+/// the `renderD<minor>` under a card's `device/drm` (`renderD<minor>` where no card lists it).
+fn kfd_cards(env: &Env) -> std::collections::BTreeMap<u32, String> {
+    let mut by_minor = std::collections::BTreeMap::new();
+    for card in env
+        .list("/sys/class/drm")
+        .into_iter()
+        .filter(|c| is_card(c))
+    {
+        for node in env.list(&format!("/sys/class/drm/{card}/device/drm")) {
+            if let Some(minor) = node
+                .strip_prefix("renderD")
+                .and_then(|m| m.parse::<u64>().ok())
+            {
+                by_minor.insert(minor, card.clone());
+            }
+        }
+    }
+    let topology = "/sys/class/kfd/kfd/topology/nodes";
+    let read = |path: String| std::fs::read_to_string(env.sys(&path)).ok();
+    env.list(topology)
+        .iter()
+        .filter_map(|n| {
+            let id = read(format!("{topology}/{n}/gpu_id"))?
+                .trim()
+                .parse::<u32>()
+                .ok()?;
+            let props = read(format!("{topology}/{n}/properties"))?;
+            let minor = props.lines().find_map(|l| {
+                let (k, v) = l.split_once(char::is_whitespace)?;
+                (k == "drm_render_minor").then(|| v.trim().parse::<u64>().ok())?
+            })?;
+            let card = by_minor
+                .get(&minor)
+                .cloned()
+                .unwrap_or_else(|| format!("renderD{minor}"));
+            (id != 0).then_some((id, card))
+        })
+        .collect()
+}
+
+/// `card0`, `card12` (not `card0-DP-1`, a connector).
+fn is_card(name: &str) -> bool {
+    name.strip_prefix("card")
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// The ECC, bad-page and process items from [`read_amdgpu`]'s and [`read_kfd_processes`]'

@@ -202,3 +202,68 @@ fn processes_with_a_kfd_context_other_than_ours_fail() {
     std::fs::remove_dir(kfd.join("4242")).unwrap();
     assert_eq!(status(&check(&env, &[])), (Status::Fail, "pid 77 ?"));
 }
+
+/// A process is named with the cards where it holds VRAM (`vram_<gpu_id>` mapped through the
+/// topology's render minors to the card listing that render node), and alone where it holds
+/// none.
+#[test]
+fn a_process_is_named_with_the_cards_it_holds_vram_on() {
+    let (d, env) = sysfs(&[("card0", "0x1002", HEALTHY), ("card1", "0x1002", HEALTHY)]);
+    let w = |rel: &str, text: &str| {
+        let p = d.path().join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    };
+    for (card, minor) in [("card0", 128), ("card1", 129)] {
+        std::fs::create_dir_all(
+            d.path()
+                .join(format!("sys/class/drm/{card}/device/drm/renderD{minor}")),
+        )
+        .unwrap();
+    }
+    let topology = "sys/class/kfd/kfd/topology/nodes";
+    // Node 0 is the CPU (gpu_id 0); node 3's render node belongs to no card listed.
+    w(&format!("{topology}/0/gpu_id"), "0\n");
+    w(
+        &format!("{topology}/0/properties"),
+        "cpu_cores_count 64\ndrm_render_minor 0\n",
+    );
+    for (node, id, minor) in [(1, 53769, 128), (2, 4120, 129), (3, 777, 200)] {
+        w(&format!("{topology}/{node}/gpu_id"), &format!("{id}\n"));
+        w(
+            &format!("{topology}/{node}/properties"),
+            &format!("simd_count 440\ndrm_render_minor {minor}\nlocation_id 49408\n"),
+        );
+    }
+    let proc = "sys/class/kfd/kfd/proc";
+    // 4242 holds VRAM on card1 only; 99 on an unlisted render node; 31 on none.
+    w(&format!("{proc}/4242/vram_53769"), "0\n");
+    w(&format!("{proc}/4242/vram_4120"), "17179869184\n");
+    w(&format!("{proc}/4242/sdma_4120"), "0\n");
+    w(&format!("{proc}/99/vram_777"), "2097152\n");
+    w(&format!("{proc}/31/vram_53769"), "0\n");
+    w("proc/4242/comm", "python3\n");
+    // In the order the directory lists them (by name).
+    let procs = read_kfd_processes(&env).unwrap();
+    let named: Vec<(&str, u32, &str)> = procs
+        .iter()
+        .map(|(g, p, n)| (g.as_str(), *p, n.as_str()))
+        .collect();
+    assert_eq!(
+        named,
+        [
+            ("", 31, "?"),
+            ("card1", 4242, "python3"),
+            ("renderD200", 99, "?")
+        ]
+    );
+    let (gpus, pages) = read_amdgpu(&env);
+    let item = amdgpu_checks(&gpus, &pages, Some(&procs), &[31]);
+    assert_eq!(
+        status(&item[2]),
+        (
+            Status::Fail,
+            "GPU card1: pid 4242 python3; GPU renderD200: pid 99 ?"
+        )
+    );
+}
