@@ -8,7 +8,8 @@
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use hpcready::history::regress::{Rule, check};
-use hpcready::history::{Figure, Filter, NewRun, RunInfo, Store, trend};
+use hpcready::history::{Figure, Filter, NewRun, RunInfo, Store};
+use hpcready::report::trend;
 use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::path::Path;

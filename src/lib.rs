@@ -1,10 +1,14 @@
 //! `hpcready`: tells an AI team whether a supercomputer node is ready for the training they run
 //! today on a hyperscaler.
 //!
-//! Data flows one way: [`node`] and [`bench`] (through a [`backend`]) → [`measure`] →
-//! [`results`] → [`assess`] (with [`profiles`]) → [`report`]. [`stats`] and [`float`] are
-//! leaves every layer may use. The [`commands`] module is the
-//! glue the binary calls; nothing below it knows about the command line.
+//! Modules depend one way, with no circle between them: the leaves [`error`], [`float`],
+//! [`stats`] and [`timefmt`]; [`node`] (the machine) and [`bench`] (what is measured);
+//! [`profiles`] (the baselines); [`results`] (the schema every measurement is recorded in) and
+//! [`history`] (runs kept over time); the producers, which fill results in: a [`backend`]'s
+//! kernels timed by [`measure`], collectives in [`comm`], file I/O in [`storage`] and other
+//! tools' logs read by [`import`]; then [`assess`] decides and [`report`] renders what it
+//! decided. The [`commands`] module (with [`cli`]) is the glue the binary calls; nothing below
+//! it knows about the command line.
 
 #![deny(clippy::print_stderr, clippy::print_stdout)]
 

@@ -410,6 +410,52 @@ pub fn check(curve: &Curve) -> Option<Check> {
     })
 }
 
+/// A curve with what is decided about it, for the report to render: the ring fitted to all its
+/// node counts, the check on the run, and the fit's projection without overlap at each measured
+/// node count and at twice and four times the largest.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Judged {
+    /// The measured curve.
+    pub curve: Curve,
+    /// The ring fitted to every node count's all-reduces; `None` without two sizes across ranks.
+    pub fit: Option<AlphaBeta>,
+    /// The largest node count projected from the smaller ones.
+    pub check: Option<Check>,
+    /// (nodes, tokens/s per GPU) projected by [`Judged::fit`], not overlapped.
+    pub projected: Vec<(usize, f64)>,
+}
+
+impl Judged {
+    /// Fits, checks and projects `curve`.
+    pub fn of(curve: Curve) -> Self {
+        let fit = fit(&curve.points.iter().collect::<Vec<_>>());
+        let check = check(&curve);
+        let projected = match (&fit, curve.points.last()) {
+            (Some(f), Some(last)) => {
+                let rpn = (last.ranks / last.nodes.max(1)).max(1);
+                let mut counts: Vec<usize> = curve.points.iter().map(|p| p.nodes).collect();
+                counts.extend([last.nodes * 2, last.nodes * 4]);
+                counts
+                    .into_iter()
+                    .filter_map(|n| Some((n, project(&curve, f, n, rpn)?.tokens_per_s_per_gpu.1)))
+                    .collect()
+            }
+            _ => Vec::new(),
+        };
+        Self {
+            curve,
+            fit,
+            check,
+            projected,
+        }
+    }
+}
+
+/// Every curve in `files` ([`curves`]), judged.
+pub fn judged(files: &[Results]) -> Vec<Judged> {
+    curves(files).into_iter().map(Judged::of).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

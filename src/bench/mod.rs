@@ -476,15 +476,7 @@ impl fmt::Display for Throughput {
     }
 }
 
-/// Formats `x` with `digits` significant digits, without scientific notation for ordinary values.
-pub fn sig(x: f64, digits: usize) -> String {
-    if x == 0.0 || !x.is_finite() {
-        return format!("{x}");
-    }
-    let mag = x.abs().log10().floor() as i32;
-    let decimals = (digits as i32 - 1 - mag).clamp(0, 12) as usize;
-    format!("{x:.decimals$}")
-}
+pub use crate::float::sig;
 
 /// Formats a figure from a table (a datasheet peak, a price) with up to 4 significant digits and
 /// no trailing zeros: `67`, `494.5`, `0.0343`.

@@ -5,6 +5,10 @@ use super::{BenchKind, Case, DType, Shape};
 use crate::error::input_error;
 use crate::node::human_bytes;
 
+/// Invocations per dispatch of the accelerators' FMA-chain peak kernel: enough to fill an H100
+/// (132 SMs × 2,048 threads).
+pub const ACCELERATOR_PEAK_INVOCATIONS: u64 = 1 << 18;
+
 /// A named set of cases.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -366,7 +370,7 @@ pub fn plan(selection: &Selection, target: &Target) -> anyhow::Result<Plan> {
         for dtype in dtypes {
             let shapes: Vec<Shape> = match bench {
                 BenchKind::Peak if accelerator => vec![Shape::Peak {
-                    threads: crate::backend::gpu::PEAK_INVOCATIONS,
+                    threads: ACCELERATOR_PEAK_INVOCATIONS,
                 }],
                 BenchKind::Peak => {
                     let mut t = vec![1];

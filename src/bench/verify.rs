@@ -140,36 +140,7 @@ pub fn normwise_error(got: f64, reference: f64, scale: f64) -> f64 {
     (got - reference).abs() / scale.max(f64::MIN_POSITIVE)
 }
 
-/// SplitMix64: a small deterministic generator for inputs and sample positions.
-#[derive(Debug, Clone)]
-pub struct SplitMix64(u64);
-
-impl SplitMix64 {
-    /// A generator from a seed; the same seed gives the same sequence on every machine.
-    pub fn new(seed: u64) -> Self {
-        Self(seed)
-    }
-
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in [-1, 1), on a 2⁻²³ grid so it is exact in f32 and f64 alike.
-    pub fn next_signed(&mut self) -> f64 {
-        let bits = (self.next_u64() >> 40) as i64; // 24 bits
-        (bits - (1 << 23)) as f64 / (1u64 << 23) as f64
-    }
-
-    /// Uniform in 0..n.
-    pub fn below(&mut self, n: u64) -> u64 {
-        ((self.next_u64() as u128 * n as u128) >> 64) as u64
-    }
-}
+pub use crate::stats::SplitMix64;
 
 /// Indices to check among `total` outputs: all of them when `total ≤ full_limit`, else
 /// `samples` pseudo-random ones plus the first and last.

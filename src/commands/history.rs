@@ -6,7 +6,8 @@ use crate::bench::sig;
 use crate::cli::{HistoryArgs, HistoryCommand, HistoryPath, ListArgs};
 use crate::error::input_error;
 use crate::history::store::{Figure, NewRun, RunRow};
-use crate::history::{Store, regress, trend};
+use crate::history::{Store, regress};
+use crate::report::trend;
 
 /// `hpcready history`.
 pub fn history(args: &HistoryArgs) -> anyhow::Result<()> {

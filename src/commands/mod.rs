@@ -11,11 +11,11 @@ pub mod project;
 pub mod report;
 pub mod run;
 mod run_io;
-mod run_torch;
 pub mod slurm;
 pub mod smoke;
 
 use crate::cli::{Cli, Command};
+pub use crate::report::text_table;
 pub use crate::results::io::{default_report_dir, safe_name};
 use std::io::Write;
 
@@ -62,41 +62,6 @@ pub fn emit(text: &str) -> anyhow::Result<()> {
         // A full disk or a closed descriptor: the output is lost, so the command failed.
         Err(e) => Err(anyhow::anyhow!("writing to standard output: {e}")),
     }
-}
-
-/// Lays out rows as aligned text columns.
-pub fn text_table(head: &[&str], rows: &[Vec<String>]) -> String {
-    let mut width: Vec<usize> = head.iter().map(|h| h.chars().count()).collect();
-    for row in rows {
-        for (i, c) in row.iter().enumerate() {
-            width[i] = width[i].max(c.chars().count());
-        }
-    }
-    let line = |cells: Vec<&str>| {
-        let mut s = String::new();
-        for (i, c) in cells.iter().enumerate() {
-            let pad = width[i] - c.chars().count();
-            s.push_str(c);
-            if i + 1 < cells.len() {
-                s.push_str(&" ".repeat(pad + 2));
-            }
-        }
-        s.trim_end().to_string() + "\n"
-    };
-    let mut out = line(head.to_vec());
-    out.push_str(&line(
-        width
-            .iter()
-            .map(|w| "-".repeat(*w))
-            .collect::<Vec<_>>()
-            .iter()
-            .map(|s| s.as_str())
-            .collect(),
-    ));
-    for row in rows {
-        out.push_str(&line(row.iter().map(|s| s.as_str()).collect()));
-    }
-    out
 }
 
 #[cfg(test)]

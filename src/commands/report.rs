@@ -23,7 +23,7 @@ pub fn build_report(
 /// a history section when the run was checked against the history.
 pub fn build_report_with(
     results: &Results,
-    curves: &[crate::assess::scaling::Curve],
+    curves: &[crate::assess::scaling::Judged],
     history: Option<&crate::history::regress::Check>,
     profile: &Profile,
     formats: &[Format],
@@ -124,7 +124,7 @@ pub fn report(args: &ReportArgs) -> anyhow::Result<()> {
     {
         return fleet_report(args, &all, rule);
     }
-    let curves = crate::assess::scaling::curves(&all);
+    let curves = crate::assess::scaling::judged(&all);
     let results = crate::results::merge(all);
     let start =
         crate::timefmt::parse_rfc3339(&results.started_at).unwrap_or_else(crate::timefmt::now_unix);
@@ -153,9 +153,9 @@ pub fn report(args: &ReportArgs) -> anyhow::Result<()> {
         &dir,
     )?;
     emit(&summary(&comparison))?;
-    for c in &curves {
-        if let Some(k) = crate::assess::scaling::check(c) {
-            emit(&format!("Scaling ({}): {}\n", c.model, k.describe()))?;
+    for j in &curves {
+        if let Some(k) = &j.check {
+            emit(&format!("Scaling ({}): {}\n", j.curve.model, k.describe()))?;
         }
     }
     emit("\n")?;

@@ -20,6 +20,8 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
+mod torch_ranks;
+
 /// A progress bar on stderr when it is a terminal; nothing otherwise.
 struct Bar(ProgressBar);
 
@@ -257,9 +259,9 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
             // A launch that cannot form one job, where one was meant: say so.
             Err(e) if wants_allreduce || launched.is_some() => return Err(e),
             Ok(Some(j)) if j.world > 1 => {
-                return super::run_torch::run_torch_collective(args, &launch);
+                return torch_ranks::run_torch_collective(args, &launch);
             }
-            _ if wants_allreduce => return super::run_torch::run_torch_collective(args, &launch),
+            _ if wants_allreduce => return torch_ranks::run_torch_collective(args, &launch),
             _ => {}
         }
     }

@@ -150,7 +150,7 @@ pub fn create(runs: &[PathBuf], out: &Path, command_line: Vec<String>) -> anyhow
         let dir = format!(
             "runs/{:02}-{}-{}",
             i + 1,
-            crate::results::io::safe_name(&results.node.host),
+            crate::node::safe_name(&results.node.host),
             crate::timefmt::parse_rfc3339(&results.started_at)
                 .map_or_else(|| "unknown".into(), crate::timefmt::compact)
         );

@@ -5,7 +5,6 @@
 pub mod bundle;
 pub mod regress;
 pub mod store;
-pub mod trend;
 
 use crate::results::Results;
 use std::collections::BTreeMap;

@@ -496,6 +496,23 @@ impl Inventory {
     }
 }
 
+/// A name safe in a directory name: letters, digits, `.`, `_`, `-`, at most 64 of them (a
+/// host name can be longer than a file name may be).
+pub fn safe_name(text: &str) -> String {
+    let s: String = text
+        .chars()
+        .take(64)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if s.is_empty() { "node".into() } else { s }
+}
+
 /// This machine's host name (`unknown-host` when it cannot be read).
 pub fn hostname() -> String {
     sysinfo::System::host_name().unwrap_or_else(|_| "unknown-host".into())
@@ -547,7 +564,7 @@ pub fn human_bytes(bytes: u64) -> String {
     if unit == 0 {
         format!("{bytes} B")
     } else {
-        format!("{} {}", crate::bench::sig(value, 3), UNITS[unit])
+        format!("{} {}", crate::float::sig(value, 3), UNITS[unit])
     }
 }
 

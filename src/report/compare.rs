@@ -126,7 +126,7 @@ fn bench_order(b: BenchKind) -> u8 {
 /// Performance per watt of each machine's best figure, where its run read an energy counter,
 /// and the energy of training on it (joules per token, kWh per billion tokens).
 fn energy(b: &mut Vec<Block>, machines: &[Machine], cases: &[(BenchKind, DType)], head: &[String]) {
-    use super::energy::{joules_per_token, per_watt};
+    use super::energy::per_watt;
     let any = machines
         .iter()
         .flat_map(|m| m.results.measurements.iter())
@@ -172,7 +172,7 @@ fn energy(b: &mut Vec<Block>, machines: &[Machine], cases: &[(BenchKind, DType)]
             .measurements
             .iter()
             .filter(|x| x.bench == BenchKind::Train)
-            .filter_map(|x| Some((x, joules_per_token(x)?)))
+            .filter_map(|x| Some((x, x.joules_per_token()?)))
             .max_by(|a, b| a.0.shape.main_size().total_cmp(&b.0.shape.main_size()))
             .map(|(_, j)| j)
     };

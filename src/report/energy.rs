@@ -21,15 +21,6 @@ pub fn per_watt(m: &Measurement) -> Option<(f64, &'static str)> {
     })
 }
 
-/// Joules per trained token of a training step, from its energy per step.
-pub fn joules_per_token(m: &Measurement) -> Option<f64> {
-    let e = m.energy.as_ref()?.energy()?;
-    let t = m.train.as_ref()?;
-    (t.tokens_per_step > 0)
-        .then_some(e.joules_per_run()? / t.tokens_per_step as f64)
-        .filter(|_| m.is_valid())
-}
-
 /// Each counter's average power: `gpu0 312 W, gpu1 70 W`; pm_counters' breakdown too.
 fn per_counter(e: &crate::node::energy::Energy) -> String {
     if e.counters.len() < 2 || e.seconds <= 0.0 {
@@ -112,7 +103,7 @@ pub(super) fn section(b: &mut Vec<Block>, ctx: &ReportContext) {
                     .joules_per_run()
                     .map_or("—".into(), |j| format!("{} J", sig(j, 3)));
                 let train = (m.bench == BenchKind::Train)
-                    .then(|| joules_per_token(m))
+                    .then(|| m.joules_per_token())
                     .flatten();
                 vec![
                     Cell::plain(m.bench.name()),

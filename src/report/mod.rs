@@ -21,6 +21,7 @@ mod model;
 pub mod plots;
 pub mod scaling;
 mod storage;
+pub mod trend;
 
 pub use document::document;
 pub use model::{Block, Cell};
@@ -207,6 +208,41 @@ pub fn csv_text(text: &str) -> String {
     } else {
         t
     }
+}
+
+/// Lays out rows as aligned text columns.
+pub fn text_table(head: &[&str], rows: &[Vec<String>]) -> String {
+    let mut width: Vec<usize> = head.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (i, c) in row.iter().enumerate() {
+            width[i] = width[i].max(c.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut s = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            let pad = width[i] - c.chars().count();
+            s.push_str(c);
+            if i + 1 < cells.len() {
+                s.push_str(&" ".repeat(pad + 2));
+            }
+        }
+        s.trim_end().to_string() + "\n"
+    };
+    let mut out = line(head.to_vec());
+    out.push_str(&line(
+        width
+            .iter()
+            .map(|w| "-".repeat(*w))
+            .collect::<Vec<_>>()
+            .iter()
+            .map(|s| s.as_str())
+            .collect(),
+    ));
+    for row in rows {
+        out.push_str(&line(row.iter().map(|s| s.as_str()).collect()));
+    }
+    out
 }
 
 #[cfg(test)]

@@ -5,11 +5,11 @@
 
 use super::model::{Block, Cell};
 use super::plots::{Plot, Series, draw};
-use crate::assess::scaling::{self, Curve};
+use crate::assess::scaling::Judged;
 use crate::bench::{num, sig};
 
 /// The blocks and plots for `curves`; `first_plot` is the index the first plot will have.
-pub fn section(curves: &[Curve], first_plot: usize) -> anyhow::Result<(Vec<Block>, Vec<Plot>)> {
+pub fn section(curves: &[Judged], first_plot: usize) -> anyhow::Result<(Vec<Block>, Vec<Plot>)> {
     let mut b = Vec::new();
     let mut plots = Vec::new();
     if curves.is_empty() {
@@ -26,7 +26,8 @@ pub fn section(curves: &[Curve], first_plot: usize) -> anyhow::Result<(Vec<Block
          node count projected from the smaller ones."
             .into(),
     ));
-    for (i, c) in curves.iter().enumerate() {
+    for (i, j) in curves.iter().enumerate() {
+        let c = &j.curve;
         b.push(Block::Heading(3, c.model.clone()));
         b.push(Block::Table {
             head: [
@@ -62,15 +63,13 @@ pub fn section(curves: &[Curve], first_plot: usize) -> anyhow::Result<(Vec<Block
                 })
                 .collect(),
         });
-        let all: Vec<&scaling::Point> = c.points.iter().collect();
-        let fitted = scaling::fit(&all);
         let mut lines = Vec::new();
-        match &fitted {
+        match &j.fit {
             Some(f) => lines.push(format!("Fitted: {}.", f.describe())),
             None => lines
                 .push("Not fitted: no torch all-reduce at two or more sizes across ranks.".into()),
         }
-        match scaling::check(c) {
+        match &j.check {
             Some(k) => lines.push(format!("Checked on the run: {}.", k.describe())),
             None => lines.push(
                 "Not checked on the run: the smaller node counts hold no all-reduce across ranks \
@@ -90,21 +89,10 @@ pub fn section(curves: &[Curve], first_plot: usize) -> anyhow::Result<(Vec<Block
                 .collect(),
         };
         let mut series = vec![measured];
-        if let Some(f) = &fitted {
-            let last = c.points.last().expect("a curve has points");
-            let rpn = (last.ranks / last.nodes.max(1)).max(1);
-            let mut counts: Vec<usize> = c.points.iter().map(|p| p.nodes).collect();
-            counts.extend([last.nodes * 2, last.nodes * 4]);
-            let pts: Vec<(f64, f64)> = counts
-                .iter()
-                .filter_map(|&n| {
-                    let p = scaling::project(c, f, n, rpn)?;
-                    Some((n as f64, p.tokens_per_s_per_gpu.1))
-                })
-                .collect();
+        if j.fit.is_some() {
             series.push(Series {
                 label: "projected, no overlap (α-β fit)".into(),
-                points: pts,
+                points: j.projected.iter().map(|&(n, t)| (n as f64, t)).collect(),
             });
         }
         let hlines: Vec<(String, f64)> = base

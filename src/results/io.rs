@@ -265,22 +265,7 @@ impl ResultsWriter {
     }
 }
 
-/// A name safe in a directory name: letters, digits, `.`, `_`, `-`, at most 64 of them (a
-/// host name can be longer than a file name may be).
-pub fn safe_name(text: &str) -> String {
-    let s: String = text
-        .chars()
-        .take(64)
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "._-".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    if s.is_empty() { "node".into() } else { s }
-}
+pub use crate::node::safe_name;
 
 /// `reports/<host>-<UTC timestamp>`.
 pub fn default_report_dir(host: &str, unix: f64) -> std::path::PathBuf {

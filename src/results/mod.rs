@@ -4,6 +4,7 @@
 //! than guess. Version 1 is this module's types.
 
 pub mod io;
+pub mod storage;
 mod transport;
 
 pub use transport::{Network, Transport};
@@ -127,7 +128,7 @@ pub struct Results {
     pub energy_meter: Option<MeterStatus>,
     /// The file-system bench (`run --bench io`), when it ran.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub storage: Option<crate::storage::StorageRun>,
+    pub storage: Option<storage::StorageRun>,
 }
 
 /// Who took part in a collective run: one host name per rank, so intra- and inter-node runs can
@@ -380,6 +381,15 @@ impl Measurement {
     /// `nccl-tests`, `cpu/faer` → `cpu/faer`.
     pub fn tool(&self) -> &str {
         self.method.strip_prefix("import/").unwrap_or(&self.method)
+    }
+
+    /// Joules per trained token of a valid training step, from its energy per step.
+    pub fn joules_per_token(&self) -> Option<f64> {
+        let e = self.energy.as_ref()?.energy()?;
+        let t = self.train.as_ref()?;
+        (t.tokens_per_step > 0)
+            .then_some(e.joules_per_run()? / t.tokens_per_step as f64)
+            .filter(|_| self.is_valid())
     }
 
     /// Verified and timed: the only measurements that are scored.

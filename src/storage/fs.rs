@@ -3,25 +3,9 @@
 
 use crate::node::checklist::{Check, Status};
 use crate::node::env::Env;
-use serde::{Deserialize, Serialize};
 use std::path::Path;
 
-/// What the I/O bench's directory is on.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FsInfo {
-    /// The mount point.
-    pub mount: String,
-    /// `lustre`, `gpfs`, `nfs4`, `ext4`, `tmpfs` … (`unknown` without a `/proc/mounts` entry).
-    pub fs_type: String,
-    /// Bytes free to this user when the bench started.
-    pub free_bytes: u64,
-    /// Lustre: the directory's default stripe count (`-1`: every OST), from `lfs getstripe`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stripe_count: Option<i64>,
-    /// Lustre: why the stripe count is not known, when it is not.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stripe_note: Option<String>,
-}
+pub use crate::results::storage::FsInfo;
 
 impl FsInfo {
     /// Finds `dir`'s file system (`dir` canonical).

@@ -52,7 +52,7 @@ pub fn measured_energy(results: &Results, tokens: f64) -> Option<EnergyToTrain> 
         .measurements
         .iter()
         .filter(|m| m.bench == BenchKind::Train && m.is_valid())
-        .filter_map(|m| Some((m, crate::report::energy::joules_per_token(m)?)))
+        .filter_map(|m| Some((m, m.joules_per_token()?)))
         .max_by(|a, b| a.0.shape.main_size().total_cmp(&b.0.shape.main_size()))?;
     let counter = results
         .energy_meter

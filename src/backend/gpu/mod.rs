@@ -21,8 +21,6 @@ mod matmul;
 mod membw;
 mod peak;
 
-pub use peak::INVOCATIONS as PEAK_INVOCATIONS;
-
 pub use context::{GpuContext, coop_support};
 
 use super::{Backend, DeviceInfo, Kernel, PrepareError};

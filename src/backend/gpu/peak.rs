@@ -8,8 +8,6 @@ use crate::bench::verify::{Checker, Verification};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Invocations per dispatch for accelerators: enough to fill an H100 (132 SMs × 2,048 threads).
-pub const INVOCATIONS: u64 = 1 << 18;
 /// The chains' fixed point.
 const FIXED_POINT: f32 = 1.5;
 

@@ -1,9 +1,9 @@
 //! `hpcready history trend`: one figure over time per machine, as a table and an SVG plot,
 //! with each change of the software stack marked where it happened.
 
-use super::store::TrendPoint;
+use super::plots::{COLORS, draw_legend, plot_err};
 use crate::bench::sig;
-use crate::report::plots::{COLORS, draw_legend, plot_err};
+use crate::history::store::TrendPoint;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use std::collections::BTreeMap;
@@ -34,7 +34,7 @@ pub fn lines(points: &[TrendPoint]) -> Vec<Line> {
                     let changes = if i == 0 {
                         Vec::new()
                     } else {
-                        super::stack_changes(&pts[i - 1].stack, &p.stack)
+                        crate::history::stack_changes(&pts[i - 1].stack, &p.stack)
                     };
                     ((*p).clone(), changes)
                 })
@@ -69,7 +69,7 @@ pub fn table(lines: &[Line]) -> String {
             prev = Some(p.value);
         }
     }
-    crate::commands::text_table(
+    super::text_table(
         &[
             "host",
             "started",
@@ -112,7 +112,7 @@ pub fn plot(title: &str, lines: &[Line]) -> anyhow::Result<String> {
         let root = SVGBackend::with_string(&mut svg, (760, 420)).into_drawing_area();
         root.fill(&WHITE).map_err(plot_err)?;
         let mut chart = ChartBuilder::on(&root)
-            .caption(crate::report::printable(title), ("sans-serif", 20))
+            .caption(super::printable(title), ("sans-serif", 20))
             .margin(14)
             .x_label_area_size(44)
             .y_label_area_size(70)
@@ -135,7 +135,7 @@ pub fn plot(title: &str, lines: &[Line]) -> anyhow::Result<String> {
             chart
                 .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
                 .map_err(plot_err)?
-                .label(crate::report::printable(&l.host))
+                .label(super::printable(&l.host))
                 .legend(move |(x, y)| {
                     PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
                 });
@@ -152,7 +152,7 @@ pub fn plot(title: &str, lines: &[Line]) -> anyhow::Result<String> {
                         color.mix(0.6).stroke_width(1),
                     ))
                     .map_err(plot_err)?;
-                let text = crate::report::printable(&changes.join(", "));
+                let text = super::printable(&changes.join(", "));
                 let short: String = text.chars().take(48).collect();
                 // Right of the line in the plot's left half, left of it in the right half, so
                 // that no label runs off the plot; successive labels step down.

@@ -1,8 +1,7 @@
 //! `run --backend torch` across ranks: the command line turned into a [`torch::Plan`] for the
 //! driver in `comm::torch`, and what rank 0 wrote printed.
 
-use super::emit;
-use super::run::{allreduce_row, allreduce_table, fail_on_invalid};
+use super::{allreduce_row, allreduce_table, emit, fail_on_invalid};
 use crate::bench::{BenchKind, DType};
 use crate::cli::{RunArgs, Sampling};
 use crate::comm::job::Launch;
@@ -36,7 +35,7 @@ pub(super) fn run_torch_collective(args: &RunArgs, launch: &Launch) -> anyhow::R
         .collect();
     emit(&allreduce_table(&rows))?;
     emit(&format!("\nresults: {}\n", w.path.display()))?;
-    super::remember(&args.history, "run", &w.results, &w.path);
+    crate::commands::remember(&args.history, "run", &w.results, &w.path);
     fail_on_invalid(&w.results)
 }
 
