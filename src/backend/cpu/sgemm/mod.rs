@@ -99,6 +99,8 @@ fn l2() -> Option<usize> {
 /// - 384 beat 256, 768 and 1024 by 1–6% on the Zen 5 VM (1 MiB L2) with AVX2 forced
 ///   (2026-12-01). On a 2-core Intel Xeon VM (2 MiB L2, 2026-12-07), depths 256 to 1024 measured
 ///   alike within 6% (`benches/sgemm_depth.rs`, huge-page matrices as `run` uses).
+///   On a 2-core AMD EPYC Zen 4 VM (32 KiB L1d, 1 MiB L2, 2026-12-07), 256 and 384 measured
+///   alike call by call, and 384 gave 0.963× OpenBLAS's Haswell kernel (`ISA=avx2`).
 /// - 256 is BLIS's depth for its 6×16 kernel on Zen 3 (512 KiB L2) and Haswell (256 KiB; BLIS
 ///   `config/zen3/bli_cntx_init_zen3.c`, `config/haswell`). At 384 the B sliver (24 KiB) and
 ///   the A sliver (9 KiB) overflow such a core's 32 KiB L1 together.
