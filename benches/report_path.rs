@@ -3,7 +3,6 @@
 use criterion::{Criterion, criterion_group, criterion_main};
 use hpcready::assess::compare;
 use hpcready::backend::cpu::CpuBackend;
-use hpcready::bench::verify::SplitMix64;
 use hpcready::bench::{BenchKind, Case, DType, Shape};
 use hpcready::measure::SamplingPlan;
 use hpcready::measure::run::measure_case;
@@ -11,6 +10,7 @@ use hpcready::node::Inventory;
 use hpcready::profiles::lookup;
 use hpcready::report::{Format, Page, ReportContext, exporter, plots};
 use hpcready::results::Results;
+use hpcready::stats::SplitMix64;
 use hpcready::stats::summarize;
 use std::hint::black_box;
 

@@ -81,6 +81,13 @@ pub struct Curve {
 }
 
 impl Curve {
+    /// Ranks per node at the largest node count (at least 1).
+    pub fn ranks_per_node(&self) -> usize {
+        self.points
+            .last()
+            .map_or(1, |p| (p.ranks / p.nodes.max(1)).max(1))
+    }
+
     /// Tokens/s per GPU at `p` over one node's (the smallest count when one node was not run).
     pub fn efficiency(&self, p: &Point) -> Option<f64> {
         let base = self.points.first()?;
@@ -401,8 +408,7 @@ pub fn check(curve: &Curve) -> Option<Check> {
         ..curve.clone()
     };
     let fitted = fit(&rest.iter().collect::<Vec<_>>())?;
-    let rpn = (last.ranks / last.nodes.max(1)).max(1);
-    let projected = project(&smaller, &fitted, last.nodes, rpn)?;
+    let projected = project(&smaller, &fitted, last.nodes, curve.ranks_per_node())?;
     Some(Check {
         fit: fitted,
         projected,
@@ -432,7 +438,7 @@ impl Judged {
         let check = check(&curve);
         let projected = match (&fit, curve.points.last()) {
             (Some(f), Some(last)) => {
-                let rpn = (last.ranks / last.nodes.max(1)).max(1);
+                let rpn = curve.ranks_per_node();
                 let mut counts: Vec<usize> = curve.points.iter().map(|p| p.nodes).collect();
                 counts.extend([last.nodes * 2, last.nodes * 4]);
                 counts

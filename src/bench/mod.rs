@@ -476,6 +476,7 @@ impl fmt::Display for Throughput {
     }
 }
 
+// The figures' format lives in `float`, a leaf, so that `node` can use it too.
 pub use crate::float::sig;
 
 /// Formats a figure from a table (a datasheet peak, a price) with up to 4 significant digits and

@@ -8,6 +8,7 @@
 //! of Numerical Algorithms*, §3.5). Small problems are checked in full; large ones at
 //! deterministic pseudo-random sampled entries (always including the corners).
 
+use crate::stats::SplitMix64;
 use serde::{Deserialize, Serialize};
 
 /// The outcome of checking a kernel's output.
@@ -139,8 +140,6 @@ impl Checker {
 pub fn normwise_error(got: f64, reference: f64, scale: f64) -> f64 {
     (got - reference).abs() / scale.max(f64::MIN_POSITIVE)
 }
-
-pub use crate::stats::SplitMix64;
 
 /// Indices to check among `total` outputs: all of them when `total ≤ full_limit`, else
 /// `samples` pseudo-random ones plus the first and last.

@@ -15,8 +15,9 @@ pub mod slurm;
 pub mod smoke;
 
 use crate::cli::{Cli, Command};
+pub use crate::node::safe_name;
 pub use crate::report::text_table;
-pub use crate::results::io::{default_report_dir, safe_name};
+pub use crate::results::io::default_report_dir;
 use std::io::Write;
 
 /// Runs the parsed command line.

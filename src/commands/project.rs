@@ -156,11 +156,14 @@ pub fn project(args: &ProjectArgs) -> anyhow::Result<()> {
         stepped = rate.end_to_end;
         basis.push(format!("this node: {}", rate.basis));
         comm = match (&curve, stepped) {
-            (Some((c, fitted)), true) => {
-                let last = c.points.last().expect("a curve has points");
-                let rpn = (last.ranks / last.nodes.max(1)).max(1);
-                scaling_comm(&results, n, args.nodes, rpn, fitted, c.sharded)
-            }
+            (Some((c, fitted)), true) => scaling_comm(
+                &results,
+                n,
+                args.nodes,
+                c.ranks_per_node(),
+                fitted,
+                c.sharded,
+            ),
             (None, true) => projection_comm(&results, n, args.nodes),
             _ => None,
         };

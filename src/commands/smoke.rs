@@ -7,6 +7,7 @@
 //! once its checks ran, ready or not (the verdict is in the file); bad input exits 2.
 
 use super::emit;
+use super::safe_name;
 use crate::backend::torch;
 use crate::cli::SmokeArgs;
 use crate::node::checklist::{Check, Status};
@@ -14,7 +15,7 @@ use crate::node::env::Env;
 use crate::node::gpus::run_command;
 use crate::node::{Inventory, health};
 use crate::results::Results;
-use crate::results::io::{ResultsWriter, ensure_writable_dir, load, safe_name};
+use crate::results::io::{ResultsWriter, ensure_writable_dir, load};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;

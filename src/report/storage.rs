@@ -4,7 +4,7 @@
 use super::ReportContext;
 use super::model::{Block, Cell};
 use crate::bench::sig;
-use crate::storage::StorageRun;
+use crate::results::storage::StorageRun;
 
 /// The section; nothing when the run has no I/O bench.
 pub(super) fn section(b: &mut Vec<Block>, ctx: &ReportContext) {

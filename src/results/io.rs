@@ -265,7 +265,7 @@ impl ResultsWriter {
     }
 }
 
-pub use crate::node::safe_name;
+use crate::node::safe_name;
 
 /// `reports/<host>-<UTC timestamp>`.
 pub fn default_report_dir(host: &str, unix: f64) -> std::path::PathBuf {

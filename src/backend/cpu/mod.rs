@@ -77,7 +77,7 @@ impl Element for f64 {
 
 /// Deterministic inputs in [-1, 1).
 pub(crate) fn random_vec<T: Element>(len: usize, seed: u64) -> Vec<T> {
-    let mut rng = crate::bench::verify::SplitMix64::new(seed);
+    let mut rng = crate::stats::SplitMix64::new(seed);
     (0..len).map(|_| T::from_f64(rng.next_signed())).collect()
 }
 
